@@ -1,0 +1,1222 @@
+/* The engine core: tofu's engine semantics (PROTOCOL.md section 6) with the
+ * reference decisions of section 9, as a sans-I/O state machine. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tofulab/engine.h"
+
+#define POOL_DEFAULT_INITIAL 16u /* 6.10 */
+#define POOL_DEFAULT_MAX 64u
+#define RECENT_FIFO 1024u        /* 6.2 */
+#define MSG_INITIAL_CAP 256u     /* 6.10: new messages have 256 bytes each */
+#define PAGE_BITS 8u
+#define PAGE_SIZE (1u << PAGE_BITS)
+
+typedef struct {
+    tl_message *head;
+    tl_message *tail;
+    size_t count;
+} msg_queue;
+
+typedef enum { KIND_LISTENER, KIND_CLIENT, KIND_SERVER } channel_kind;
+typedef enum { ST_LISTEN_PENDING, ST_LISTENING, ST_CONNECTING, ST_OPEN } channel_state;
+typedef enum { TIMER_NONE, TIMER_CONNECT, TIMER_BYE_GRACE } timer_kind;
+
+typedef struct channel {
+    uint16_t number;
+    channel_kind kind;
+    channel_state state;
+    uint32_t group;
+    uint64_t first_id;       /* id of the first frame received (6.9), or the request's */
+    int got_first;
+    msg_queue sendq;         /* FIFO (6.6) */
+    size_t head_written;     /* bytes of the head message already written */
+    size_t queued_bytes;     /* unwritten bytes of every queued message */
+    unsigned bye_sent_op;    /* op code of the bye frame sent, 0 if none */
+    int read_stopped;        /* after ByeResponse (6.7) */
+    int starving;            /* waiting for a pool message (A20) */
+    int got_hello_response;  /* client: for the A14 diagnostic */
+    int io_queued;           /* a TL_CMD_IO is waiting in the command queue */
+    tl_reader reader;
+    tl_message *rx;          /* pool message reserved for the frame being read */
+    tl_message *welcome;     /* listener: the WelcomeRequest until the listen result */
+    tl_address addr;
+    uint64_t deadline;
+    timer_kind timer;
+    struct channel *prev_all, *next_all; /* creation order, for deterministic scans */
+} channel;
+
+typedef struct {
+    int alive;
+    msg_queue rxq;
+} group;
+
+struct tl_engine {
+    tl_engine_options opt;
+    const tl_allocator *a;
+    uint64_t now;
+    uint64_t rng;
+    uint64_t next_id;
+    /* Channel table: 256 lazily allocated pages of 256 pointers. */
+    channel **pages[PAGE_SIZE];
+    channel *all_head, *all_tail;
+    uint32_t nchannels;
+    /* Recently closed numbers (A6): a FIFO and a membership bitmap. */
+    uint16_t recent[RECENT_FIFO];
+    uint32_t recent_head, recent_count;
+    uint8_t recent_bits[65536 / 8];
+    /* Pool (6.10): LIFO. */
+    tl_message *pool;
+    uint32_t pool_count;
+    uint32_t starving_count;
+    group *groups;
+    uint32_t ngroups, groups_cap;
+    tl_command *cmds;
+    size_t cmd_head, cmd_count, cmd_cap;
+    tl_engine_stats stats;
+};
+
+/* ---------------------------------------------------------------- memory */
+
+static tl_message *msg_alloc(tl_engine *e)
+{
+    const tl_allocator *a = e->a;
+    tl_message *m = a->alloc(a->ctx, sizeof *m);
+    if (m == NULL) {
+        e->stats.alloc_failures++;
+        return NULL;
+    }
+    memset(m, 0, sizeof *m);
+    m->alloc = a;
+    m->text.data = a->alloc(a->ctx, MSG_INITIAL_CAP);
+    m->body.data = a->alloc(a->ctx, MSG_INITIAL_CAP);
+    if (m->text.data == NULL || m->body.data == NULL) {
+        a->free(a->ctx, m->text.data);
+        a->free(a->ctx, m->body.data);
+        a->free(a->ctx, m);
+        e->stats.alloc_failures++;
+        return NULL;
+    }
+    m->text.cap = MSG_INITIAL_CAP;
+    m->body.cap = MSG_INITIAL_CAP;
+    e->stats.messages_live++;
+    return m;
+}
+
+static void msg_destroy(tl_engine *e, tl_message *m)
+{
+    tl_msg_free(m);
+    e->stats.messages_live--;
+}
+
+static void queue_push(msg_queue *q, tl_message *m)
+{
+    m->next = NULL;
+    if (q->tail) {
+        q->tail->next = m;
+    } else {
+        q->head = m;
+    }
+    q->tail = m;
+    q->count++;
+}
+
+static tl_message *queue_pop(msg_queue *q)
+{
+    tl_message *m = q->head;
+    if (m == NULL) {
+        return NULL;
+    }
+    q->head = m->next;
+    if (q->head == NULL) {
+        q->tail = NULL;
+    }
+    q->count--;
+    m->next = NULL;
+    return m;
+}
+
+static void wake_starving(tl_engine *e);
+
+/* put: reset and keep up to pool_max, free beyond (6.10). */
+static void pool_put(tl_engine *e, tl_message *m)
+{
+    if (e->pool_count >= e->opt.pool_max) {
+        msg_destroy(e, m);
+        return;
+    }
+    tl_msg_reset(m);
+    m->next = e->pool;
+    e->pool = m;
+    e->pool_count++;
+    if (e->starving_count > 0) {
+        wake_starving(e);
+    }
+}
+
+static tl_message *pool_take(tl_engine *e)
+{
+    tl_message *m = e->pool;
+    if (m == NULL) {
+        return NULL;
+    }
+    e->pool = m->next;
+    e->pool_count--;
+    m->next = NULL;
+    return m;
+}
+
+/* ------------------------------------------------------------- commands */
+
+static void push_command(tl_engine *e, const tl_command *c)
+{
+    if (e->cmd_count == e->cmd_cap) {
+        size_t cap = e->cmd_cap ? e->cmd_cap * 2 : 16;
+        tl_command *n = e->a->alloc(e->a->ctx, cap * sizeof *n);
+        if (n == NULL) {
+            /* The host would lose a command: count it; the check reports it. */
+            e->stats.alloc_failures++;
+            return;
+        }
+        for (size_t i = 0; i < e->cmd_count; i++) {
+            n[i] = e->cmds[(e->cmd_head + i) % e->cmd_cap];
+        }
+        e->a->free(e->a->ctx, e->cmds);
+        e->cmds = n;
+        e->cmd_cap = cap;
+        e->cmd_head = 0;
+    }
+    e->cmds[(e->cmd_head + e->cmd_count) % e->cmd_cap] = *c;
+    e->cmd_count++;
+    if (e->opt.on_host_work) {
+        e->opt.on_host_work(e->opt.cb_ctx);
+    }
+}
+
+static void mark_io(tl_engine *e, channel *ch)
+{
+    if (ch->io_queued) {
+        return;
+    }
+    tl_command c;
+    memset(&c, 0, sizeof c);
+    c.kind = TL_CMD_IO;
+    c.channel = ch->number;
+    ch->io_queued = 1;
+    push_command(e, &c);
+}
+
+/* -------------------------------------------------------------- channels */
+
+static channel *ch_find(const tl_engine *e, uint16_t n)
+{
+    channel **page = e->pages[n >> PAGE_BITS];
+    return page ? page[n & (PAGE_SIZE - 1)] : NULL;
+}
+
+static int ch_slot_set(tl_engine *e, uint16_t n, channel *ch)
+{
+    channel ***page = &e->pages[n >> PAGE_BITS];
+    if (*page == NULL) {
+        if (ch == NULL) {
+            return TL_OK;
+        }
+        *page = e->a->alloc(e->a->ctx, PAGE_SIZE * sizeof(channel *));
+        if (*page == NULL) {
+            return TL_E_NOMEM;
+        }
+        memset(*page, 0, PAGE_SIZE * sizeof(channel *));
+    }
+    (*page)[n & (PAGE_SIZE - 1)] = ch;
+    return TL_OK;
+}
+
+static int recent_has(const tl_engine *e, uint16_t n) { return (e->recent_bits[n >> 3] >> (n & 7)) & 1; }
+
+static void recent_push(tl_engine *e, uint16_t n)
+{
+    if (e->recent_count == RECENT_FIFO) {
+        uint16_t old = e->recent[e->recent_head];
+        e->recent_bits[old >> 3] &= (uint8_t) ~(1u << (old & 7));
+        e->recent_head = (e->recent_head + 1) % RECENT_FIFO;
+        e->recent_count--;
+    }
+    e->recent[(e->recent_head + e->recent_count) % RECENT_FIFO] = n;
+    e->recent_count++;
+    e->recent_bits[n >> 3] |= (uint8_t)(1u << (n & 7));
+}
+
+/* splitmix64: the seeded source of channel numbers (A6). */
+static uint64_t rng_next(tl_engine *e)
+{
+    uint64_t z = (e->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* A random number in 1..65534, not active, not recently closed (6.2, A6). */
+static int ch_allocate_number(tl_engine *e, uint16_t *out)
+{
+    if (e->nchannels >= e->opt.max_channels || e->nchannels + e->recent_count >= 65534u) {
+        return TL_E_LIMIT;
+    }
+    for (;;) {
+        uint16_t n = (uint16_t)(rng_next(e) >> 48);
+        if (n == TL_CHANNEL_NONE || n == TL_CHANNEL_INTERNAL || ch_find(e, n) != NULL || recent_has(e, n)) {
+            continue;
+        }
+        *out = n;
+        return TL_OK;
+    }
+}
+
+static channel *ch_create(tl_engine *e, channel_kind kind, uint32_t grp)
+{
+    uint16_t n;
+    if (ch_allocate_number(e, &n) != TL_OK) {
+        return NULL;
+    }
+    channel *ch = e->a->alloc(e->a->ctx, sizeof *ch);
+    if (ch == NULL) {
+        e->stats.alloc_failures++;
+        return NULL;
+    }
+    memset(ch, 0, sizeof *ch);
+    if (ch_slot_set(e, n, ch) != TL_OK) {
+        e->a->free(e->a->ctx, ch);
+        e->stats.alloc_failures++;
+        return NULL;
+    }
+    ch->number = n;
+    ch->kind = kind;
+    ch->group = grp;
+    tl_reader_options ro = {e->opt.max_text, e->opt.max_body, 1};
+    tl_reader_init(&ch->reader, &ro);
+    ch->reader.realloc_fn = e->a->realloc;
+    ch->reader.free_fn = e->a->free;
+    ch->reader.alloc_ctx = e->a->ctx;
+    ch->prev_all = e->all_tail;
+    if (e->all_tail) {
+        e->all_tail->next_all = ch;
+    } else {
+        e->all_head = ch;
+    }
+    e->all_tail = ch;
+    e->nchannels++;
+    e->stats.channels_opened++;
+    return ch;
+}
+
+/* Unlink and free; the number goes to the recently-closed FIFO (A6). */
+static void ch_free(tl_engine *e, channel *ch)
+{
+    ch_slot_set(e, ch->number, NULL);
+    recent_push(e, ch->number);
+    if (ch->prev_all) {
+        ch->prev_all->next_all = ch->next_all;
+    } else {
+        e->all_head = ch->next_all;
+    }
+    if (ch->next_all) {
+        ch->next_all->prev_all = ch->prev_all;
+    } else {
+        e->all_tail = ch->prev_all;
+    }
+    if (ch->starving) {
+        e->starving_count--;
+    }
+    tl_reader_free(&ch->reader);
+    e->nchannels--;
+    e->stats.channels_closed++;
+    e->a->free(e->a->ctx, ch);
+}
+
+static void wake_starving(tl_engine *e)
+{
+    for (channel *ch = e->all_head; ch != NULL; ch = ch->next_all) {
+        if (ch->starving) {
+            ch->starving = 0;
+            e->starving_count--;
+            mark_io(e, ch);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- groups */
+
+static group *group_find(const tl_engine *e, uint32_t id)
+{
+    if (id == 0 || id > e->ngroups || !e->groups[id - 1].alive) {
+        return NULL;
+    }
+    return &e->groups[id - 1];
+}
+
+static void deliver(tl_engine *e, uint32_t gid, tl_message *m)
+{
+    group *g = group_find(e, gid);
+    if (g == NULL) {
+        pool_put(e, m);
+        return;
+    }
+    queue_push(&g->rxq, m);
+    if (e->opt.on_deliver) {
+        e->opt.on_deliver(e->opt.cb_ctx, gid);
+    }
+}
+
+/* An engine-made message (not from the pool, 6.12). */
+static void notify(tl_engine *e, uint32_t gid, unsigned opcode, tl_status status, uint16_t chn, uint64_t id)
+{
+    tl_message *m = msg_alloc(e);
+    if (m == NULL) {
+        return;
+    }
+    m->hdr.proto = tl_proto_make(opcode, 1, 0, 0, 0);
+    m->hdr.status = (uint8_t)status;
+    m->hdr.channel = chn;
+    m->hdr.message_id = id;
+    e->stats.notifications++;
+    deliver(e, gid, m);
+}
+
+/* ------------------------------------------------------------- teardown */
+
+static int is_bye_frame(unsigned op) { return op == TL_OP_BYE_REQUEST || op == TL_OP_BYE_RESPONSE; }
+
+static size_t msg_wire_len(const tl_message *m) { return TL_HEADER_SIZE + m->text.len + m->body.len; }
+
+/* Channel teardown (6.9): unsent messages back with the reason, then the
+ * final Signal channel_closed with the first received message_id; the host is
+ * told to close the socket with RST. With notify_app = 0 (group destroy,
+ * 6.13) nothing is delivered and messages go back to the pool. */
+static void teardown(tl_engine *e, channel *ch, tl_status reason, int hello_as_response, int notify_app)
+{
+    tl_message *m;
+    int first = 1;
+    while ((m = queue_pop(&ch->sendq)) != NULL) {
+        if (!notify_app) {
+            pool_put(e, m);
+            continue;
+        }
+        m->hdr.proto |= TL_PROTO_ORIGIN;
+        m->hdr.status = (uint8_t)reason;
+        m->hdr.channel = ch->number;
+        if (first && hello_as_response && tl_proto_opcode(m->hdr.proto) == TL_OP_HELLO_REQUEST) {
+            tl_msg_set_opcode(m, TL_OP_HELLO_RESPONSE); /* A10 immediate shape */
+        }
+        first = 0;
+        deliver(e, ch->group, m);
+    }
+    ch->queued_bytes = 0;
+    ch->head_written = 0;
+    if (ch->welcome) {
+        pool_put(e, ch->welcome);
+        ch->welcome = NULL;
+    }
+    if (ch->rx) {
+        pool_put(e, ch->rx);
+        ch->rx = NULL;
+    }
+    if (notify_app) {
+        notify(e, ch->group, TL_OP_SIGNAL, TL_STATUS_CHANNEL_CLOSED, ch->number, ch->first_id);
+    }
+    tl_command c;
+    memset(&c, 0, sizeof c);
+    c.kind = TL_CMD_CLOSE;
+    c.channel = ch->number;
+    c.reset = 1; /* SO_LINGER 0 on every tofu socket */
+    c.listener = ch->kind == KIND_LISTENER;
+    c.addr = ch->addr;
+    ch_free(e, ch);
+    push_command(e, &c);
+}
+
+/* ----------------------------------------------------------- public: life */
+
+int tl_engine_create(const tl_engine_options *opt, tl_engine **out)
+{
+    tl_engine_options o;
+    if (out == NULL) {
+        return TL_E_INVAL;
+    }
+    if (opt) {
+        o = *opt;
+    } else {
+        memset(&o, 0, sizeof o);
+    }
+    if (o.pool_initial == 0) {
+        o.pool_initial = POOL_DEFAULT_INITIAL;
+    }
+    if (o.pool_max == 0) {
+        o.pool_max = POOL_DEFAULT_MAX;
+    }
+    if (o.pool_max < o.pool_initial) {
+        o.pool_max = o.pool_initial;
+    }
+    if (o.max_channels == 0 || o.max_channels > 65534u - RECENT_FIFO) {
+        o.max_channels = 65534u - RECENT_FIFO;
+    }
+    const tl_allocator *a = o.allocator ? o.allocator : tl_allocator_default();
+    tl_engine *e = a->alloc(a->ctx, sizeof *e);
+    if (e == NULL) {
+        return TL_E_NOMEM;
+    }
+    memset(e, 0, sizeof *e);
+    e->opt = o;
+    e->a = a;
+    e->rng = o.seed;
+    e->next_id = 1; /* A23: per engine, from 1 */
+    for (unsigned i = 0; i < o.pool_initial; i++) {
+        tl_message *m = msg_alloc(e);
+        if (m == NULL) {
+            tl_engine_destroy(e);
+            return TL_E_NOMEM;
+        }
+        m->next = e->pool;
+        e->pool = m;
+        e->pool_count++;
+    }
+    *out = e;
+    return TL_OK;
+}
+
+static void queue_free(tl_engine *e, msg_queue *q)
+{
+    tl_message *m;
+    while ((m = queue_pop(q)) != NULL) {
+        msg_destroy(e, m);
+    }
+}
+
+void tl_engine_destroy(tl_engine *e)
+{
+    if (e == NULL) {
+        return;
+    }
+    while (e->all_head) {
+        channel *ch = e->all_head;
+        queue_free(e, &ch->sendq);
+        if (ch->rx) {
+            msg_destroy(e, ch->rx);
+        }
+        if (ch->welcome) {
+            msg_destroy(e, ch->welcome);
+        }
+        ch->rx = ch->welcome = NULL;
+        ch_free(e, ch);
+    }
+    for (uint32_t i = 0; i < e->ngroups; i++) {
+        queue_free(e, &e->groups[i].rxq);
+    }
+    while (e->pool) {
+        tl_message *m = pool_take(e);
+        msg_destroy(e, m);
+    }
+    for (unsigned i = 0; i < PAGE_SIZE; i++) {
+        e->a->free(e->a->ctx, e->pages[i]);
+    }
+    e->a->free(e->a->ctx, e->groups);
+    e->a->free(e->a->ctx, e->cmds);
+    e->a->free(e->a->ctx, e);
+}
+
+/* ------------------------------------------------------ public: messages */
+
+int tl_engine_get(tl_engine *e, tl_get_strategy how, tl_message **out)
+{
+    if (e == NULL || out == NULL) {
+        return TL_E_INVAL;
+    }
+    tl_message *m = pool_take(e);
+    if (m == NULL) {
+        if (how == TL_GET_POOL_ONLY) {
+            return TL_E_AGAIN;
+        }
+        m = msg_alloc(e);
+        if (m == NULL) {
+            return TL_E_NOMEM;
+        }
+    }
+    tl_msg_reset(m);
+    *out = m;
+    return TL_OK;
+}
+
+void tl_engine_put(tl_engine *e, tl_message **msg)
+{
+    if (msg == NULL || *msg == NULL) {
+        return;
+    }
+    pool_put(e, *msg);
+    *msg = NULL;
+}
+
+int tl_engine_group_create(tl_engine *e, uint32_t *gid)
+{
+    if (e->ngroups == e->groups_cap) {
+        uint32_t cap = e->groups_cap ? e->groups_cap * 2 : 4;
+        group *g = e->a->realloc(e->a->ctx, e->groups, cap * sizeof *g);
+        if (g == NULL) {
+            return TL_E_NOMEM;
+        }
+        e->groups = g;
+        e->groups_cap = cap;
+    }
+    group *g = &e->groups[e->ngroups++];
+    memset(g, 0, sizeof *g);
+    g->alive = 1;
+    *gid = e->ngroups;
+    return TL_OK;
+}
+
+int tl_engine_group_destroy(tl_engine *e, uint32_t gid)
+{
+    group *g = group_find(e, gid);
+    if (g == NULL) {
+        return TL_E_NOT_FOUND;
+    }
+    channel *ch = e->all_head;
+    while (ch) {
+        channel *next = ch->next_all;
+        if (ch->group == gid) {
+            teardown(e, ch, TL_STATUS_CHANNEL_CLOSED, 0, 0);
+        }
+        ch = next;
+    }
+    tl_message *m;
+    while ((m = queue_pop(&g->rxq)) != NULL) {
+        pool_put(e, m);
+    }
+    g->alive = 0;
+    return TL_OK;
+}
+
+int tl_engine_receive(tl_engine *e, uint32_t gid, tl_message **out)
+{
+    group *g = group_find(e, gid);
+    if (g == NULL) {
+        return TL_E_NOT_FOUND;
+    }
+    tl_message *m = queue_pop(&g->rxq);
+    if (m == NULL) {
+        return TL_E_AGAIN;
+    }
+    *out = m;
+    return TL_OK;
+}
+
+size_t tl_engine_pending(const tl_engine *e, uint32_t gid)
+{
+    group *g = group_find(e, gid);
+    return g ? g->rxq.count : 0;
+}
+
+int tl_engine_update_receiver(tl_engine *e, uint32_t gid, tl_message **msg)
+{
+    if (group_find(e, gid) == NULL) {
+        return TL_E_NOT_FOUND;
+    }
+    if (msg == NULL || *msg == NULL) {
+        tl_message *m = msg_alloc(e);
+        if (m == NULL) {
+            return TL_E_NOMEM;
+        }
+        m->hdr.proto = tl_proto_make(TL_OP_SIGNAL, 1, 0, 0, 0);
+        m->hdr.status = TL_STATUS_RECEIVER_UPDATE;
+        deliver(e, gid, m);
+        return TL_OK;
+    }
+    tl_message *m = *msg;
+    m->hdr.proto = (uint8_t)(m->hdr.proto & ~TL_PROTO_ORIGIN);
+    m->hdr.status = TL_STATUS_RECEIVER_UPDATE;
+    *msg = NULL;
+    deliver(e, gid, m);
+    return TL_OK;
+}
+
+/* ------------------------------------------------------------- post */
+
+static tl_status reject(tl_post_out *out, tl_message *m, tl_status st)
+{
+    m->hdr.status = (uint8_t)st;
+    if (out) {
+        out->hdr = m->hdr;
+        out->status = st;
+    }
+    return st;
+}
+
+/* A12 (6.15): the first address header must be of the kind the op code uses. */
+static int address_kind_mismatch(const tl_message *m, unsigned op)
+{
+    tl_text_iter it;
+    tl_text_field f;
+    tl_text_iter_init(&it, m->text.data, m->text.len);
+    while (tl_text_iter_next(&it, &f)) {
+        int connect = f.name_len == 11 && memcmp(f.name, TL_HEADER_CONNECT_TO, 11) == 0;
+        int listen = f.name_len == 10 && memcmp(f.name, TL_HEADER_LISTEN_ON, 10) == 0;
+        if (connect || listen) {
+            return (connect && op != TL_OP_HELLO_REQUEST) || (listen && op != TL_OP_WELCOME_REQUEST);
+        }
+    }
+    return 0;
+}
+
+static void enqueue_send(tl_engine *e, channel *ch, tl_message *m)
+{
+    tl_writer w;
+    m->hdr.channel = ch->number; /* the sender's own number goes on the wire (6.6) */
+    tl_writer_init(&w, &m->hdr, m->text.data, m->text.len, m->body.data, m->body.len);
+    memcpy(m->wire_hdr, w.hdr, TL_HEADER_SIZE);
+    queue_push(&ch->sendq, m);
+    ch->queued_bytes += msg_wire_len(m);
+    if (ch->state == ST_OPEN) {
+        mark_io(e, ch);
+    }
+}
+
+static void start_listen(tl_engine *e, channel *ch, tl_message *m)
+{
+    ch->welcome = m;
+    ch->first_id = m->hdr.message_id;
+    ch->state = ST_LISTEN_PENDING;
+    if (tl_address_from_headers(m->text.data, m->text.len, TL_OP_WELCOME_REQUEST, &ch->addr) !=
+        TL_STATUS_SUCCESS) {
+        tl_engine_listen_result(e, ch->number, TL_STATUS_INVALID_ADDRESS);
+        return;
+    }
+    tl_command c;
+    memset(&c, 0, sizeof c);
+    c.kind = TL_CMD_LISTEN;
+    c.channel = ch->number;
+    c.addr = ch->addr;
+    push_command(e, &c);
+}
+
+static void start_connect(tl_engine *e, channel *ch, tl_message *m)
+{
+    ch->first_id = m->hdr.message_id;
+    ch->state = ST_CONNECTING;
+    enqueue_send(e, ch, m); /* the HelloRequest is the first frame (6.4) */
+    if (tl_address_from_headers(m->text.data, m->text.len, TL_OP_HELLO_REQUEST, &ch->addr) !=
+            TL_STATUS_SUCCESS ||
+        (ch->addr.kind == TL_ADDR_TCP && ch->addr.port == 0)) {
+        teardown(e, ch, TL_STATUS_INVALID_ADDRESS, 1, 1); /* A10: immediate shape */
+        return;
+    }
+    if (e->opt.connect_timeout_ns) {
+        ch->timer = TIMER_CONNECT;
+        ch->deadline = e->now + e->opt.connect_timeout_ns;
+    }
+    tl_command c;
+    memset(&c, 0, sizeof c);
+    c.kind = TL_CMD_CONNECT;
+    c.channel = ch->number;
+    c.addr = ch->addr;
+    push_command(e, &c);
+}
+
+int tl_engine_post(tl_engine *e, uint32_t gid, tl_message **msg, tl_post_out *out)
+{
+    if (msg == NULL || *msg == NULL) {
+        if (out) {
+            memset(&out->hdr, 0, sizeof out->hdr);
+            out->status = TL_STATUS_NULL_MESSAGE;
+        }
+        return TL_E_INVAL;
+    }
+    tl_message *m = *msg;
+    if (group_find(e, gid) == NULL) {
+        if (out) {
+            out->hdr = m->hdr;
+            out->status = TL_STATUS_INVALID_MCHN_GROUP;
+        }
+        return TL_E_NOT_FOUND;
+    }
+    tl_post_result r = tl_post_validate(&m->hdr, m->text.data, m->text.len, m->body.len,
+                                        TL_POST_CLEAR_INTERNAL | TL_POST_NO_CHANNEL_HELLO |
+                                            TL_POST_NO_WELCOME_RESP);
+    if (r.err == TL_E_BAD_OPCODE) {
+        if (out) {
+            out->hdr = m->hdr;
+            out->status = TL_STATUS_INVALID_OP_CODE;
+        }
+        return TL_E_BAD_OPCODE;
+    }
+    if (r.status != TL_STATUS_SUCCESS) {
+        reject(out, m, r.status);
+        return TL_E_REJECTED;
+    }
+    unsigned op = tl_proto_opcode(m->hdr.proto);
+    channel *ch = NULL;
+    if (op == TL_OP_HELLO_REQUEST || op == TL_OP_WELCOME_REQUEST) {
+        if (address_kind_mismatch(m, op)) {
+            reject(out, m, TL_STATUS_INVALID_ADDRESS);
+            return TL_E_REJECTED;
+        }
+    } else {
+        ch = ch_find(e, m->hdr.channel);
+        if (ch == NULL) {
+            reject(out, m, TL_STATUS_INVALID_CHANNEL_NUMBER); /* A6: closed numbers too */
+            return TL_E_REJECTED;
+        }
+        if (ch->group != gid) {
+            reject(out, m, TL_STATUS_INVALID_MCHN_GROUP);
+            return TL_E_REJECTED;
+        }
+        if (ch->kind == KIND_LISTENER && op != TL_OP_BYE_SIGNAL) {
+            reject(out, m, TL_STATUS_NOT_ALLOWED); /* A15 */
+            return TL_E_REJECTED;
+        }
+    }
+    if (op == TL_OP_HELLO_REQUEST || op == TL_OP_WELCOME_REQUEST) {
+        ch = ch_create(e, op == TL_OP_HELLO_REQUEST ? KIND_CLIENT : KIND_LISTENER, gid);
+        if (ch == NULL) {
+            reject(out, m, TL_STATUS_INVALID_CHANNEL_NUMBER);
+            return TL_E_REJECTED;
+        }
+        m->hdr.channel = ch->number;
+    }
+    if (m->hdr.message_id == 0) {
+        m->hdr.message_id = e->next_id++; /* A23 */
+    }
+    if (out) {
+        out->hdr = m->hdr;
+        out->status = TL_STATUS_SUCCESS;
+    }
+    *msg = NULL;
+
+    switch (op) {
+    case TL_OP_WELCOME_REQUEST:
+        start_listen(e, ch, m);
+        break;
+    case TL_OP_HELLO_REQUEST:
+        start_connect(e, ch, m);
+        break;
+    case TL_OP_BYE_SIGNAL:
+        /* A2: always a local abort, never transmitted. The ByeSignal comes back
+         * first (origin engine, status 22: proto 0x57), then the teardown. */
+        m->hdr.proto |= TL_PROTO_ORIGIN | TL_PROTO_BIT_A;
+        m->hdr.status = TL_STATUS_CHANNEL_CLOSED;
+        deliver(e, gid, m);
+        teardown(e, ch, TL_STATUS_CHANNEL_CLOSED, 0, 1);
+        break;
+    default:
+        enqueue_send(e, ch, m);
+        break;
+    }
+    return TL_OK;
+}
+
+/* ----------------------------------------------------------- host side */
+
+int tl_engine_next_command(tl_engine *e, tl_command *out)
+{
+    while (e->cmd_count > 0) {
+        tl_command c = e->cmds[e->cmd_head];
+        e->cmd_head = (e->cmd_head + 1) % e->cmd_cap;
+        e->cmd_count--;
+        if (c.kind == TL_CMD_IO) {
+            channel *ch = ch_find(e, c.channel);
+            if (ch == NULL) {
+                continue; /* closed since: its CLOSE follows */
+            }
+            ch->io_queued = 0;
+        }
+        *out = c;
+        return 1;
+    }
+    return 0;
+}
+
+/* Sending stops after a bye frame (6.6), except a ByeResponse after our own
+ * ByeRequest in strict mode (A4). */
+static int send_blocked(const tl_engine *e, const channel *ch)
+{
+    if (ch->bye_sent_op == 0) {
+        return 0;
+    }
+    if (e->opt.strict_bye && ch->bye_sent_op == TL_OP_BYE_REQUEST && ch->sendq.head &&
+        tl_proto_opcode(ch->sendq.head->hdr.proto) == TL_OP_BYE_RESPONSE) {
+        return 0;
+    }
+    return 1;
+}
+
+int tl_engine_io_state(const tl_engine *e, uint16_t chn, tl_io_state *out)
+{
+    const channel *ch = ch_find(e, chn);
+    if (ch == NULL) {
+        return TL_E_NOT_FOUND;
+    }
+    memset(out, 0, sizeof *out);
+    out->is_listener = ch->kind == KIND_LISTENER;
+    out->connecting = ch->state == ST_CONNECTING;
+    out->want_read = ch->kind != KIND_LISTENER && ch->state == ST_OPEN && !ch->starving && !ch->read_stopped;
+    if (ch->state == ST_OPEN && !send_blocked(e, ch)) {
+        out->out_pending = ch->queued_bytes;
+    }
+    return TL_OK;
+}
+
+int tl_engine_listen_result(tl_engine *e, uint16_t chn, tl_status status)
+{
+    channel *ch = ch_find(e, chn);
+    if (ch == NULL || ch->kind != KIND_LISTENER || ch->state != ST_LISTEN_PENDING || ch->welcome == NULL) {
+        return TL_E_STATE;
+    }
+    tl_message *m = ch->welcome;
+    ch->welcome = NULL;
+    tl_msg_set_opcode(m, TL_OP_WELCOME_RESPONSE);
+    m->hdr.status = (uint8_t)status;
+    if (status == TL_STATUS_SUCCESS) {
+        /* A11: success comes back with origin application. */
+        m->hdr.proto = (uint8_t)(m->hdr.proto & ~TL_PROTO_ORIGIN);
+        ch->state = ST_LISTENING;
+        deliver(e, ch->group, m);
+        return TL_OK;
+    }
+    m->hdr.proto |= TL_PROTO_ORIGIN;
+    deliver(e, ch->group, m);
+    teardown(e, ch, status, 0, 1);
+    return TL_OK;
+}
+
+int tl_engine_connect_result(tl_engine *e, uint16_t chn, tl_status status, int immediate)
+{
+    channel *ch = ch_find(e, chn);
+    if (ch == NULL || ch->kind != KIND_CLIENT || ch->state != ST_CONNECTING) {
+        return TL_E_STATE;
+    }
+    ch->timer = TIMER_NONE;
+    if (status == TL_STATUS_SUCCESS) {
+        ch->state = ST_OPEN;
+        mark_io(e, ch);
+        return TL_OK;
+    }
+    teardown(e, ch, status, immediate, 1);
+    return TL_OK;
+}
+
+int tl_engine_accepted(tl_engine *e, uint16_t listener, uint16_t *out)
+{
+    channel *l = ch_find(e, listener);
+    if (l == NULL || l->kind != KIND_LISTENER || l->state != ST_LISTENING) {
+        return TL_E_STATE;
+    }
+    channel *ch = ch_create(e, KIND_SERVER, l->group);
+    if (ch == NULL) {
+        return TL_E_LIMIT;
+    }
+    ch->state = ST_OPEN; /* no notification: the app learns of it from the first frame (6.3) */
+    *out = ch->number;
+    mark_io(e, ch);
+    return TL_OK;
+}
+
+static tl_status reader_failure(tl_engine *e, const tl_reader *r)
+{
+    const tl_reader_error_info *err = tl_reader_error(r);
+    switch (err->code) {
+    case TL_E_BAD_OPCODE:
+        e->stats.invalid_opcodes++;
+        return TL_STATUS_INVALID_OP_CODE; /* A7 */
+    case TL_E_LIMIT:
+        return r->hdr.thl > r->opt.max_text ? TL_STATUS_INVALID_HEADERS_LEN : TL_STATUS_INVALID_BODY_LEN;
+    default:
+        return TL_STATUS_ALLOCATION_FAILED;
+    }
+}
+
+/* A received frame into the reserved message, then to the group (6.7). */
+static int accept_frame(tl_engine *e, channel *ch, const tl_frame *f)
+{
+    tl_message *m = ch->rx;
+    ch->rx = NULL;
+    m->hdr = f->hdr;
+    m->hdr.channel = ch->number; /* rewritten to the local number (6.7) */
+    if (m->hdr.proto & TL_PROTO_ORIGIN) {
+        e->stats.origin_bits_cleared++; /* A7: no forged notifications */
+    }
+    if (m->hdr.proto & (TL_PROTO_BIT_A | TL_PROTO_BIT_B)) {
+        e->stats.internal_bits_cleared++;
+    }
+    m->hdr.proto &= (uint8_t)(TL_PROTO_OPCODE_MASK | TL_PROTO_MORE);
+    if (tl_msg_text_append_raw(m, f->text, f->hdr.thl) != TL_OK ||
+        tl_msg_body_append(m, f->body, f->hdr.bl) != TL_OK) {
+        pool_put(e, m);
+        e->stats.alloc_failures++;
+        return TL_E_NOMEM;
+    }
+    e->stats.frames_in++;
+    e->stats.bytes_in += TL_HEADER_SIZE + (uint64_t)f->hdr.thl + f->hdr.bl;
+    if (!ch->got_first) {
+        ch->got_first = 1;
+        ch->first_id = f->hdr.message_id;
+    }
+    unsigned op = tl_proto_opcode(m->hdr.proto);
+    if (op == TL_OP_BYE_SIGNAL) {
+        e->stats.peer_bye_signals++; /* A2: the documented-but-broken form */
+    }
+    if (ch->kind == KIND_CLIENT) {
+        if (op == TL_OP_HELLO_RESPONSE) {
+            ch->got_hello_response = 1;
+        } else if (!ch->got_hello_response) {
+            e->stats.data_before_hello_response++; /* A14 diagnostic */
+        }
+    }
+    deliver(e, ch->group, m);
+    return TL_OK;
+}
+
+int tl_engine_input(tl_engine *e, uint16_t chn, const uint8_t *data, size_t len, size_t *consumed)
+{
+    size_t pos = 0;
+    *consumed = 0;
+    channel *ch = ch_find(e, chn);
+    if (ch == NULL) {
+        return TL_E_NOT_FOUND;
+    }
+    if (ch->kind == KIND_LISTENER || ch->state != ST_OPEN) {
+        return TL_E_STATE;
+    }
+    if (ch->read_stopped) {
+        *consumed = len;
+        return TL_OK;
+    }
+    while (pos < len) {
+        if (ch->rx == NULL) {
+            ch->rx = pool_take(e); /* receive buffers come from the pool only (6.7) */
+            if (ch->rx == NULL) {
+                if (!ch->starving) {
+                    /* A20: one pool_empty per starvation episode. */
+                    ch->starving = 1;
+                    e->starving_count++;
+                    e->stats.pool_empty_episodes++;
+                    notify(e, ch->group, TL_OP_SIGNAL, TL_STATUS_POOL_EMPTY, ch->number, 0);
+                    mark_io(e, ch);
+                }
+                break;
+            }
+        }
+        size_t used = 0;
+        tl_frame f;
+        tl_read_result r = tl_reader_next(&ch->reader, data + pos, len - pos, &used, &f);
+        pos += used;
+        if (r == TL_READ_MORE) {
+            break;
+        }
+        if (r == TL_READ_ERROR) {
+            *consumed = len;
+            teardown(e, ch, reader_failure(e, &ch->reader), 0, 1);
+            return TL_OK;
+        }
+        if (accept_frame(e, ch, &f) != TL_OK) {
+            *consumed = len;
+            teardown(e, ch, TL_STATUS_ALLOCATION_FAILED, 0, 1);
+            return TL_OK;
+        }
+        if (tl_proto_opcode(f.hdr.proto) == TL_OP_BYE_RESPONSE) {
+            /* The side that receives ByeResponse stops reading and closes (6.8). */
+            ch->read_stopped = 1;
+            *consumed = len;
+            teardown(e, ch, TL_STATUS_CHANNEL_CLOSED, 0, 1);
+            return TL_OK;
+        }
+    }
+    *consumed = pos;
+    return TL_OK;
+}
+
+int tl_engine_transport_closed(tl_engine *e, uint16_t chn, tl_status reason)
+{
+    channel *ch = ch_find(e, chn);
+    if (ch == NULL) {
+        return TL_E_NOT_FOUND;
+    }
+    teardown(e, ch, reason, 0, 1);
+    return TL_OK;
+}
+
+int tl_engine_output(tl_engine *e, uint16_t chn, tl_iov *iov, int max)
+{
+    channel *ch = ch_find(e, chn);
+    if (ch == NULL || ch->state != ST_OPEN || send_blocked(e, ch)) {
+        return 0;
+    }
+    int n = 0;
+    size_t skip = ch->head_written;
+    for (tl_message *m = ch->sendq.head; m != NULL && n < max; m = m->next) {
+        const uint8_t *base[3] = {m->wire_hdr, m->text.data, m->body.data};
+        size_t len[3] = {TL_HEADER_SIZE, m->text.len, m->body.len};
+        for (int i = 0; i < 3 && n < max; i++) {
+            if (skip >= len[i]) {
+                skip -= len[i];
+                continue;
+            }
+            iov[n].base = base[i] + skip;
+            iov[n].len = len[i] - skip;
+            skip = 0;
+            n++;
+        }
+        if (is_bye_frame(tl_proto_opcode(m->hdr.proto))) {
+            break; /* nothing goes out after a bye frame (6.6) */
+        }
+    }
+    return n;
+}
+
+int tl_engine_output_done(tl_engine *e, uint16_t chn, size_t n)
+{
+    channel *ch = ch_find(e, chn);
+    if (ch == NULL) {
+        return TL_E_NOT_FOUND;
+    }
+    if (n > ch->queued_bytes) {
+        return TL_E_INVAL;
+    }
+    ch->queued_bytes -= n;
+    e->stats.bytes_out += n;
+    while (n > 0) {
+        tl_message *m = ch->sendq.head;
+        size_t rest = msg_wire_len(m) - ch->head_written;
+        if (n < rest) {
+            ch->head_written += n;
+            break;
+        }
+        n -= rest;
+        ch->head_written = 0;
+        queue_pop(&ch->sendq);
+        e->stats.frames_out++;
+        unsigned op = tl_proto_opcode(m->hdr.proto);
+        if (is_bye_frame(op)) {
+            ch->bye_sent_op = ch->bye_sent_op ? ch->bye_sent_op : op;
+            if (op == TL_OP_BYE_RESPONSE && e->opt.bye_grace_ns) {
+                ch->timer = TIMER_BYE_GRACE; /* A3 */
+                ch->deadline = e->now + e->opt.bye_grace_ns;
+            }
+        }
+        pool_put(e, m); /* after a full send the message goes back to the pool (6.6) */
+        if (send_blocked(e, ch) && n > 0) {
+            return TL_E_INVAL;
+        }
+    }
+    mark_io(e, ch);
+    return TL_OK;
+}
+
+void tl_engine_tick(tl_engine *e, uint64_t now_ns)
+{
+    if (now_ns > e->now) {
+        e->now = now_ns;
+    }
+    channel *ch = e->all_head;
+    while (ch) {
+        channel *next = ch->next_all;
+        if (ch->timer != TIMER_NONE && ch->deadline <= e->now) {
+            timer_kind t = ch->timer;
+            ch->timer = TIMER_NONE;
+            if (t == TIMER_CONNECT) {
+                teardown(e, ch, TL_STATUS_CONNECT_FAILED, 0, 1);
+            } else {
+                teardown(e, ch, TL_STATUS_CHANNEL_CLOSED, 0, 1);
+            }
+        }
+        ch = next;
+    }
+}
+
+uint64_t tl_engine_next_deadline(const tl_engine *e)
+{
+    uint64_t d = UINT64_MAX;
+    for (const channel *ch = e->all_head; ch; ch = ch->next_all) {
+        if (ch->timer != TIMER_NONE && ch->deadline < d) {
+            d = ch->deadline;
+        }
+    }
+    return d;
+}
+
+void tl_engine_get_stats(const tl_engine *e, tl_engine_stats *out)
+{
+    *out = e->stats;
+    out->channels_now = e->nchannels;
+    out->pool_now = e->pool_count;
+    out->next_message_id = e->next_id;
+}
+
+const char *tl_engine_check(const tl_engine *e)
+{
+    uint32_t count = 0, starving = 0;
+    for (const channel *ch = e->all_head; ch; ch = ch->next_all) {
+        count++;
+        if (ch_find(e, ch->number) != ch) {
+            return "channel table does not map a channel's number to it";
+        }
+        if (ch->number == TL_CHANNEL_NONE || ch->number == TL_CHANNEL_INTERNAL) {
+            return "channel number 0 or 65535 in use";
+        }
+        if (group_find(e, ch->group) == NULL) {
+            return "channel belongs to no live group";
+        }
+        size_t bytes = 0, n = 0;
+        for (const tl_message *m = ch->sendq.head; m; m = m->next) {
+            bytes += msg_wire_len(m);
+            n++;
+        }
+        if (n != ch->sendq.count || bytes - ch->head_written != ch->queued_bytes) {
+            return "send queue accounting is inconsistent";
+        }
+        if (ch->starving) {
+            starving++;
+            if (ch->rx != NULL) {
+                return "a starving channel holds a receive message";
+            }
+        }
+        if (ch->kind == KIND_LISTENER && ch->sendq.count != 0) {
+            return "a listener has queued frames";
+        }
+    }
+    if (count != e->nchannels || starving != e->starving_count) {
+        return "channel counters are inconsistent";
+    }
+    uint32_t pooled = 0;
+    for (const tl_message *m = e->pool; m; m = m->next) {
+        pooled++;
+    }
+    if (pooled != e->pool_count || e->pool_count > e->opt.pool_max) {
+        return "pool accounting is inconsistent";
+    }
+    if (e->pool_count > e->stats.messages_live) {
+        return "more pooled messages than live ones";
+    }
+    return NULL;
+}
+
+size_t tl_engine_channels(const tl_engine *e, uint16_t *out, size_t max)
+{
+    size_t n = 0;
+    for (uint32_t p = 0; p < PAGE_SIZE; p++) {
+        channel **page = e->pages[p];
+        if (page == NULL) {
+            continue;
+        }
+        for (uint32_t i = 0; i < PAGE_SIZE; i++) {
+            if (page[i]) {
+                if (n < max) {
+                    out[n] = page[i]->number;
+                }
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
+uint32_t tl_engine_channel_group(const tl_engine *e, uint16_t chn)
+{
+    const channel *ch = ch_find(e, chn);
+    return ch ? ch->group : 0;
+}

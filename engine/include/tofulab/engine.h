@@ -1,0 +1,221 @@
+/*
+ * tofulab engine core: tofu's engine semantics (PROTOCOL.md section 6) as a
+ * sans-I/O state machine. It never touches a socket, a clock, a thread or a
+ * random source: bytes, time and commands go in; bytes, transport commands
+ * and messages for the application come out. Not thread-safe: a host
+ * serialises every call (engine/posix with a mutex, sim/ by construction).
+ *
+ * Handles: the local channel number (1-65534) names a connection or listener
+ * in every host call. Groups are numbered from 1.
+ */
+#ifndef TOFULAB_ENGINE_H
+#define TOFULAB_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tofulab/wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- memory ---- */
+
+typedef struct {
+    void *(*alloc)(void *ctx, size_t size);
+    void *(*realloc)(void *ctx, void *ptr, size_t size);
+    void (*free)(void *ctx, void *ptr);
+    void *ctx;
+} tl_allocator;
+
+/* libc malloc/realloc/free. */
+const tl_allocator *tl_allocator_default(void);
+
+/* ---- messages (tofu's Message) ---- */
+
+typedef struct {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} tl_buf;
+
+typedef struct tl_message {
+    tl_header hdr; /* thl/bl are recomputed from text.len/body.len at post and send */
+    tl_buf text;   /* raw text headers block, up to 65535 bytes */
+    tl_buf body;   /* up to 65535 bytes */
+    /* engine-private below */
+    const tl_allocator *alloc;
+    struct tl_message *next;
+    uint8_t wire_hdr[TL_HEADER_SIZE];
+    uint8_t pooled;
+} tl_message;
+
+/* Append a "name:value\r\n" text header (tl_text_append rules, A17). */
+int tl_msg_add_header(tl_message *m, const char *name, const char *value);
+/* Append raw bytes to the text headers block, unchecked (tofu's second entry point). */
+int tl_msg_text_append_raw(tl_message *m, const void *data, size_t len);
+int tl_msg_body_set(tl_message *m, const void *data, size_t len);
+int tl_msg_body_append(tl_message *m, const void *data, size_t len);
+/* Set op code (keeping the other proto bits). */
+void tl_msg_set_opcode(tl_message *m, unsigned opcode);
+/* Header zeroed, text and body emptied (capacity kept). */
+void tl_msg_reset(tl_message *m);
+/* Free a message outside any engine (e.g. one still held after the engine
+ * was destroyed). Inside an engine's life, use tl_engine_put. */
+void tl_msg_free(tl_message *m);
+/* Add the address header for a Hello (~connect_to) or Welcome (~listen_on)
+ * request from text like "tcp|127.0.0.1|7099" or "uds|/path"; sets the op code,
+ * channel 0 and message_id 0 as tofu's address helpers do. */
+int tl_msg_set_address(tl_message *m, unsigned opcode, const char *address);
+
+/* ---- engine ---- */
+
+typedef enum { TL_GET_ALWAYS = 0, TL_GET_POOL_ONLY = 1 } tl_get_strategy;
+
+typedef struct tl_engine tl_engine;
+
+typedef struct {
+    uint64_t seed;          /* channel-number PRNG seed (A6); same seed, same numbers */
+    uint16_t pool_initial;  /* 0 = 16 (6.10) */
+    uint16_t pool_max;      /* 0 = 64; raised to pool_initial if lower */
+    const tl_allocator *allocator; /* NULL = libc */
+    uint64_t connect_timeout_ns;   /* A21: 0 = none (tofu) -> connect_failed on expiry */
+    uint64_t bye_grace_ns;  /* A3: responder closes this long after its ByeResponse is sent; 0 = never (tofu) */
+    int strict_bye;         /* A4: a ByeResponse may still be sent after our own ByeRequest */
+    size_t max_text;        /* receive limit for thl, 0 = 65535; beyond it the channel closes */
+    size_t max_body;        /* receive limit for bl, 0 = 65535 */
+    uint32_t max_channels;  /* 0 = 64510 (65534 minus the 1024 recently closed) */
+    /* Called (under the host's serialisation) when the core has new work for
+     * the host: a command was queued. Optional. */
+    void (*on_host_work)(void *ctx);
+    /* Called when a message was appended to a group's receive queue. Optional. */
+    void (*on_deliver)(void *ctx, uint32_t group);
+    void *cb_ctx;
+} tl_engine_options;
+
+/* Post outcome. On TL_OK hdr is the final header (allocated channel, assigned
+ * message_id). On TL_E_REJECTED status tells which rule failed (also in the
+ * message's status byte; the caller keeps the message). */
+typedef struct {
+    tl_header hdr;
+    tl_status status;
+} tl_post_out;
+
+/* Diagnostics; every counter only grows except the *_live/_now ones. */
+typedef struct {
+    uint64_t frames_in, frames_out, bytes_in, bytes_out;
+    uint64_t origin_bits_cleared;   /* A7: peer frames that had origin set */
+    uint64_t internal_bits_cleared; /* A7: peer frames that had bit A or B set */
+    uint64_t invalid_opcodes;       /* A7: frames with op code 10-15 (channel closed) */
+    uint64_t pool_empty_episodes;   /* A20 */
+    uint64_t data_before_hello_response; /* A14 diagnostic: client got data before HelloResponse */
+    uint64_t peer_bye_signals;      /* A2: peer transmitted op code 7 */
+    uint64_t channels_opened, channels_closed;
+    uint64_t notifications;         /* engine-made messages delivered */
+    uint64_t alloc_failures;
+    uint32_t channels_now;
+    uint32_t messages_live;         /* allocated and not freed (pool + app + engine queues) */
+    uint32_t pool_now;              /* messages resting in the pool */
+    uint64_t next_message_id;
+} tl_engine_stats;
+
+int tl_engine_create(const tl_engine_options *opt, tl_engine **out);
+/* Frees everything the engine owns (pool, queues, channels, messages still in
+ * group queues). Messages the application holds must be put or freed before:
+ * put after destroy is undefined. Issues no host commands. */
+void tl_engine_destroy(tl_engine *e);
+
+/* Application side (tofu's Ampe / ChannelGroup API). */
+int tl_engine_get(tl_engine *e, tl_get_strategy how, tl_message **out); /* TL_OK, TL_E_AGAIN (pool empty), TL_E_NOMEM, TL_E_CLOSED */
+void tl_engine_put(tl_engine *e, tl_message **msg);                     /* NULL or *NULL: no-op; nulls the pointer */
+int tl_engine_group_create(tl_engine *e, uint32_t *group);
+/* Channels of the group are closed with RST and no notification; queued and
+ * undelivered messages return to the pool (6.13). */
+int tl_engine_group_destroy(tl_engine *e, uint32_t group);
+/* Section 5 validation plus A8, A12 (header kind), A13, A15, A16; A6 for closed
+ * channels. On success *msg is set to NULL. Errors: TL_E_REJECTED (see
+ * out->status), TL_E_BAD_OPCODE (op 10-15, status untouched), TL_E_INVAL
+ * (NULL message: status null_message), TL_E_CLOSED (shutdown: notification_disabled),
+ * TL_E_NOT_FOUND (no such group). */
+int tl_engine_post(tl_engine *e, uint32_t group, tl_message **msg, tl_post_out *out);
+/* Next message of the group, FIFO. TL_OK, TL_E_AGAIN (none), TL_E_NOT_FOUND. */
+int tl_engine_receive(tl_engine *e, uint32_t group, tl_message **out);
+/* updateReceiver (6.11): msg NULL or *msg NULL -> Signal receiver_update from
+ * the engine; else that message with origin application, status 21. */
+int tl_engine_update_receiver(tl_engine *e, uint32_t group, tl_message **msg);
+/* Messages waiting in a group's receive queue. */
+size_t tl_engine_pending(const tl_engine *e, uint32_t group);
+
+/* ---- host side ---- */
+
+typedef enum {
+    TL_CMD_LISTEN = 1,  /* open a listener for channel at addr; answer tl_engine_listen_result */
+    TL_CMD_CONNECT = 2, /* connect channel to addr; answer tl_engine_connect_result */
+    TL_CMD_CLOSE = 3,   /* close channel's socket (reset: RST via SO_LINGER 0, else FIN); the
+                           channel number is no longer valid afterwards */
+    TL_CMD_IO = 4       /* channel's I/O interest changed: see tl_engine_io_state */
+} tl_command_kind;
+
+typedef struct {
+    tl_command_kind kind;
+    uint16_t channel;
+    int reset;          /* CLOSE */
+    int listener;       /* CLOSE: the channel was a listener (UDS: remove the path) */
+    tl_address addr;    /* LISTEN, CONNECT, and CLOSE of a listener */
+} tl_command;
+
+typedef struct {
+    int want_read;      /* the engine accepts input now (not starving, not stopped) */
+    size_t out_pending; /* bytes of queued frames that may be sent now */
+    int connecting;     /* waiting for tl_engine_connect_result */
+    int is_listener;
+} tl_io_state;
+
+/* Pop the next command, in the order the engine issued them. 1 = got one, 0 = none. */
+int tl_engine_next_command(tl_engine *e, tl_command *out);
+int tl_engine_io_state(const tl_engine *e, uint16_t channel, tl_io_state *out);
+
+/* Listener: status 0 = listening; else listen_failed / invalid_address / ... */
+int tl_engine_listen_result(tl_engine *e, uint16_t channel, tl_status status);
+/* Client: status 0 = connected. A failure with immediate != 0 returns the
+ * HelloRequest as HelloResponse (A10: address, UDS path, socket creation,
+ * immediate refusal); otherwise as HelloRequest (connect_failed). */
+int tl_engine_connect_result(tl_engine *e, uint16_t channel, tl_status status, int immediate);
+/* A connection was accepted on a listener; *channel receives the new server
+ * channel's number. On error the host closes the socket. */
+int tl_engine_accepted(tl_engine *e, uint16_t listener, uint16_t *channel);
+
+/* Bytes received on a channel. *consumed < len when the engine stops reading
+ * (pool empty: offer the rest again once want_read is set). After a
+ * ByeResponse or a protocol error the rest is consumed and dropped. */
+int tl_engine_input(tl_engine *e, uint16_t channel, const uint8_t *data, size_t len, size_t *consumed);
+/* The transport ended: reason is the status the host saw (A9): EOF over TCP ->
+ * recv_failed, EOF over UDS or RST/error -> communication_failed, write error
+ * -> send_failed. The channel is torn down and a CLOSE command follows. */
+int tl_engine_transport_closed(tl_engine *e, uint16_t channel, tl_status reason);
+
+/* Gather list of bytes to send on a channel, across queued frames (for writev),
+ * up to max entries. Returns the number of entries (0 = nothing to send). */
+int tl_engine_output(tl_engine *e, uint16_t channel, tl_iov *iov, int max);
+/* n bytes of that output were written. */
+int tl_engine_output_done(tl_engine *e, uint16_t channel, size_t n);
+
+/* Time: monotonic nanoseconds. Fires due timers (A21, A3). */
+void tl_engine_tick(tl_engine *e, uint64_t now_ns);
+/* Earliest timer deadline, or UINT64_MAX if none. */
+uint64_t tl_engine_next_deadline(const tl_engine *e);
+
+void tl_engine_get_stats(const tl_engine *e, tl_engine_stats *out);
+/* Check internal invariants; NULL when all hold, else a static description. */
+const char *tl_engine_check(const tl_engine *e);
+/* Channels currently open, ascending by number, up to max; returns the count. */
+size_t tl_engine_channels(const tl_engine *e, uint16_t *out, size_t max);
+/* The group owning a channel, 0 if none. */
+uint32_t tl_engine_channel_group(const tl_engine *e, uint16_t channel);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TOFULAB_ENGINE_H */
