@@ -7,8 +7,10 @@
 
 static int parse_port(const char *p, size_t n, uint16_t *port)
 {
-    /* Digits only: no sign, no '_', no spaces, no hex (tofu's Zig parser is laxer). */
-    if (n == 0 || n > 5) {
+    /* Canonical decimal: digits only, no leading zero, no sign, '_', space or
+     * hex (tofu's Zig parser accepts several of these; A12 asks for strict),
+     * so that every accepted value formats back to itself. */
+    if (n == 0 || n > 5 || (n > 1 && p[0] == '0')) {
         return TL_E_BAD_ADDRESS;
     }
     uint32_t v = 0;
