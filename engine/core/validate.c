@@ -4,7 +4,7 @@
 
 static tl_post_result fail(tl_header *h, tl_status status)
 {
-    tl_post_result r = {status, TL_E_INVAL};
+    tl_post_result r = {status, TL_E_REJECTED};
     h->status = (uint8_t)status;
     return r;
 }

@@ -254,7 +254,7 @@ int tl_address_append_header(uint8_t *buf, size_t cap, size_t *len, unsigned opc
 
 typedef struct {
     tl_status status; /* what tofu writes into the status byte (success when ok) */
-    int err;          /* TL_OK, or TL_E_BAD_OPCODE (status byte NOT touched) / TL_E_INVAL */
+    int err;          /* TL_OK; TL_E_BAD_OPCODE (status byte NOT touched, status = invalid_op_code); TL_E_REJECTED (status says which rule) */
 } tl_post_result;
 
 /* Validate and prepare the header of a message about to be posted, in tofu's

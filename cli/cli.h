@@ -1,0 +1,49 @@
+/*
+ * tofulab command line: subcommand entry points and the small helpers they share.
+ *
+ * A subcommand is one file cli/<name>.c with one entry point declared here and
+ * one row in the table in cli/main.c. Conventions every subcommand follows:
+ *   - argv[0] is the subcommand's own name, argv[1..argc) its arguments;
+ *   - `<name> --help` prints usage with examples on stdout and returns 0;
+ *   - errors are one line on stderr, prefixed "tofulab: " (use cli_error);
+ *   - exit status: 0 success, 1 the input/operation failed, 2 usage error.
+ */
+#ifndef TOFULAB_CLI_H
+#define TOFULAB_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TOFULAB_VERSION "0.1.0"
+
+#define CLI_EXIT_OK    0
+#define CLI_EXIT_FAIL  1
+#define CLI_EXIT_USAGE 2
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CLI_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define CLI_PRINTF(fmt, args)
+#endif
+
+/* ---- subcommands (one row each in cli/main.c) ---- */
+
+/* `tofulab frame decode|encode ...` (cli/frame.c). */
+int cli_frame_main(int argc, char **argv);
+
+/* ---- shared helpers (cli/main.c) ---- */
+
+/* Print "tofulab: <message>\n" on stderr. The message must be one line; use
+ * cli_quote for anything that came from the user or from input data. */
+void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+/* Render len bytes of untrusted text printable and single-line into out
+ * (cap >= 8): printable ASCII as is, everything else as \xNN, cut with "..."
+ * when too long. Returns out. */
+const char *cli_quote(const char *text, size_t len, char *out, size_t cap);
+
+/* Strict unsigned decimal: one or more ASCII digits and nothing else (no sign,
+ * no space, no "0x"), value <= max. Returns 0 and *out on success, -1 otherwise. */
+int cli_parse_u64(const char *text, uint64_t max, uint64_t *out);
+
+#endif /* TOFULAB_CLI_H */

@@ -1,0 +1,178 @@
+/*
+ * tofulab: entry point of the command. Dispatches on the first argument.
+ *
+ * To add a subcommand: write cli/<name>.c with `int cli_<name>_main(int, char **)`,
+ * declare it in cli/cli.h and add one row to `commands` below.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+    const char *help;                  /* one line */
+} cli_command;
+
+static const cli_command commands[] = {
+    {"frame", cli_frame_main, "decode and encode tofu frames (hex or raw bytes)"},
+};
+
+#define COMMAND_COUNT (sizeof commands / sizeof commands[0])
+
+static void print_usage(FILE *out)
+{
+    size_t i;
+
+    fprintf(out, "usage: tofulab <command> [arguments]\n"
+                 "       tofulab help [command]\n"
+                 "       tofulab --version\n"
+                 "\n"
+                 "A toolkit around a reference engine for the tofu message-passing protocol.\n"
+                 "\n"
+                 "commands:\n");
+    for (i = 0; i < COMMAND_COUNT; i++) {
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+    }
+    fprintf(out, "\n"
+                 "Run `tofulab <command> --help` for a command's options and examples.\n"
+                 "Exit status: 0 success, 1 the operation or its input failed, 2 usage error.\n");
+}
+
+static const cli_command *find_command(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < COMMAND_COUNT; i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            return &commands[i];
+        }
+    }
+    return NULL;
+}
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fputs("tofulab: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+const char *cli_quote(const char *text, size_t len, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    size_t i;
+
+    if (cap < 8) {
+        if (cap > 0) {
+            out[0] = '\0';
+        }
+        return out;
+    }
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        size_t need = (c >= 0x20 && c < 0x7f && c != '\\') ? 1 : (c == '\\' ? 2 : 4);
+
+        /* keep room for "..." and the terminator */
+        if (o + need + 4 > cap) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (need == 1) {
+            out[o++] = (char)c;
+        } else if (need == 2) {
+            out[o++] = '\\';
+            out[o++] = '\\';
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+int cli_parse_u64(const char *text, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *p = text;
+
+    if (text == NULL || *p == '\0') {
+        return -1;
+    }
+    for (; *p != '\0'; p++) {
+        unsigned d;
+
+        if (*p < '0' || *p > '9') {
+            return -1;
+        }
+        d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10u) {
+            return -1; /* would overflow u64 */
+        }
+        v = v * 10u + d;
+    }
+    if (v > max) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const cli_command *cmd;
+    char q[96];
+
+    if (argc < 2) {
+        cli_error("missing command; run 'tofulab --help' for usage");
+        return CLI_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        print_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "help") == 0) {
+        if (argc == 2) {
+            print_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        cmd = find_command(argv[2]);
+        if (cmd == NULL) {
+            cli_error("help: unknown command '%s'; run 'tofulab --help' for the list",
+                      cli_quote(argv[2], strlen(argv[2]), q, sizeof q));
+            return CLI_EXIT_USAGE;
+        }
+        {
+            char help_flag[] = "--help";
+            char *sub_argv[3];
+
+            sub_argv[0] = argv[2];
+            sub_argv[1] = help_flag;
+            sub_argv[2] = NULL;
+            return cmd->run(2, sub_argv);
+        }
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("tofulab %s\n", TOFULAB_VERSION);
+        return CLI_EXIT_OK;
+    }
+    cmd = find_command(argv[1]);
+    if (cmd == NULL) {
+        cli_error("unknown command '%s'; run 'tofulab --help' for usage",
+                  cli_quote(argv[1], strlen(argv[1]), q, sizeof q));
+        return CLI_EXIT_USAGE;
+    }
+    return cmd->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,48 @@
+/*
+ * tofulab-bench (`make bench`): a table of registered benchmarks.
+ *
+ * To add one: write tests/bench/bench_<name>.c with
+ * `int bench_<name>_run(const bench_options *)`, declare it here and add one
+ * row to the table in bench_main.c. A benchmark measures one or more cases,
+ * skips the cases bench_selected() refuses, and reports each measured case
+ * with bench_print_row().
+ */
+#ifndef TOFULAB_BENCH_H
+#define TOFULAB_BENCH_H
+
+#include <stddef.h>
+
+typedef struct {
+    int quick;          /* --quick: fewer and shorter runs */
+    const char *filter; /* --filter NAME: only cases whose name contains NAME */
+    int runs;           /* runs per case; the median is reported (5, quick 3) */
+    double min_seconds; /* each run repeats its work for at least this long (0.5, quick 0.1) */
+} bench_options;
+
+typedef struct {
+    const char *name;
+    int (*run)(const bench_options *opt); /* 0 on success */
+    const char *help;                     /* one line */
+} bench_entry;
+
+/* ---- registered benchmarks ---- */
+
+/* Streaming frame reader throughput against memcpy (bench_reader.c). */
+int bench_reader_run(const bench_options *opt);
+
+/* ---- shared helpers (bench_main.c) ---- */
+
+/* CLOCK_MONOTONIC in seconds. */
+double bench_now(void);
+
+/* Whether the case named name ("reader/1k-body") passes --filter. */
+int bench_selected(const bench_options *opt, const char *name);
+
+/* Median of n values (sorts v in place). */
+double bench_median(double *v, int n);
+
+/* One row of the result table: items per second, GB/s (1e9 bytes) of the
+ * measured work, GB/s of its baseline (0 if none) and their ratio. */
+void bench_print_row(const char *name, double items_per_s, double gb_per_s, double baseline_gb_per_s);
+
+#endif /* TOFULAB_BENCH_H */
