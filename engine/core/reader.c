@@ -125,6 +125,7 @@ tl_read_result tl_reader_next(tl_reader *r, const uint8_t *data, size_t len, siz
     if (r->hdr_have == 0 && len >= TL_HEADER_SIZE) {
         tl_header h;
         tl_header_decode(data, &h);
+        r->hdr = h; /* so that an error can be explained from r->hdr */
         if (check_header(r, &h, r->stream_offset) == TL_READ_ERROR) {
             return TL_READ_ERROR;
         }

@@ -30,6 +30,9 @@ typedef struct {
 /* Streaming frame reader throughput against memcpy (bench_reader.c). */
 int bench_reader_run(const bench_options *opt);
 
+/* Engine over real sockets vs raw-socket baselines; serve memory (bench_engine.c). */
+int bench_engine_run(const bench_options *opt);
+
 /* ---- shared helpers (bench_main.c) ---- */
 
 /* CLOCK_MONOTONIC in seconds. */

@@ -12,6 +12,7 @@
 
 static const bench_entry benches[] = {
     {"reader", bench_reader_run, "streaming frame reader vs memcpy, 64 KiB chunks over ~64 MiB"},
+    {"engine", bench_engine_run, "engine over loopback TCP/UDS vs raw sockets; serve memory with 100 clients"},
 };
 
 #define BENCH_COUNT (sizeof benches / sizeof benches[0])

@@ -1,0 +1,1221 @@
+/*
+ * The POSIX host (ARCHITECTURE.md 1): the sans-I/O engine core driven by real
+ * TCP and Unix stream sockets. One reactor thread per tl_posix owns every
+ * socket and an epoll set; one mutex serialises every engine call (the core is
+ * not thread-safe); each group has a condition variable on CLOCK_MONOTONIC
+ * time for the blocking waitReceive of PROTOCOL.md 6.11.
+ *
+ * Commands from the core (engine.h) are executed by the reactor: LISTEN
+ * (6.3), CONNECT (6.4, A10), CLOSE (RST through SO_LINGER {1,0}, 6.3/6.13)
+ * and IO (interest changed). A channel named by an IO command is marked
+ * "dirty"; a dirty channel gets its stashed input re-offered, its output
+ * flushed and its epoll interest recomputed from tl_engine_io_state.
+ */
+#define _GNU_SOURCE
+
+#include "tofulab/posix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POSIX_CHANNELS          65536u
+#define POSIX_READ_BUF          65536u /* one read() at most this much */
+#define POSIX_IOV_MAX           64     /* gather entries per sendmsg, across queued frames */
+#define POSIX_EVENTS            128    /* epoll events per wait */
+#define POSIX_MAX_WAIT_MS       1000   /* epoll_wait never sleeps longer (deadline cap) */
+#define POSIX_READS_PER_EVENT   16     /* fairness: reads per readiness event and channel */
+#define POSIX_ACCEPTS_PER_EVENT 64
+#define POSIX_LISTEN_BACKLOG    1024       /* 6.3, 6.14 */
+#define POSIX_WAKE_TAG          UINT64_MAX /* epoll tag of the eventfd */
+
+/* One socket: a connection (client or server side) or a listener. */
+typedef struct posix_conn {
+    int fd;
+    uint16_t channel;
+    uint32_t gen;      /* epoll tag = channel | gen << 16: stale events are ignored */
+    tl_addr_kind kind; /* TCP or UDS: decides the end-of-stream reason (A9) */
+    int listener;
+    int connecting;  /* non-blocking connect in progress */
+    int finished;    /* transport end reported: no more I/O, waiting for CLOSE */
+    int hup;         /* error/hang-up seen while the engine was not reading */
+    int dirty;       /* in the dirty list */
+    int registered;  /* in the epoll set */
+    uint32_t events; /* registered interest */
+    uint16_t port;   /* TCP listener: bound port */
+    char *path;      /* UDS listener: path to remove when closed */
+    uint8_t *left;   /* bytes read but not consumed (the engine starves) */
+    size_t left_off;
+    size_t left_len;
+} posix_conn;
+
+/* Wait state of a group. Freed at group destroy, or by the last waiter. */
+typedef struct posix_group {
+    uint32_t id;
+    pthread_cond_t cv;
+    unsigned refs; /* threads inside tl_posix_wait_receive on this group */
+    int dead;      /* the group was destroyed */
+    struct posix_group *next;
+} posix_group;
+
+struct tl_posix {
+    pthread_mutex_t mu;
+    pthread_cond_t idle_cv; /* destroy waits here until no waiter is left */
+    tl_engine *eng;
+    pthread_t thread;
+    int thread_started;
+    int epfd;
+    int wakefd;
+    int shutdown;
+    int work_pending; /* on_host_work ran during the current locked call */
+    uint64_t posts_since_receive; /* posts since the application last received */
+    uint64_t reactor_wake_at;     /* when the sleeping reactor wakes by itself */
+    unsigned waiters;
+    uint32_t next_gen;
+    posix_group *groups;
+    posix_conn **conns; /* by channel number */
+    uint16_t *dirty;
+    size_t ndirty;
+    uint8_t *rbuf; /* the reactor's read buffer */
+};
+
+/* ------------------------------------------------------------ utilities */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void wake_reactor(tl_posix *p)
+{
+    uint64_t one = 1;
+    ssize_t r;
+    do {
+        r = write(p->wakefd, &one, sizeof one);
+    } while (r < 0 && errno == EINTR);
+    /* EAGAIN: the counter is saturated, the reactor is woken anyway. */
+}
+
+/* Leave an application-side call: write the eventfd after unlocking when the
+ * core queued work for the reactor during the call (never from the reactor). */
+static void unlock_and_kick(tl_posix *p)
+{
+    int kick = p->work_pending;
+    p->work_pending = 0;
+    pthread_mutex_unlock(&p->mu);
+    if (kick) {
+        wake_reactor(p);
+    }
+}
+
+static void set_linger(int fd, int on)
+{
+    struct linger lg;
+    lg.l_onoff = on;
+    lg.l_linger = 0;
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
+static uint64_t random_seed(void)
+{
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            if (read(fd, &seed, sizeof seed) != (ssize_t)sizeof seed) {
+                seed = 0;
+            }
+            close(fd);
+        }
+    }
+    if (seed == 0) {
+        seed = now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+    }
+    return seed;
+}
+
+/* ---------------------------------------------------------- callbacks */
+
+static posix_group *group_find(tl_posix *p, uint32_t id)
+{
+    for (posix_group *g = p->groups; g != NULL; g = g->next) {
+        if (g->id == id && !g->dead) {
+            return g;
+        }
+    }
+    return NULL;
+}
+
+static void group_unlink_free(tl_posix *p, posix_group *g)
+{
+    for (posix_group **pp = &p->groups; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == g) {
+            *pp = g->next;
+            break;
+        }
+    }
+    pthread_cond_destroy(&g->cv);
+    free(g);
+}
+
+static void on_host_work(void *ctx)
+{
+    tl_posix *p = ctx;
+    p->work_pending = 1;
+}
+
+static void on_deliver(void *ctx, uint32_t group)
+{
+    tl_posix *p = ctx;
+    posix_group *g = group_find(p, group);
+    if (g != NULL) {
+        pthread_cond_broadcast(&g->cv);
+    }
+}
+
+/* ------------------------------------------------------- connections */
+
+static posix_conn *conn_new(tl_posix *p, int fd, uint16_t channel, tl_addr_kind kind)
+{
+    posix_conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        return NULL;
+    }
+    c->fd = fd;
+    c->channel = channel;
+    c->kind = kind;
+    c->gen = ++p->next_gen;
+    p->conns[channel] = c;
+    return c;
+}
+
+static void conn_deregister(tl_posix *p, posix_conn *c)
+{
+    if (c->registered) {
+        (void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        c->registered = 0;
+        c->events = 0;
+    }
+}
+
+static void conn_set_interest(tl_posix *p, posix_conn *c, uint32_t events)
+{
+    struct epoll_event ev;
+    if (c->registered && c->events == events) {
+        return;
+    }
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.u64 = (uint64_t)c->channel | ((uint64_t)c->gen << 16);
+    if (epoll_ctl(p->epfd, c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) == 0) {
+        c->registered = 1;
+        c->events = events;
+    }
+}
+
+static void conn_drop_left(posix_conn *c)
+{
+    free(c->left);
+    c->left = NULL;
+    c->left_off = 0;
+    c->left_len = 0;
+}
+
+/* Close the socket (reset: RST through SO_LINGER {1,0}; else FIN), remove a
+ * UDS listener's path (4.3) and forget the channel. */
+static void conn_close(tl_posix *p, posix_conn *c, int reset)
+{
+    conn_deregister(p, c);
+    if (c->listener) {
+        close(c->fd);
+        if (c->path != NULL) {
+            unlink(c->path);
+        }
+    } else if (reset) {
+        set_linger(c->fd, 1);
+        close(c->fd);
+    } else {
+        set_linger(c->fd, 0);
+        shutdown(c->fd, SHUT_RDWR);
+        close(c->fd);
+    }
+    if (p->conns[c->channel] == c) {
+        p->conns[c->channel] = NULL;
+    }
+    conn_drop_left(c);
+    free(c->path);
+    free(c);
+}
+
+static void mark_dirty(tl_posix *p, posix_conn *c)
+{
+    if (c->dirty || p->ndirty >= POSIX_CHANNELS) {
+        return;
+    }
+    c->dirty = 1;
+    p->dirty[p->ndirty++] = c->channel;
+}
+
+/* The transport of a connection ended: tell the core (it tears the channel
+ * down and queues CLOSE), stop all I/O on the socket until then. */
+static void conn_finish(tl_posix *p, posix_conn *c, tl_status reason)
+{
+    c->finished = 1;
+    conn_deregister(p, c);
+    conn_drop_left(c);
+    (void)tl_engine_transport_closed(p->eng, c->channel, reason);
+}
+
+static tl_status eof_reason(const posix_conn *c)
+{
+    /* A9: orderly end of stream is recv_failed over TCP, communication_failed over UDS. */
+    return c->kind == TL_ADDR_UDS ? TL_STATUS_COMMUNICATION_FAILED : TL_STATUS_RECV_FAILED;
+}
+
+static tl_status read_error_reason(int err)
+{
+    /* A9: a reset is communication_failed; another read error recv_failed. */
+    return (err == ECONNRESET || err == EPIPE || err == ETIMEDOUT || err == EHOSTUNREACH)
+               ? TL_STATUS_COMMUNICATION_FAILED
+               : TL_STATUS_RECV_FAILED;
+}
+
+/* Offer bytes to the core; keep what it did not consume (pool empty, 6.7).
+ * Returns 1 when everything was consumed and the channel still reads. */
+static int conn_feed(tl_posix *p, posix_conn *c, const uint8_t *data, size_t len)
+{
+    size_t consumed = 0;
+    tl_io_state st;
+    int rc = tl_engine_input(p->eng, c->channel, data, len, &consumed);
+    if (rc != TL_OK) {
+        /* The core no longer takes input on this channel: drop the bytes. */
+        return 0;
+    }
+    if (consumed > len) {
+        consumed = len;
+    }
+    if (consumed < len) {
+        size_t rest = len - consumed;
+        uint8_t *keep = malloc(rest);
+        if (keep == NULL) {
+            conn_finish(p, c, TL_STATUS_ALLOCATION_FAILED);
+            return 0;
+        }
+        memcpy(keep, data + consumed, rest);
+        conn_drop_left(c);
+        c->left = keep;
+        c->left_len = rest;
+        return 0;
+    }
+    if (tl_engine_io_state(p->eng, c->channel, &st) != TL_OK || !st.want_read) {
+        return 0;
+    }
+    return 1;
+}
+
+/* Re-offer stashed bytes while the core reads. Returns 1 when none are left. */
+static int conn_offer_left(tl_posix *p, posix_conn *c)
+{
+    while (c->left_len > 0 && !c->finished) {
+        size_t consumed = 0;
+        tl_io_state st;
+        if (tl_engine_io_state(p->eng, c->channel, &st) != TL_OK || !st.want_read) {
+            return 0;
+        }
+        if (tl_engine_input(p->eng, c->channel, c->left + c->left_off, c->left_len, &consumed) != TL_OK) {
+            conn_drop_left(c);
+            return 0;
+        }
+        if (consumed > c->left_len) {
+            consumed = c->left_len;
+        }
+        c->left_off += consumed;
+        c->left_len -= consumed;
+        if (c->left_len == 0) {
+            conn_drop_left(c);
+        } else if (consumed == 0) {
+            return 0;
+        }
+    }
+    return c->left_len == 0;
+}
+
+/* An error or hang-up on a connection (6.7): what is readable is read and
+ * delivered first, then the transport ends with communication_failed. While
+ * the core does not read (pool empty) the socket leaves the epoll set and the
+ * drain resumes when the channel reads again. */
+static void conn_hangup(tl_posix *p, posix_conn *c)
+{
+    tl_io_state st;
+    c->hup = 1;
+    for (;;) {
+        if (c->finished) {
+            return;
+        }
+        if (!conn_offer_left(p, c) || tl_engine_io_state(p->eng, c->channel, &st) != TL_OK || !st.want_read) {
+            if (!c->finished) {
+                conn_deregister(p, c);
+            }
+            return;
+        }
+        ssize_t r = read(c->fd, p->rbuf, POSIX_READ_BUF);
+        if (r > 0) {
+            (void)conn_feed(p, c, p->rbuf, (size_t)r);
+            continue;
+        }
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        break; /* end of stream, EAGAIN or the pending error: all read */
+    }
+    conn_finish(p, c, TL_STATUS_COMMUNICATION_FAILED);
+}
+
+static void conn_read(tl_posix *p, posix_conn *c)
+{
+    for (int i = 0; i < POSIX_READS_PER_EVENT && !c->finished; i++) {
+        if (c->left_len > 0) {
+            return; /* the core starves: the stash goes first */
+        }
+        ssize_t r = read(c->fd, p->rbuf, POSIX_READ_BUF);
+        if (r > 0) {
+            if (!conn_feed(p, c, p->rbuf, (size_t)r) || (size_t)r < POSIX_READ_BUF) {
+                return;
+            }
+            continue;
+        }
+        if (r == 0) {
+            conn_finish(p, c, eof_reason(c));
+            return;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            conn_finish(p, c, read_error_reason(errno));
+        }
+        return;
+    }
+}
+
+/* Write queued frames until the kernel pushes back or nothing is pending. */
+static void conn_flush(tl_posix *p, posix_conn *c)
+{
+    tl_iov iov[POSIX_IOV_MAX];
+    struct iovec v[POSIX_IOV_MAX];
+    while (!c->finished) {
+        int n = tl_engine_output(p->eng, c->channel, iov, POSIX_IOV_MAX);
+        if (n <= 0) {
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            v[i].iov_base = (void *)(uintptr_t)iov[i].base;
+            v[i].iov_len = iov[i].len;
+        }
+        struct msghdr mh;
+        memset(&mh, 0, sizeof mh);
+        mh.msg_iov = v;
+        mh.msg_iovlen = (size_t)n;
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                conn_finish(p, c, TL_STATUS_SEND_FAILED);
+            }
+            return;
+        }
+        if (w == 0 || tl_engine_output_done(p->eng, c->channel, (size_t)w) != TL_OK) {
+            return;
+        }
+    }
+}
+
+/* Bring a channel in line with its io_state: stashed input, output, interest. */
+static void conn_settle(tl_posix *p, posix_conn *c)
+{
+    tl_io_state st;
+    if (c->finished || tl_engine_io_state(p->eng, c->channel, &st) != TL_OK) {
+        return; /* a CLOSE is on its way */
+    }
+    if (c->listener) {
+        conn_set_interest(p, c, EPOLLIN);
+        return;
+    }
+    if (c->connecting) {
+        conn_set_interest(p, c, EPOLLOUT);
+        return;
+    }
+    if (c->hup) {
+        if (st.want_read) {
+            conn_hangup(p, c);
+        }
+        return;
+    }
+    (void)conn_offer_left(p, c);
+    if (c->finished || tl_engine_io_state(p->eng, c->channel, &st) != TL_OK) {
+        return;
+    }
+    if (st.out_pending > 0) {
+        conn_flush(p, c);
+        if (c->finished || tl_engine_io_state(p->eng, c->channel, &st) != TL_OK) {
+            return;
+        }
+    }
+    uint32_t events = 0;
+    if (st.want_read && c->left_len == 0) {
+        events |= EPOLLIN;
+    }
+    if (st.out_pending > 0 || st.connecting) {
+        events |= EPOLLOUT;
+    }
+    conn_set_interest(p, c, events);
+}
+
+/* ------------------------------------------------------------ commands */
+
+static void do_listen(tl_posix *p, const tl_command *cmd)
+{
+    int fd = -1;
+    tl_status status = TL_STATUS_LISTEN_FAILED;
+    uint16_t port = 0;
+    char *path = NULL;
+    int one = 1;
+
+    if (p->conns[cmd->channel] != NULL) {
+        (void)tl_engine_listen_result(p->eng, cmd->channel, TL_STATUS_INVALID_CHANNEL_NUMBER);
+        return;
+    }
+    if (cmd->addr.kind == TL_ADDR_TCP) {
+        struct addrinfo hints, *res = NULL;
+        char service[8];
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+        snprintf(service, sizeof service, "%u", (unsigned)cmd->addr.port);
+        if (getaddrinfo(cmd->addr.host, service, &hints, &res) != 0 || res == NULL) {
+            (void)tl_engine_listen_result(p->eng, cmd->channel, TL_STATUS_INVALID_ADDRESS);
+            return;
+        }
+        fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
+        if (fd >= 0 &&
+            (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+             setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+             bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, POSIX_LISTEN_BACKLOG) != 0)) {
+            close(fd);
+            fd = -1;
+        }
+        freeaddrinfo(res);
+        if (fd >= 0) {
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof ss;
+            if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+                if (ss.ss_family == AF_INET) {
+                    port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+                } else if (ss.ss_family == AF_INET6) {
+                    port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+                }
+            }
+        }
+    } else if (cmd->addr.kind == TL_ADDR_UDS) {
+        struct sockaddr_un sa;
+        size_t n = strnlen(cmd->addr.path, sizeof cmd->addr.path);
+        if (n == 0 || n >= sizeof sa.sun_path) {
+            (void)tl_engine_listen_result(p->eng, cmd->channel, TL_STATUS_INVALID_ADDRESS);
+            return;
+        }
+        memset(&sa, 0, sizeof sa);
+        sa.sun_family = AF_UNIX;
+        memcpy(sa.sun_path, cmd->addr.path, n);
+        path = strdup(cmd->addr.path);
+        if (path == NULL) {
+            (void)tl_engine_listen_result(p->eng, cmd->channel, TL_STATUS_ALLOCATION_FAILED);
+            return;
+        }
+        (void)unlink(path); /* 4.3: any existing file at the path goes first */
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            close(fd);
+            fd = -1;
+        } else if (fd >= 0 && listen(fd, POSIX_LISTEN_BACKLOG) != 0) {
+            close(fd);
+            fd = -1;
+            unlink(path);
+        }
+        if (fd < 0) {
+            free(path);
+            path = NULL;
+        }
+    } else {
+        status = TL_STATUS_INVALID_ADDRESS;
+    }
+    if (fd < 0) {
+        (void)tl_engine_listen_result(p->eng, cmd->channel, status);
+        return;
+    }
+    posix_conn *c = conn_new(p, fd, cmd->channel, cmd->addr.kind);
+    if (c == NULL) {
+        close(fd);
+        if (path != NULL) {
+            unlink(path);
+            free(path);
+        }
+        (void)tl_engine_listen_result(p->eng, cmd->channel, TL_STATUS_ALLOCATION_FAILED);
+        return;
+    }
+    c->listener = 1;
+    c->port = port;
+    c->path = path;
+    conn_set_interest(p, c, EPOLLIN);
+    if (tl_engine_listen_result(p->eng, cmd->channel, TL_STATUS_SUCCESS) != TL_OK) {
+        conn_close(p, c, 1);
+    }
+}
+
+static void do_connect(tl_posix *p, const tl_command *cmd)
+{
+    int fd = -1;
+    int rc;
+    int err;
+
+    if (p->conns[cmd->channel] != NULL) {
+        (void)tl_engine_connect_result(p->eng, cmd->channel, TL_STATUS_INVALID_CHANNEL_NUMBER, 1);
+        return;
+    }
+    if (cmd->addr.kind == TL_ADDR_TCP) {
+        struct addrinfo hints, *res = NULL;
+        char service[8];
+        if (cmd->addr.port == 0) {
+            (void)tl_engine_connect_result(p->eng, cmd->channel, TL_STATUS_INVALID_ADDRESS, 1);
+            return;
+        }
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_NUMERICSERV;
+        snprintf(service, sizeof service, "%u", (unsigned)cmd->addr.port);
+        if (getaddrinfo(cmd->addr.host, service, &hints, &res) != 0 || res == NULL) {
+            (void)tl_engine_connect_result(p->eng, cmd->channel, TL_STATUS_INVALID_ADDRESS, 1);
+            return;
+        }
+        /* 4.3: the first result is used. */
+        fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
+        if (fd < 0) {
+            freeaddrinfo(res);
+            (void)tl_engine_connect_result(p->eng, cmd->channel, TL_STATUS_COMMUNICATION_FAILED, 1);
+            return;
+        }
+        set_linger(fd, 1);
+        rc = connect(fd, res->ai_addr, res->ai_addrlen);
+        err = errno;
+        freeaddrinfo(res);
+    } else if (cmd->addr.kind == TL_ADDR_UDS) {
+        struct sockaddr_un sa;
+        size_t n = strnlen(cmd->addr.path, sizeof cmd->addr.path);
+        if (n == 0 || n >= sizeof sa.sun_path) {
+            (void)tl_engine_connect_result(p->eng, cmd->channel, TL_STATUS_INVALID_ADDRESS, 1);
+            return;
+        }
+        memset(&sa, 0, sizeof sa);
+        sa.sun_family = AF_UNIX;
+        memcpy(sa.sun_path, cmd->addr.path, n);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            (void)tl_engine_connect_result(p->eng, cmd->channel, TL_STATUS_COMMUNICATION_FAILED, 1);
+            return;
+        }
+        set_linger(fd, 1);
+        rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+        err = errno;
+    } else {
+        (void)tl_engine_connect_result(p->eng, cmd->channel, TL_STATUS_INVALID_ADDRESS, 1);
+        return;
+    }
+
+    if (rc != 0 && err != EINPROGRESS && err != EINTR) {
+        /* A10: an immediate failure comes back as HelloResponse. */
+        tl_status st = TL_STATUS_COMMUNICATION_FAILED;
+        if (cmd->addr.kind == TL_ADDR_UDS && (err == ENOENT || err == ENOTDIR)) {
+            st = TL_STATUS_UDS_PATH_NOT_FOUND;
+        }
+        close(fd);
+        (void)tl_engine_connect_result(p->eng, cmd->channel, st, 1);
+        return;
+    }
+    posix_conn *c = conn_new(p, fd, cmd->channel, cmd->addr.kind);
+    if (c == NULL) {
+        close(fd);
+        (void)tl_engine_connect_result(p->eng, cmd->channel, TL_STATUS_ALLOCATION_FAILED, 1);
+        return;
+    }
+    if (rc != 0) {
+        /* EINPROGRESS (or an interrupted connect, which completes alone):
+         * writability tells the outcome (6.4 step 3). */
+        c->connecting = 1;
+        conn_set_interest(p, c, EPOLLOUT);
+        return;
+    }
+    if (tl_engine_connect_result(p->eng, cmd->channel, TL_STATUS_SUCCESS, 0) != TL_OK) {
+        conn_close(p, c, 1);
+        return;
+    }
+    conn_set_interest(p, c, 0);
+    mark_dirty(p, c);
+}
+
+static void do_command(tl_posix *p, const tl_command *cmd)
+{
+    posix_conn *c = p->conns[cmd->channel];
+    switch (cmd->kind) {
+    case TL_CMD_LISTEN: do_listen(p, cmd); break;
+    case TL_CMD_CONNECT: do_connect(p, cmd); break;
+    case TL_CMD_CLOSE:
+        if (c != NULL) {
+            conn_close(p, c, cmd->reset);
+        }
+        break;
+    case TL_CMD_IO:
+        if (c != NULL) {
+            mark_dirty(p, c);
+        }
+        break;
+    default: break;
+    }
+}
+
+/* Execute every queued command and settle every dirty channel, until the core
+ * has nothing more for the host. */
+static void reactor_settle(tl_posix *p)
+{
+    tl_command cmd;
+    for (;;) {
+        while (tl_engine_next_command(p->eng, &cmd)) {
+            do_command(p, &cmd);
+        }
+        if (p->ndirty == 0) {
+            break;
+        }
+        for (size_t i = 0; i < p->ndirty; i++) {
+            posix_conn *c = p->conns[p->dirty[i]];
+            if (c != NULL && c->dirty) {
+                c->dirty = 0;
+                conn_settle(p, c);
+            }
+        }
+        p->ndirty = 0;
+    }
+}
+
+/* -------------------------------------------------------------- events */
+
+static void on_accept(tl_posix *p, posix_conn *l, uint32_t events)
+{
+    if (events & EPOLLERR) {
+        /* 6.3 step 5: a poller error closes the listener. */
+        l->finished = 1;
+        conn_deregister(p, l);
+        (void)tl_engine_transport_closed(p->eng, l->channel,
+                                         (events & EPOLLIN) ? TL_STATUS_ACCEPT_FAILED
+                                                            : TL_STATUS_COMMUNICATION_FAILED);
+        return;
+    }
+    for (int i = 0; i < POSIX_ACCEPTS_PER_EVENT; i++) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            return; /* EAGAIN, or an accept error: logged nowhere and ignored (6.3) */
+        }
+        set_linger(fd, 1); /* 6.3 step 6 */
+        uint16_t ch = 0;
+        if (tl_engine_accepted(p->eng, l->channel, &ch) != TL_OK) {
+            close(fd);
+            continue;
+        }
+        if (p->conns[ch] != NULL) {
+            conn_close(p, p->conns[ch], 1); /* a stale socket under a reused number */
+        }
+        posix_conn *c = conn_new(p, fd, ch, l->kind);
+        if (c == NULL) {
+            close(fd);
+            (void)tl_engine_transport_closed(p->eng, ch, TL_STATUS_ALLOCATION_FAILED);
+            continue;
+        }
+        conn_set_interest(p, c, 0);
+        mark_dirty(p, c);
+    }
+}
+
+static void on_connected(tl_posix *p, posix_conn *c)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+        err = errno;
+    }
+    c->connecting = 0;
+    if (err == 0) {
+        conn_set_interest(p, c, 0);
+        mark_dirty(p, c);
+        if (tl_engine_connect_result(p->eng, c->channel, TL_STATUS_SUCCESS, 0) != TL_OK) {
+            c->finished = 1;
+            conn_deregister(p, c);
+        }
+        return;
+    }
+    /* A10: a failure seen by the poller returns the HelloRequest (connect_failed). */
+    c->finished = 1;
+    conn_deregister(p, c);
+    (void)tl_engine_connect_result(p->eng, c->channel, TL_STATUS_CONNECT_FAILED, 0);
+}
+
+static void on_event(tl_posix *p, const struct epoll_event *ev)
+{
+    if (ev->data.u64 == POSIX_WAKE_TAG) {
+        uint64_t v;
+        while (read(p->wakefd, &v, sizeof v) < 0 && errno == EINTR) {
+        }
+        return;
+    }
+    uint16_t ch = (uint16_t)(ev->data.u64 & 0xFFFFu);
+    uint32_t gen = (uint32_t)(ev->data.u64 >> 16);
+    posix_conn *c = p->conns[ch];
+    if (c == NULL || c->gen != gen || c->finished) {
+        return; /* closed since the event was reported */
+    }
+    if (c->listener) {
+        on_accept(p, c, ev->events);
+        return;
+    }
+    if (c->connecting) {
+        on_connected(p, c);
+        return;
+    }
+    if (ev->events & (EPOLLERR | EPOLLHUP)) {
+        conn_hangup(p, c);
+        return;
+    }
+    if (ev->events & EPOLLIN) {
+        conn_read(p, c);
+    }
+    if (!c->finished) {
+        mark_dirty(p, c); /* flush on EPOLLOUT, recompute the interest */
+    }
+}
+
+static int wait_timeout_ms(tl_posix *p)
+{
+    uint64_t deadline = tl_engine_next_deadline(p->eng);
+    if (deadline == UINT64_MAX) {
+        return POSIX_MAX_WAIT_MS;
+    }
+    uint64_t now = now_ns();
+    if (deadline <= now) {
+        return 0;
+    }
+    uint64_t ms = (deadline - now + 999999u) / 1000000u;
+    return ms > POSIX_MAX_WAIT_MS ? POSIX_MAX_WAIT_MS : (int)ms;
+}
+
+static void *reactor_main(void *arg)
+{
+    tl_posix *p = arg;
+    struct epoll_event evs[POSIX_EVENTS];
+    pthread_mutex_lock(&p->mu);
+    tl_engine_tick(p->eng, now_ns());
+    while (!p->shutdown) {
+        reactor_settle(p);
+        int timeout = wait_timeout_ms(p);
+        p->reactor_wake_at = now_ns() + (uint64_t)timeout * 1000000u;
+        p->work_pending = 0; /* the reactor settles its own work before sleeping */
+        pthread_mutex_unlock(&p->mu);
+        int n = epoll_wait(p->epfd, evs, POSIX_EVENTS, timeout);
+        pthread_mutex_lock(&p->mu);
+        /* Fresh time before any call that may start a timer (output_done
+         * starts the A3 grace timer from the core's last known time). */
+        tl_engine_tick(p->eng, now_ns());
+        for (int i = 0; i < n && !p->shutdown; i++) {
+            on_event(p, &evs[i]);
+            reactor_settle(p);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* ---------------------------------------------------------- public API */
+
+static void posix_free(tl_posix *p)
+{
+    if (p->eng != NULL) {
+        tl_engine_destroy(p->eng);
+    }
+    while (p->groups != NULL) {
+        group_unlink_free(p, p->groups);
+    }
+    if (p->epfd >= 0) {
+        close(p->epfd);
+    }
+    if (p->wakefd >= 0) {
+        close(p->wakefd);
+    }
+    pthread_cond_destroy(&p->idle_cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->conns);
+    free(p->dirty);
+    free(p->rbuf);
+    free(p);
+}
+
+int tl_posix_create(const tl_engine_options *opt, tl_posix **out)
+{
+    tl_engine_options o;
+    struct epoll_event ev;
+    sigset_t all, old;
+    int rc;
+
+    if (out == NULL) {
+        return TL_E_INVAL;
+    }
+    *out = NULL;
+    tl_posix *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        return TL_E_NOMEM;
+    }
+    p->epfd = -1;
+    p->wakefd = -1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->idle_cv, NULL);
+    p->conns = calloc(POSIX_CHANNELS, sizeof *p->conns);
+    p->dirty = malloc(POSIX_CHANNELS * sizeof *p->dirty);
+    p->rbuf = malloc(POSIX_READ_BUF);
+    if (p->conns == NULL || p->dirty == NULL || p->rbuf == NULL) {
+        posix_free(p);
+        return TL_E_NOMEM;
+    }
+    p->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    p->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (p->wakefd < 0 || p->epfd < 0) {
+        posix_free(p);
+        return TL_E_IO;
+    }
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.u64 = POSIX_WAKE_TAG;
+    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev) != 0) {
+        posix_free(p);
+        return TL_E_IO;
+    }
+
+    if (opt != NULL) {
+        o = *opt;
+    } else {
+        memset(&o, 0, sizeof o);
+    }
+    if (o.seed == 0) {
+        o.seed = random_seed();
+    }
+    o.on_host_work = on_host_work;
+    o.on_deliver = on_deliver;
+    o.cb_ctx = p;
+    rc = tl_engine_create(&o, &p->eng);
+    if (rc != TL_OK) {
+        p->eng = NULL;
+        posix_free(p);
+        return rc;
+    }
+
+    /* The reactor takes no process signals. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&p->thread, NULL, reactor_main, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        posix_free(p);
+        return rc == EAGAIN ? TL_E_NOMEM : TL_E_IO;
+    }
+    p->thread_started = 1;
+    *out = p;
+    return TL_OK;
+}
+
+void tl_posix_destroy(tl_posix *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->shutdown = 1;
+    for (posix_group *g = p->groups; g != NULL; g = g->next) {
+        pthread_cond_broadcast(&g->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    wake_reactor(p);
+    if (p->thread_started) {
+        pthread_join(p->thread, NULL);
+        p->thread_started = 0;
+    }
+
+    pthread_mutex_lock(&p->mu);
+    /* 6.13: every socket closed with RST; UDS listener paths removed. */
+    for (uint32_t ch = 0; ch < POSIX_CHANNELS; ch++) {
+        if (p->conns[ch] != NULL) {
+            conn_close(p, p->conns[ch], 1);
+        }
+    }
+    /* Waiters woken above return TL_E_CLOSED; the last one signals. */
+    while (p->waiters > 0) {
+        pthread_cond_wait(&p->idle_cv, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    posix_free(p);
+}
+
+int tl_posix_get(tl_posix *p, tl_get_strategy how, tl_message **out)
+{
+    if (p == NULL || out == NULL) {
+        return TL_E_INVAL;
+    }
+    pthread_mutex_lock(&p->mu);
+    int rc = tl_engine_get(p->eng, how, out);
+    unlock_and_kick(p);
+    return rc;
+}
+
+void tl_posix_put(tl_posix *p, tl_message **msg)
+{
+    if (p == NULL || msg == NULL || *msg == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    tl_engine_put(p->eng, msg); /* may end a pool starvation: reading resumes (6.10) */
+    unlock_and_kick(p);
+}
+
+int tl_posix_group_create(tl_posix *p, uint32_t *group)
+{
+    pthread_condattr_t ca;
+    if (p == NULL || group == NULL) {
+        return TL_E_INVAL;
+    }
+    posix_group *g = calloc(1, sizeof *g);
+    if (g == NULL) {
+        return TL_E_NOMEM;
+    }
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&g->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc != 0) {
+        free(g);
+        return TL_E_NOMEM;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (p->shutdown) {
+        pthread_mutex_unlock(&p->mu);
+        pthread_cond_destroy(&g->cv);
+        free(g);
+        return TL_E_CLOSED;
+    }
+    rc = tl_engine_group_create(p->eng, group);
+    if (rc == TL_OK) {
+        g->id = *group;
+        g->next = p->groups;
+        p->groups = g;
+        g = NULL;
+    }
+    unlock_and_kick(p);
+    if (g != NULL) {
+        pthread_cond_destroy(&g->cv);
+        free(g);
+    }
+    return rc;
+}
+
+int tl_posix_group_destroy(tl_posix *p, uint32_t group)
+{
+    if (p == NULL) {
+        return TL_E_INVAL;
+    }
+    pthread_mutex_lock(&p->mu);
+    /* 6.13: the group's channels are closed with RST (CLOSE commands). */
+    int rc = tl_engine_group_destroy(p->eng, group);
+    posix_group *g = group_find(p, group);
+    if (g != NULL) {
+        g->dead = 1;
+        if (g->refs == 0) {
+            group_unlink_free(p, g);
+        } else {
+            pthread_cond_broadcast(&g->cv); /* its waiters return TL_E_CLOSED */
+        }
+    }
+    unlock_and_kick(p);
+    return rc;
+}
+
+int tl_posix_post(tl_posix *p, uint32_t group, tl_message **msg, tl_post_out *out)
+{
+    if (p == NULL) {
+        return TL_E_INVAL;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (p->shutdown) {
+        pthread_mutex_unlock(&p->mu);
+        if (out != NULL) {
+            memset(out, 0, sizeof *out);
+            out->status = TL_STATUS_NOTIFICATION_DISABLED;
+        }
+        return TL_E_CLOSED;
+    }
+    /* The core dates timers it starts at post (A21 connect timeout) from its
+     * last tick: give it the time first. */
+    tl_engine_tick(p->eng, now_ns());
+    int rc = tl_engine_post(p->eng, group, msg, out);
+    if (rc == TL_OK && p->posts_since_receive++ == 0 && p->work_pending) {
+        /* The first post after a receive (request/response): do the host's
+         * work on this thread, so the frame leaves now instead of after a
+         * reactor wake-up. Back-to-back posts (streaming) leave it to the
+         * reactor, which batches them into one writev. */
+        reactor_settle(p);
+        p->work_pending = tl_engine_next_deadline(p->eng) < p->reactor_wake_at;
+    }
+    unlock_and_kick(p); /* the core queued work for the reactor: wake it */
+    return rc;
+}
+
+static void deadline_after(uint64_t timeout_ns, struct timespec *ts)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    uint64_t sec = timeout_ns / 1000000000ull;
+    uint64_t nsec = (uint64_t)ts->tv_nsec + timeout_ns % 1000000000ull;
+    if (nsec >= 1000000000ull) {
+        nsec -= 1000000000ull;
+        sec++;
+    }
+    ts->tv_sec += (time_t)sec;
+    ts->tv_nsec = (long)nsec;
+}
+
+int tl_posix_wait_receive(tl_posix *p, uint32_t group, uint64_t timeout_ns, tl_message **out)
+{
+    struct timespec deadline;
+    int infinite = timeout_ns == TL_WAIT_INFINITE || timeout_ns / 1000000000ull > (uint64_t)INT32_MAX;
+    int rc;
+
+    if (p == NULL || out == NULL) {
+        return TL_E_INVAL;
+    }
+    *out = NULL;
+    if (!infinite && timeout_ns > 0) {
+        deadline_after(timeout_ns, &deadline);
+    }
+    pthread_mutex_lock(&p->mu);
+    if (p->shutdown) {
+        pthread_mutex_unlock(&p->mu);
+        return TL_E_CLOSED;
+    }
+    rc = tl_engine_receive(p->eng, group, out);
+    posix_group *g = group_find(p, group);
+    if (rc == TL_OK) {
+        p->posts_since_receive = 0;
+    }
+    if (rc != TL_E_AGAIN || timeout_ns == 0 || g == NULL) {
+        unlock_and_kick(p);
+        return rc == TL_E_AGAIN ? TL_E_TIMEOUT : rc;
+    }
+    g->refs++;
+    p->waiters++;
+    for (;;) {
+        int w =
+            infinite ? pthread_cond_wait(&g->cv, &p->mu) : pthread_cond_timedwait(&g->cv, &p->mu, &deadline);
+        if (p->shutdown || g->dead) {
+            rc = TL_E_CLOSED; /* tofu's ShutdownStarted (6.11, 6.13) */
+            break;
+        }
+        rc = tl_engine_receive(p->eng, group, out);
+        if (rc != TL_E_AGAIN) {
+            break;
+        }
+        if (w == ETIMEDOUT) {
+            rc = TL_E_TIMEOUT;
+            break;
+        }
+    }
+    if (rc == TL_OK) {
+        p->posts_since_receive = 0;
+    }
+    g->refs--;
+    p->waiters--;
+    if (g->dead && g->refs == 0) {
+        group_unlink_free(p, g);
+    }
+    if (p->shutdown) {
+        /* destroy frees p once the last waiter is out: touch nothing after unlocking */
+        if (p->waiters == 0) {
+            pthread_cond_broadcast(&p->idle_cv);
+        }
+        pthread_mutex_unlock(&p->mu);
+        return rc;
+    }
+    unlock_and_kick(p);
+    return rc;
+}
+
+int tl_posix_update_receiver(tl_posix *p, uint32_t group, tl_message **msg)
+{
+    if (p == NULL) {
+        return TL_E_INVAL;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (p->shutdown) {
+        pthread_mutex_unlock(&p->mu);
+        return TL_E_CLOSED;
+    }
+    int rc = tl_engine_update_receiver(p->eng, group, msg);
+    unlock_and_kick(p);
+    return rc;
+}
+
+void tl_posix_stats(tl_posix *p, tl_engine_stats *out)
+{
+    if (p == NULL || out == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    tl_engine_get_stats(p->eng, out);
+    pthread_mutex_unlock(&p->mu);
+}
+
+uint16_t tl_posix_listener_port(tl_posix *p, uint16_t channel)
+{
+    uint16_t port = 0;
+    if (p == NULL) {
+        return 0;
+    }
+    pthread_mutex_lock(&p->mu);
+    posix_conn *c = p->conns[channel];
+    if (c != NULL && c->listener && c->kind == TL_ADDR_TCP) {
+        port = c->port;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return port;
+}
