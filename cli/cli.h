@@ -31,6 +31,12 @@
 /* `tofulab frame decode|encode ...` (cli/frame.c). */
 int cli_frame_main(int argc, char **argv);
 
+/* `tofulab serve --listen ADDR ...`: tofu's echo service (cli/serve.c). */
+int cli_serve_main(int argc, char **argv);
+
+/* `tofulab client --connect ADDR --pattern NAME ...` (cli/client.c). */
+int cli_client_main(int argc, char **argv);
+
 /* ---- shared helpers (cli/main.c) ---- */
 
 /* Print "tofulab: <message>\n" on stderr. The message must be one line; use

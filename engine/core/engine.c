@@ -35,6 +35,7 @@ typedef struct channel {
     unsigned bye_sent_op;    /* op code of the bye frame sent, 0 if none */
     int read_stopped;        /* after ByeResponse (6.7) */
     int starving;            /* waiting for a pool message (A20) */
+    int pool_signalled;      /* pool_empty sent for the current episode */
     int got_hello_response;  /* client: for the A14 diagnostic */
     int io_queued;           /* a TL_CMD_IO is waiting in the command queue */
     tl_reader reader;
@@ -168,23 +169,43 @@ static tl_message *pool_take(tl_engine *e)
 
 /* ------------------------------------------------------------- commands */
 
+/* Without the host popping any, a channel queues at most: LISTEN or CONNECT
+ * (once, when it is created by post), IO (while none is queued) and CLOSE
+ * (once). Once created it can add at most 2 more. */
+#define CMDS_NEW_CHANNEL 3u
+#define CMDS_LIVE_CHANNEL 2u
+
+/* Room for `need` queued commands. */
+static int cmd_reserve(tl_engine *e, size_t need)
+{
+    if (need <= e->cmd_cap) {
+        return TL_OK;
+    }
+    size_t cap = e->cmd_cap ? e->cmd_cap * 2 : 16;
+    while (cap < need) {
+        cap *= 2;
+    }
+    tl_command *n = e->a->alloc(e->a->ctx, cap * sizeof *n);
+    if (n == NULL) {
+        return TL_E_NOMEM;
+    }
+    for (size_t i = 0; i < e->cmd_count; i++) {
+        n[i] = e->cmds[(e->cmd_head + i) % e->cmd_cap];
+    }
+    e->a->free(e->a->ctx, e->cmds);
+    e->cmds = n;
+    e->cmd_cap = cap;
+    e->cmd_head = 0;
+    return TL_OK;
+}
+
 static void push_command(tl_engine *e, const tl_command *c)
 {
-    if (e->cmd_count == e->cmd_cap) {
-        size_t cap = e->cmd_cap ? e->cmd_cap * 2 : 16;
-        tl_command *n = e->a->alloc(e->a->ctx, cap * sizeof *n);
-        if (n == NULL) {
-            /* The host would lose a command: count it; the check reports it. */
-            e->stats.alloc_failures++;
-            return;
-        }
-        for (size_t i = 0; i < e->cmd_count; i++) {
-            n[i] = e->cmds[(e->cmd_head + i) % e->cmd_cap];
-        }
-        e->a->free(e->a->ctx, e->cmds);
-        e->cmds = n;
-        e->cmd_cap = cap;
-        e->cmd_head = 0;
+    /* ch_create reserved room for every command a channel can queue, so this
+     * does not allocate; if it ever had to and failed, count it. */
+    if (cmd_reserve(e, e->cmd_count + 1) != TL_OK) {
+        e->stats.alloc_failures++;
+        return;
     }
     e->cmds[(e->cmd_head + e->cmd_count) % e->cmd_cap] = *c;
     e->cmd_count++;
@@ -271,10 +292,20 @@ static int ch_allocate_number(tl_engine *e, uint16_t *out)
     }
 }
 
-static channel *ch_create(tl_engine *e, channel_kind kind, uint32_t grp)
+/* A new channel, or NULL with *err = TL_E_LIMIT (no number free) or TL_E_NOMEM. */
+static channel *ch_create(tl_engine *e, channel_kind kind, uint32_t grp, int *err)
 {
     uint16_t n;
+    *err = TL_E_NOMEM;
     if (ch_allocate_number(e, &n) != TL_OK) {
+        *err = TL_E_LIMIT;
+        return NULL;
+    }
+    /* Reserve room for every command the live channels and this one can still
+     * queue, so that no LISTEN/CONNECT/IO/CLOSE is lost to a failed allocation
+     * later (the host would never hear of it). */
+    if (cmd_reserve(e, e->cmd_count + CMDS_LIVE_CHANNEL * (size_t)e->nchannels + CMDS_NEW_CHANNEL) != TL_OK) {
+        e->stats.alloc_failures++;
         return NULL;
     }
     channel *ch = e->a->alloc(e->a->ctx, sizeof *ch);
@@ -371,7 +402,12 @@ static void notify(tl_engine *e, uint32_t gid, unsigned opcode, tl_status status
 {
     tl_message *m = msg_alloc(e);
     if (m == NULL) {
-        return;
+        /* Out of memory: a pooled message rather than a lost notification
+         * (a lost channel_closed would leave the app waiting forever). */
+        m = pool_take(e);
+        if (m == NULL) {
+            return;
+        }
     }
     m->hdr.proto = tl_proto_make(opcode, 1, 0, 0, 0);
     m->hdr.status = (uint8_t)status;
@@ -772,9 +808,11 @@ int tl_engine_post(tl_engine *e, uint32_t gid, tl_message **msg, tl_post_out *ou
         }
     }
     if (op == TL_OP_HELLO_REQUEST || op == TL_OP_WELCOME_REQUEST) {
-        ch = ch_create(e, op == TL_OP_HELLO_REQUEST ? KIND_CLIENT : KIND_LISTENER, gid);
+        int err;
+        ch = ch_create(e, op == TL_OP_HELLO_REQUEST ? KIND_CLIENT : KIND_LISTENER, gid, &err);
         if (ch == NULL) {
-            reject(out, m, TL_STATUS_INVALID_CHANNEL_NUMBER);
+            reject(out, m,
+                   err == TL_E_NOMEM ? TL_STATUS_ALLOCATION_FAILED : TL_STATUS_INVALID_CHANNEL_NUMBER);
             return TL_E_REJECTED;
         }
         m->hdr.channel = ch->number;
@@ -906,9 +944,10 @@ int tl_engine_accepted(tl_engine *e, uint16_t listener, uint16_t *out)
     if (l == NULL || l->kind != KIND_LISTENER || l->state != ST_LISTENING) {
         return TL_E_STATE;
     }
-    channel *ch = ch_create(e, KIND_SERVER, l->group);
+    int err;
+    channel *ch = ch_create(e, KIND_SERVER, l->group, &err);
     if (ch == NULL) {
-        return TL_E_LIMIT;
+        return err;
     }
     ch->state = ST_OPEN; /* no notification: the app learns of it from the first frame (6.3) */
     *out = ch->number;
@@ -991,15 +1030,22 @@ int tl_engine_input(tl_engine *e, uint16_t chn, const uint8_t *data, size_t len,
             ch->rx = pool_take(e); /* receive buffers come from the pool only (6.7) */
             if (ch->rx == NULL) {
                 if (!ch->starving) {
-                    /* A20: one pool_empty per starvation episode. */
                     ch->starving = 1;
                     e->starving_count++;
-                    e->stats.pool_empty_episodes++;
-                    notify(e, ch->group, TL_OP_SIGNAL, TL_STATUS_POOL_EMPTY, ch->number, 0);
+                    /* A20: one pool_empty per starvation episode; an episode
+                     * lasts until the channel gets a message, so a wake-up
+                     * that loses the message to another channel is not a
+                     * new one. */
+                    if (!ch->pool_signalled) {
+                        ch->pool_signalled = 1;
+                        e->stats.pool_empty_episodes++;
+                        notify(e, ch->group, TL_OP_SIGNAL, TL_STATUS_POOL_EMPTY, ch->number, 0);
+                    }
                     mark_io(e, ch);
                 }
                 break;
             }
+            ch->pool_signalled = 0;
         }
         size_t used = 0;
         tl_frame f;
@@ -1074,8 +1120,21 @@ int tl_engine_output_done(tl_engine *e, uint16_t chn, size_t n)
     if (ch == NULL) {
         return TL_E_NOT_FOUND;
     }
-    if (n > ch->queued_bytes) {
-        return TL_E_INVAL;
+    /* No more than tl_engine_output offered (nothing past a bye frame, nothing
+     * while connecting or stopped), checked before any state changes. */
+    if (n > 0) {
+        size_t room = 0;
+        if (ch->state == ST_OPEN && !send_blocked(e, ch)) {
+            for (const tl_message *m = ch->sendq.head; m != NULL && room < ch->head_written + n; m = m->next) {
+                room += msg_wire_len(m);
+                if (is_bye_frame(tl_proto_opcode(m->hdr.proto))) {
+                    break;
+                }
+            }
+        }
+        if (room < ch->head_written + n) {
+            return TL_E_INVAL;
+        }
     }
     ch->queued_bytes -= n;
     e->stats.bytes_out += n;
@@ -1092,7 +1151,11 @@ int tl_engine_output_done(tl_engine *e, uint16_t chn, size_t n)
         e->stats.frames_out++;
         unsigned op = tl_proto_opcode(m->hdr.proto);
         if (is_bye_frame(op)) {
-            ch->bye_sent_op = ch->bye_sent_op ? ch->bye_sent_op : op;
+            /* A ByeResponse ends sending even in strict mode (A4 only lets
+             * one through after our own ByeRequest). */
+            if (ch->bye_sent_op == 0 || op == TL_OP_BYE_RESPONSE) {
+                ch->bye_sent_op = op;
+            }
             if (op == TL_OP_BYE_RESPONSE && e->opt.bye_grace_ns) {
                 ch->timer = TIMER_BYE_GRACE; /* A3 */
                 ch->deadline = e->now + e->opt.bye_grace_ns;

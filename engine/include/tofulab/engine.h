@@ -152,8 +152,10 @@ size_t tl_engine_pending(const tl_engine *e, uint32_t group);
 typedef enum {
     TL_CMD_LISTEN = 1,  /* open a listener for channel at addr; answer tl_engine_listen_result */
     TL_CMD_CONNECT = 2, /* connect channel to addr; answer tl_engine_connect_result */
-    TL_CMD_CLOSE = 3,   /* close channel's socket (reset: RST via SO_LINGER 0, else FIN); the
-                           channel number is no longer valid afterwards */
+    TL_CMD_CLOSE = 3,   /* close channel's socket (reset: RST via SO_LINGER 0, else FIN). The
+                           core has already forgotten the channel when it queues CLOSE: from
+                           then on io_state/input/output answer TL_E_NOT_FOUND or 0. The core
+                           always asks for a reset, as tofu does (SO_LINGER 0). */
     TL_CMD_IO = 4       /* channel's I/O interest changed: see tl_engine_io_state */
 } tl_command_kind;
 
@@ -201,7 +203,10 @@ int tl_engine_output(tl_engine *e, uint16_t channel, tl_iov *iov, int max);
 /* n bytes of that output were written. */
 int tl_engine_output_done(tl_engine *e, uint16_t channel, size_t n);
 
-/* Time: monotonic nanoseconds. Fires due timers (A21, A3). */
+/* Time: monotonic nanoseconds. Fires due timers (A21, A3). Timers the core
+ * starts (connect timeout at post, Bye grace after a ByeResponse is sent) are
+ * dated from the last tick: a host ticks before it posts or acknowledges
+ * output, as engine/posix and sim/ do. */
 void tl_engine_tick(tl_engine *e, uint64_t now_ns);
 /* Earliest timer deadline, or UINT64_MAX if none. */
 uint64_t tl_engine_next_deadline(const tl_engine *e);

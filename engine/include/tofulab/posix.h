@@ -32,10 +32,13 @@ int tl_posix_get(tl_posix *p, tl_get_strategy how, tl_message **out);
 void tl_posix_put(tl_posix *p, tl_message **msg);
 int tl_posix_group_create(tl_posix *p, uint32_t *group);
 int tl_posix_group_destroy(tl_posix *p, uint32_t group);
-/* tl_engine_post, then wakes the reactor. */
+/* tl_engine_post. A post that follows a receive on this host sends on the
+ * calling thread (request/response latency); other posts are left to the
+ * reactor, which batches them. */
 int tl_posix_post(tl_posix *p, uint32_t group, tl_message **msg, tl_post_out *out);
 /* Block until the group has a message or timeout_ns passes (0 = poll).
- * TL_OK, TL_E_TIMEOUT, TL_E_CLOSED (host shutting down), TL_E_NOT_FOUND. */
+ * TL_OK, TL_E_TIMEOUT, TL_E_NOT_FOUND, or TL_E_CLOSED when the host shuts
+ * down or the group is destroyed while waiting (tofu's ShutdownStarted). */
 int tl_posix_wait_receive(tl_posix *p, uint32_t group, uint64_t timeout_ns, tl_message **out);
 int tl_posix_update_receiver(tl_posix *p, uint32_t group, tl_message **msg);
 void tl_posix_stats(tl_posix *p, tl_engine_stats *out);
