@@ -139,6 +139,9 @@ int tl_engine_group_destroy(tl_engine *e, uint32_t group);
  * (NULL message: status null_message), TL_E_CLOSED (shutdown: notification_disabled),
  * TL_E_NOT_FOUND (no such group). */
 int tl_engine_post(tl_engine *e, uint32_t group, tl_message **msg, tl_post_out *out);
+/* (TL_E_NOT_FOUND sets out->status to invalid_mchn_group. Message ids are
+ * assigned per engine from 1, A23. The core itself never returns TL_E_CLOSED;
+ * hosts do during shutdown.) */
 /* Next message of the group, FIFO. TL_OK, TL_E_AGAIN (none), TL_E_NOT_FOUND. */
 int tl_engine_receive(tl_engine *e, uint32_t group, tl_message **out);
 /* updateReceiver (6.11): msg NULL or *msg NULL -> Signal receiver_update from
@@ -169,7 +172,8 @@ typedef struct {
 
 typedef struct {
     int want_read;      /* the engine accepts input now (not starving, not stopped) */
-    size_t out_pending; /* bytes of queued frames that may be sent now */
+    size_t out_pending; /* non-zero when tl_engine_output has bytes to give (it counts every
+                           queued byte, frames held behind a bye frame included) */
     int connecting;     /* waiting for tl_engine_connect_result */
     int is_listener;
 } tl_io_state;
@@ -177,6 +181,12 @@ typedef struct {
 /* Pop the next command, in the order the engine issued them. 1 = got one, 0 = none. */
 int tl_engine_next_command(tl_engine *e, tl_command *out);
 int tl_engine_io_state(const tl_engine *e, uint16_t channel, tl_io_state *out);
+
+/* Answers to LISTEN / CONNECT and accept reports return TL_E_STATE when the
+ * channel was aborted in the meantime (e.g. a ByeSignal before the listen
+ * result): the host then just closes what it opened. CLOSE may also come for
+ * a channel whose LISTEN or CONNECT was never issued (bad address): hosts
+ * ignore a CLOSE for a channel they hold nothing for. */
 
 /* Listener: status 0 = listening; else listen_failed / invalid_address / ... */
 int tl_engine_listen_result(tl_engine *e, uint16_t channel, tl_status status);
@@ -190,7 +200,10 @@ int tl_engine_accepted(tl_engine *e, uint16_t listener, uint16_t *channel);
 
 /* Bytes received on a channel. *consumed < len when the engine stops reading
  * (pool empty: offer the rest again once want_read is set). After a
- * ByeResponse or a protocol error the rest is consumed and dropped. */
+ * ByeResponse or a protocol error the rest is consumed and dropped. Protocol
+ * errors close the channel with: op code 10-15 -> invalid_op_code (A7), thl
+ * over max_text -> invalid_headers_len, bl over max_body -> invalid_body_len.
+ * TL_E_STATE on a listener or a channel still connecting. */
 int tl_engine_input(tl_engine *e, uint16_t channel, const uint8_t *data, size_t len, size_t *consumed);
 /* The transport ended: reason is the status the host saw (A9): EOF over TCP ->
  * recv_failed, EOF over UDS or RST/error -> communication_failed, write error
@@ -200,7 +213,8 @@ int tl_engine_transport_closed(tl_engine *e, uint16_t channel, tl_status reason)
 /* Gather list of bytes to send on a channel, across queued frames (for writev),
  * up to max entries. Returns the number of entries (0 = nothing to send). */
 int tl_engine_output(tl_engine *e, uint16_t channel, tl_iov *iov, int max);
-/* n bytes of that output were written. */
+/* n bytes of that output were written; n must not pass what
+ * tl_engine_output offered (TL_E_INVAL, and nothing changes). */
 int tl_engine_output_done(tl_engine *e, uint16_t channel, size_t n);
 
 /* Time: monotonic nanoseconds. Fires due timers (A21, A3). Timers the core
