@@ -516,9 +516,11 @@ static void do_listen(tl_posix *p, const tl_command *cmd)
             return;
         }
         fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
+        /* SO_REUSEADDR as tofu; not SO_REUSEPORT (tofu sets it): with it a
+         * second server on a port in use would silently share the port
+         * instead of failing with listen_failed. Documented divergence. */
         if (fd >= 0 &&
             (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-             setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
              bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, POSIX_LISTEN_BACKLOG) != 0)) {
             close(fd);
             fd = -1;

@@ -1,0 +1,483 @@
+/*
+ * tofu's EchoClient as a service (PROTOCOL.md section 7); see echo_client.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "echo_client.h"
+
+int tl_echo_check_reply(const tl_message *reply, const tl_header *sent_hdr, const uint8_t *sent_text,
+                        size_t sent_thl, char *why, size_t why_cap)
+{
+    unsigned sent_op = tl_proto_opcode(sent_hdr->proto);
+    const tl_opcode_info *info = tl_opcode_info_get(sent_op);
+    unsigned want_op, got_op = tl_proto_opcode(reply->hdr.proto);
+    uint8_t want_proto;
+    tl_header body;
+
+    if (info == NULL || (info->role == TL_ROLE_REQUEST && info->echo < 0) || info->role == TL_ROLE_RESPONSE) {
+        snprintf(why, why_cap, "op code %u has no echo", sent_op);
+        return -1;
+    }
+    want_op = info->role == TL_ROLE_REQUEST ? (unsigned)info->echo : sent_op;
+    want_proto = (uint8_t)((sent_hdr->proto & ~TL_PROTO_OPCODE_MASK & ~TL_PROTO_ORIGIN) | want_op);
+    if (got_op != want_op) {
+        snprintf(why, why_cap, "reply to %s id %llu has op code %u (%s), expected %u (%s)", info->name,
+                 (unsigned long long)sent_hdr->message_id, got_op,
+                 tl_opcode_name(got_op) ? tl_opcode_name(got_op) : "undefined", want_op,
+                 tl_opcode_name(want_op));
+        return -1;
+    }
+    if (reply->hdr.message_id != sent_hdr->message_id) {
+        snprintf(why, why_cap, "reply to %s id %llu carries id %llu", info->name,
+                 (unsigned long long)sent_hdr->message_id, (unsigned long long)reply->hdr.message_id);
+        return -1;
+    }
+    if (tl_proto_origin_engine(reply->hdr.proto) || reply->hdr.status != TL_STATUS_SUCCESS) {
+        snprintf(why, why_cap,
+                 "reply to %s id %llu has proto 0x%02x status %u, expected origin application, "
+                 "status 0",
+                 info->name, (unsigned long long)sent_hdr->message_id, (unsigned)reply->hdr.proto,
+                 (unsigned)reply->hdr.status);
+        return -1;
+    }
+    if (reply->text.len != sent_thl || (sent_thl > 0 && memcmp(reply->text.data, sent_text, sent_thl) != 0)) {
+        snprintf(why, why_cap,
+                 "reply to %s id %llu: text headers (%zu bytes) differ from those sent (%zu bytes)",
+                 info->name, (unsigned long long)sent_hdr->message_id, reply->text.len, sent_thl);
+        return -1;
+    }
+    if (reply->body.len != TL_HEADER_SIZE) {
+        snprintf(why, why_cap, "reply to %s id %llu: bl %zu, expected 16", info->name,
+                 (unsigned long long)sent_hdr->message_id, reply->body.len);
+        return -1;
+    }
+    tl_header_decode_native(reply->body.data, &body);
+    if (body.channel == TL_CHANNEL_NONE || body.channel == TL_CHANNEL_INTERNAL) {
+        snprintf(why, why_cap, "reply to %s id %llu: body channel %u is not a server channel", info->name,
+                 (unsigned long long)sent_hdr->message_id, (unsigned)body.channel);
+        return -1;
+    }
+    if (body.proto != want_proto || body.status != sent_hdr->status ||
+        body.message_id != sent_hdr->message_id || body.thl != sent_hdr->thl || body.bl != sent_hdr->bl) {
+        snprintf(why, why_cap,
+                 "reply to %s id %llu: body says proto 0x%02x status %u id %llu thl %u bl %u, expected proto "
+                 "0x%02x status %u id %llu thl %u bl %u",
+                 info->name, (unsigned long long)sent_hdr->message_id, (unsigned)body.proto,
+                 (unsigned)body.status, (unsigned long long)body.message_id, (unsigned)body.thl,
+                 (unsigned)body.bl, (unsigned)want_proto, (unsigned)sent_hdr->status,
+                 (unsigned long long)sent_hdr->message_id, (unsigned)sent_hdr->thl, (unsigned)sent_hdr->bl);
+        return -1;
+    }
+    return 0;
+}
+
+typedef enum {
+    EC_HELLO = 0, /* HelloRequest posted, waiting for HelloResponse */
+    EC_RUN,       /* Request `next_id` posted, waiting for its Response */
+    EC_BYE,       /* ByeRequest posted, waiting for ByeResponse */
+    EC_CLOSING,   /* waiting for channel_closed */
+    EC_FAILED     /* nothing posted yet / start failed */
+} ec_state;
+
+typedef struct {
+    tl_echo_client_config cfg;
+    char *connect;
+    ec_state state;
+    uint16_t channel;
+    tl_header sent;      /* what the server received of the message in flight */
+    uint8_t *hello_text; /* text headers of the HelloRequest */
+    size_t hello_thl;
+    uint64_t next_id; /* id of the Request in flight (1..count) */
+    uint64_t sent_at; /* env->now at its post */
+    uint64_t *latencies;
+    tl_client_stats stats;
+    uint64_t requests_sent;
+    uint64_t answered;
+    uint64_t errors;
+    uint64_t failed;
+    uint64_t closed;
+    uint64_t bytes;
+    uint64_t latency_sum;
+    uint64_t latency_max;
+    char first_error[200];
+} ec_client;
+
+static void ec_error(ec_client *c, const tl_svc_env *env, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static void ec_error(ec_client *c, const tl_svc_env *env, const char *fmt, ...)
+{
+    char line[sizeof c->first_error];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    c->errors++;
+    if (c->first_error[0] == '\0') {
+        memcpy(c->first_error, line, sizeof line);
+    }
+    tl_svc_logf(env, "error: %s", line);
+}
+
+/* Local abort: ByeSignal with bit A (6.8); then wait for channel_closed. */
+static void ec_abort(ec_client *c, const tl_svc_env *env)
+{
+    tl_message *m = NULL;
+    tl_post_out out;
+    int rc;
+
+    c->state = EC_CLOSING;
+    env->set_timer(env->host, TL_CLIENT_CLOSE_GRACE_NS, TL_CLIENT_TIMER_CLOSE);
+    rc = env->get(env->host, TL_GET_ALWAYS, &m);
+    if (rc != TL_OK) {
+        ec_error(c, env, "abort: no message: %s", tl_strerror(rc));
+        return;
+    }
+    m->hdr.channel = c->channel;
+    m->hdr.proto = tl_proto_make(TL_OP_BYE_SIGNAL, 0, 0, 1, 0);
+    rc = env->post(env->host, &m, &out);
+    if (rc != TL_OK) {
+        env->put(env->host, &m);
+        ec_error(c, env, "abort on channel %u refused: %s", (unsigned)c->channel, tl_strerror(rc));
+    }
+}
+
+/* Post m on our channel with its own native header copy as body; record
+ * what the server will receive. Returns 0 or -1 (error recorded). */
+static int ec_post_copy(ec_client *c, const tl_svc_env *env, tl_message *m, const char *what)
+{
+    uint8_t native[TL_HEADER_SIZE];
+    tl_post_out out;
+    int rc;
+
+    tl_header_encode_native(&m->hdr, native);
+    rc = tl_msg_body_set(m, native, sizeof native);
+    if (rc == TL_OK) {
+        memset(&out, 0, sizeof out);
+        rc = env->post(env->host, &m, &out);
+    }
+    if (rc != TL_OK) {
+        env->put(env->host, &m);
+        ec_error(c, env, "post of %s refused: %s", what, tl_strerror(rc));
+        return -1;
+    }
+    c->sent = out.hdr;
+    c->sent.bl = TL_HEADER_SIZE;
+    return 0;
+}
+
+static void ec_send_bye_or_request(ec_client *c, const tl_svc_env *env)
+{
+    tl_message *m = NULL;
+    int rc = env->get(env->host, TL_GET_ALWAYS, &m);
+
+    if (rc != TL_OK) {
+        ec_error(c, env, "no message: %s", tl_strerror(rc));
+        ec_abort(c, env);
+        return;
+    }
+    m->hdr.channel = c->channel;
+    if (c->requests_sent < c->cfg.count) {
+        c->next_id = c->requests_sent + 1;
+        m->hdr.proto = tl_proto_make(TL_OP_REQUEST, 0, 0, 0, 0);
+        m->hdr.message_id = c->next_id;
+        c->sent_at = env->now(env->host);
+        if (c->stats.first_send_ns == 0) {
+            c->stats.first_send_ns = c->sent_at;
+        }
+        if (ec_post_copy(c, env, m, "Request") != 0) {
+            ec_abort(c, env);
+            return;
+        }
+        c->sent.thl = 0;
+        c->requests_sent++;
+        c->state = EC_RUN;
+        return;
+    }
+    if (c->cfg.abort) {
+        env->put(env->host, &m);
+        ec_abort(c, env);
+        return;
+    }
+    /* Graceful close (6.8): id left 0, the engine assigns one. */
+    m->hdr.proto = tl_proto_make(TL_OP_BYE_REQUEST, 0, 0, 0, 0);
+    if (ec_post_copy(c, env, m, "ByeRequest") != 0) {
+        ec_abort(c, env);
+        return;
+    }
+    c->sent.thl = 0;
+    c->state = EC_BYE;
+}
+
+static int ec_start(tl_service *s, const tl_svc_env *env)
+{
+    ec_client *c = s->state;
+    tl_message *m = NULL;
+    int rc;
+
+    c->state = EC_FAILED;
+    rc = env->get(env->host, TL_GET_ALWAYS, &m);
+    if (rc != TL_OK) {
+        ec_error(c, env, "no message: %s", tl_strerror(rc));
+        return rc;
+    }
+    rc = tl_msg_set_address(m, TL_OP_HELLO_REQUEST, c->connect);
+    if (rc != TL_OK) {
+        env->put(env->host, &m);
+        ec_error(c, env, "bad address %s: %s", c->connect, tl_strerror(rc));
+        return rc;
+    }
+    c->hello_text = malloc(m->text.len ? m->text.len : 1);
+    if (c->hello_text == NULL) {
+        env->put(env->host, &m);
+        ec_error(c, env, "out of memory");
+        return TL_E_NOMEM;
+    }
+    memcpy(c->hello_text, m->text.data, m->text.len);
+    c->hello_thl = m->text.len;
+    /* Body = the native header copy taken BEFORE post (V19). */
+    if (ec_post_copy(c, env, m, "HelloRequest") != 0) {
+        return TL_E_REJECTED;
+    }
+    c->sent.thl = (uint16_t)c->hello_thl;
+    c->channel = c->sent.channel;
+    c->state = EC_HELLO;
+    if (c->cfg.timeout_ns != 0) {
+        env->set_timer(env->host, c->cfg.timeout_ns, TL_CLIENT_TIMER_TIMEOUT);
+    }
+    tl_svc_logf(env, "HelloRequest id %llu on channel %u to %s", (unsigned long long)c->sent.message_id,
+                (unsigned)c->channel, c->connect);
+    return 0;
+}
+
+static const char *ec_state_name(ec_state st)
+{
+    switch (st) {
+    case EC_HELLO: return "waiting for HelloResponse";
+    case EC_RUN: return "waiting for a Response";
+    case EC_BYE: return "waiting for ByeResponse";
+    case EC_CLOSING: return "closing";
+    case EC_FAILED: break;
+    }
+    return "not started";
+}
+
+/* An origin-engine message on our channel. Returns 1 when finished. */
+static int ec_on_notification(ec_client *c, const tl_svc_env *env, const tl_message *m)
+{
+    unsigned op = tl_proto_opcode(m->hdr.proto);
+
+    if (op == TL_OP_SIGNAL && m->hdr.status == TL_STATUS_CHANNEL_CLOSED) {
+        c->closed++;
+        c->stats.closed = 1;
+        if (c->state != EC_CLOSING && c->stats.connect_status == 0) {
+            ec_error(c, env, "channel closed while %s (%llu of %llu answered)", ec_state_name(c->state),
+                     (unsigned long long)c->answered, (unsigned long long)c->cfg.count);
+        }
+        env->cancel_timer(env->host, TL_CLIENT_TIMER_CLOSE);
+        env->cancel_timer(env->host, TL_CLIENT_TIMER_TIMEOUT);
+        return 1;
+    }
+    if (c->state == EC_HELLO && (op == TL_OP_HELLO_REQUEST || op == TL_OP_HELLO_RESPONSE) &&
+        m->hdr.status != TL_STATUS_SUCCESS) {
+        /* Connect failure (6.4, A10): our HelloRequest comes back. */
+        c->stats.connect_status = m->hdr.status;
+        c->failed++;
+        tl_svc_logf(env, "cannot connect to %s: %s (%u)", c->connect, tl_status_name(m->hdr.status),
+                    (unsigned)m->hdr.status);
+        return 0;
+    }
+    if (op == TL_OP_BYE_SIGNAL && c->state == EC_CLOSING) {
+        return 0; /* our abort handed back (6.8) */
+    }
+    if (m->hdr.status != TL_STATUS_POOL_EMPTY) {
+        /* One of our messages returned unsent. */
+        c->failed++;
+        tl_svc_logf(env, "%s id %llu returned: %s", tl_opcode_name(op) ? tl_opcode_name(op) : "?",
+                    (unsigned long long)m->hdr.message_id, tl_status_name(m->hdr.status));
+    }
+    return 0;
+}
+
+static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+{
+    ec_client *c = s->state;
+    const tl_message *m = *msg;
+    unsigned op = tl_proto_opcode(m->hdr.proto);
+    char why[200];
+
+    if (m->hdr.channel != c->channel || c->channel == TL_CHANNEL_NONE) {
+        if (!(tl_proto_origin_engine(m->hdr.proto) && m->hdr.channel == TL_CHANNEL_NONE)) {
+            ec_error(c, env, "message on unexpected channel %u", (unsigned)m->hdr.channel);
+        }
+        return 0;
+    }
+    if (tl_proto_origin_engine(m->hdr.proto)) {
+        return ec_on_notification(c, env, m);
+    }
+    switch (c->state) {
+    case EC_HELLO:
+        if (op != TL_OP_HELLO_RESPONSE) {
+            break;
+        }
+        c->stats.connected = 1;
+        if (tl_echo_check_reply(m, &c->sent, c->hello_text, c->hello_thl, why, sizeof why) != 0) {
+            ec_error(c, env, "%s", why);
+        } else {
+            c->bytes += m->body.len;
+        }
+        ec_send_bye_or_request(c, env);
+        return 0;
+    case EC_RUN:
+        if (op != TL_OP_RESPONSE || m->hdr.message_id != c->next_id) {
+            break;
+        }
+        {
+            uint64_t now = env->now(env->host);
+            uint64_t lat = now - c->sent_at;
+
+            c->latencies[c->answered] = lat;
+            c->answered++;
+            c->latency_sum += lat;
+            if (lat > c->latency_max) {
+                c->latency_max = lat;
+            }
+            c->stats.last_answer_ns = now;
+        }
+        if (tl_echo_check_reply(m, &c->sent, NULL, 0, why, sizeof why) != 0) {
+            ec_error(c, env, "%s", why);
+        } else {
+            c->bytes += m->body.len;
+        }
+        ec_send_bye_or_request(c, env);
+        return 0;
+    case EC_BYE:
+        if (op != TL_OP_BYE_RESPONSE) {
+            break;
+        }
+        if (tl_echo_check_reply(m, &c->sent, NULL, 0, why, sizeof why) != 0) {
+            ec_error(c, env, "%s", why);
+        }
+        /* The initiator's engine closes on ByeResponse (6.8). */
+        c->state = EC_CLOSING;
+        env->set_timer(env->host, TL_CLIENT_CLOSE_GRACE_NS, TL_CLIENT_TIMER_CLOSE);
+        return 0;
+    case EC_CLOSING:
+    case EC_FAILED: break;
+    }
+    ec_error(c, env, "unexpected %s id %llu while %s", tl_opcode_name(op) ? tl_opcode_name(op) : "frame",
+             (unsigned long long)m->hdr.message_id, ec_state_name(c->state));
+    return 0;
+}
+
+static void ec_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
+{
+    ec_client *c = s->state;
+
+    if (token == TL_CLIENT_TIMER_TIMEOUT) {
+        c->stats.timed_out = 1;
+        if (c->state == EC_CLOSING) {
+            s->done = 1;
+            return;
+        }
+        ec_error(c, env, "timed out %s (%llu of %llu answered)", ec_state_name(c->state),
+                 (unsigned long long)c->answered, (unsigned long long)c->cfg.count);
+        ec_abort(c, env);
+    } else if (token == TL_CLIENT_TIMER_CLOSE) {
+        ec_error(c, env, "channel %u not closed in time", (unsigned)c->channel);
+        s->done = 1;
+    }
+}
+
+static void ec_report(const tl_service *s, tl_svc_report *out)
+{
+    const ec_client *c = s->state;
+
+    memset(out, 0, sizeof *out);
+    out->sent = c->requests_sent;
+    out->answered = c->answered;
+    out->failed = c->failed;
+    out->errors = c->errors;
+    out->bytes = c->bytes;
+    out->closed = c->closed;
+    out->latency_count = c->answered;
+    out->latency_sum_ns = c->latency_sum;
+    out->latency_max_ns = c->latency_max;
+    memcpy(out->first_error, c->first_error, sizeof out->first_error);
+}
+
+static void ec_destroy(tl_service *s)
+{
+    ec_client *c;
+
+    if (s == NULL) {
+        return;
+    }
+    c = s->state;
+    if (c != NULL) {
+        free(c->connect);
+        free(c->hello_text);
+        free(c->latencies);
+        free(c);
+    }
+    free(s);
+}
+
+static const tl_service_ops ec_ops = {
+    "echo-client", ec_start, ec_on_message, ec_on_timer, ec_report, ec_destroy,
+};
+
+int tl_echo_client_create(const tl_echo_client_config *cfg, tl_service **out)
+{
+    tl_service *s;
+    ec_client *c;
+    size_t n;
+
+    if (out == NULL) {
+        return TL_E_INVAL;
+    }
+    *out = NULL;
+    if (cfg == NULL || cfg->connect == NULL || cfg->count > SIZE_MAX / sizeof(uint64_t) - 1) {
+        return TL_E_INVAL;
+    }
+    s = calloc(1, sizeof *s);
+    c = calloc(1, sizeof *c);
+    if (s == NULL || c == NULL) {
+        free(s);
+        free(c);
+        return TL_E_NOMEM;
+    }
+    s->ops = &ec_ops;
+    s->state = c;
+    c->cfg = *cfg;
+    n = strlen(cfg->connect);
+    c->connect = malloc(n + 1);
+    c->latencies = malloc((size_t)(cfg->count ? cfg->count : 1) * sizeof *c->latencies);
+    if (c->connect == NULL || c->latencies == NULL) {
+        ec_destroy(s);
+        return TL_E_NOMEM;
+    }
+    memcpy(c->connect, cfg->connect, n + 1);
+    c->cfg.connect = c->connect;
+    c->state = EC_FAILED;
+    *out = s;
+    return TL_OK;
+}
+
+void tl_echo_client_stats(const tl_service *s, tl_client_stats *out)
+{
+    const ec_client *c = s->state;
+
+    *out = c->stats;
+    out->clean = c->errors == 0 && c->stats.connected && c->stats.closed && c->answered == c->cfg.count &&
+                 !c->stats.timed_out;
+    out->latencies = c->latencies;
+    out->latency_count = (size_t)c->answered;
+}

@@ -1,0 +1,465 @@
+/*
+ * Request/Response client service; see request_response.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "request_response.h"
+
+enum { RQ_NOT_SENT = 0, RQ_OUTSTANDING = 1, RQ_ANSWERED = 2 };
+
+typedef enum {
+    RR_HELLO = 0, /* waiting for HelloResponse */
+    RR_RUN,       /* requests in flight */
+    RR_BYE,       /* ByeRequest posted, waiting for ByeResponse */
+    RR_CLOSING,   /* waiting for channel_closed */
+    RR_FAILED
+} rr_state;
+
+typedef struct {
+    tl_rr_config cfg;
+    char *connect;
+    rr_state state;
+    uint16_t channel;
+    tl_header hello; /* HelloRequest as posted (final header) */
+    uint8_t *hello_text;
+    size_t hello_thl;
+    uint64_t bye_id;
+    uint8_t *req_state; /* [1..count] */
+    uint16_t *req_size; /* [1..count] */
+    uint64_t *sent_at;  /* [1..count] */
+    uint64_t *latencies;
+    uint8_t *scratch; /* size_max bytes of body pattern */
+    uint64_t next_id; /* next id to send */
+    uint64_t outstanding;
+    uint64_t answered;
+    uint64_t errors;
+    uint64_t failed;
+    uint64_t closed;
+    uint64_t bytes;
+    uint64_t latency_sum;
+    uint64_t latency_max;
+    tl_client_stats stats;
+    char first_error[200];
+} rr_client;
+
+static void rr_error(rr_client *c, const tl_svc_env *env, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static void rr_error(rr_client *c, const tl_svc_env *env, const char *fmt, ...)
+{
+    char line[sizeof c->first_error];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    c->errors++;
+    if (c->first_error[0] == '\0') {
+        memcpy(c->first_error, line, sizeof line);
+    }
+    tl_svc_logf(env, "error: %s", line);
+}
+
+static const char *rr_state_name(rr_state st)
+{
+    switch (st) {
+    case RR_HELLO: return "waiting for HelloResponse";
+    case RR_RUN: return "waiting for Responses";
+    case RR_BYE: return "waiting for ByeResponse";
+    case RR_CLOSING: return "closing";
+    case RR_FAILED: break;
+    }
+    return "not started";
+}
+
+static void rr_abort(rr_client *c, const tl_svc_env *env)
+{
+    tl_message *m = NULL;
+    tl_post_out out;
+    int rc;
+
+    c->state = RR_CLOSING;
+    env->set_timer(env->host, TL_CLIENT_CLOSE_GRACE_NS, TL_CLIENT_TIMER_CLOSE);
+    rc = env->get(env->host, TL_GET_ALWAYS, &m);
+    if (rc != TL_OK) {
+        rr_error(c, env, "abort: no message: %s", tl_strerror(rc));
+        return;
+    }
+    m->hdr.channel = c->channel;
+    m->hdr.proto = tl_proto_make(TL_OP_BYE_SIGNAL, 0, 0, 1, 0);
+    rc = env->post(env->host, &m, &out);
+    if (rc != TL_OK) {
+        env->put(env->host, &m);
+        rr_error(c, env, "abort on channel %u refused: %s", (unsigned)c->channel, tl_strerror(rc));
+    }
+}
+
+static void rr_send_bye(rr_client *c, const tl_svc_env *env)
+{
+    tl_message *m = NULL;
+    tl_post_out out;
+    int rc = env->get(env->host, TL_GET_ALWAYS, &m);
+
+    if (rc != TL_OK) {
+        rr_error(c, env, "no message: %s", tl_strerror(rc));
+        rr_abort(c, env);
+        return;
+    }
+    m->hdr.channel = c->channel;
+    m->hdr.proto = tl_proto_make(TL_OP_BYE_REQUEST, 0, 0, 0, 0);
+    rc = env->post(env->host, &m, &out);
+    if (rc != TL_OK) {
+        env->put(env->host, &m);
+        rr_error(c, env, "post of ByeRequest refused: %s", tl_strerror(rc));
+        rr_abort(c, env);
+        return;
+    }
+    c->bye_id = out.hdr.message_id;
+    c->state = RR_BYE;
+}
+
+/* Post requests until the window is full or all are sent; Bye when done. */
+static void rr_fill(rr_client *c, const tl_svc_env *env)
+{
+    uint32_t window = c->cfg.concurrency ? c->cfg.concurrency : 1;
+
+    while (c->state == RR_RUN && c->outstanding < window && c->next_id <= c->cfg.count) {
+        uint64_t id = c->next_id;
+        size_t span = c->cfg.size_max - c->cfg.size_min;
+        size_t size = c->cfg.size_min + (span ? (size_t)(env->random(env->host) % (span + 1)) : 0);
+        tl_message *m = NULL;
+        tl_post_out out;
+        size_t k;
+        int rc;
+
+        rc = env->get(env->host, TL_GET_ALWAYS, &m);
+        if (rc != TL_OK) {
+            rr_error(c, env, "no message: %s", tl_strerror(rc));
+            rr_abort(c, env);
+            return;
+        }
+        m->hdr.channel = c->channel;
+        m->hdr.proto = tl_proto_make(TL_OP_REQUEST, 0, 0, 0, 0);
+        m->hdr.message_id = id;
+        /* The id in the first bytes, the rest a fixed pattern. */
+        for (k = 0; k < 8 && k < size; k++) {
+            c->scratch[k] = (uint8_t)(id >> (8 * k));
+        }
+        rc = tl_msg_body_set(m, c->scratch, size);
+        c->sent_at[id] = env->now(env->host);
+        if (rc == TL_OK) {
+            rc = env->post(env->host, &m, &out);
+        }
+        if (rc != TL_OK) {
+            env->put(env->host, &m);
+            rr_error(c, env, "post of Request id %llu refused: %s", (unsigned long long)id, tl_strerror(rc));
+            rr_abort(c, env);
+            return;
+        }
+        if (c->stats.first_send_ns == 0) {
+            c->stats.first_send_ns = c->sent_at[id];
+        }
+        c->req_state[id] = RQ_OUTSTANDING;
+        c->req_size[id] = (uint16_t)size;
+        c->outstanding++;
+        c->next_id++;
+    }
+    if (c->state == RR_RUN && c->outstanding == 0 && c->next_id > c->cfg.count) {
+        rr_send_bye(c, env);
+    }
+}
+
+static int rr_start(tl_service *s, const tl_svc_env *env)
+{
+    rr_client *c = s->state;
+    tl_message *m = NULL;
+    tl_post_out out;
+    int rc;
+
+    c->state = RR_FAILED;
+    rc = env->get(env->host, TL_GET_ALWAYS, &m);
+    if (rc != TL_OK) {
+        rr_error(c, env, "no message: %s", tl_strerror(rc));
+        return rc;
+    }
+    rc = tl_msg_set_address(m, TL_OP_HELLO_REQUEST, c->connect);
+    if (rc != TL_OK) {
+        env->put(env->host, &m);
+        rr_error(c, env, "bad address %s: %s", c->connect, tl_strerror(rc));
+        return rc;
+    }
+    c->hello_text = malloc(m->text.len ? m->text.len : 1);
+    if (c->hello_text == NULL) {
+        env->put(env->host, &m);
+        rr_error(c, env, "out of memory");
+        return TL_E_NOMEM;
+    }
+    memcpy(c->hello_text, m->text.data, m->text.len);
+    c->hello_thl = m->text.len;
+    rc = env->post(env->host, &m, &out);
+    if (rc != TL_OK) {
+        env->put(env->host, &m);
+        rr_error(c, env, "post of HelloRequest refused: %s", tl_strerror(rc));
+        return rc;
+    }
+    c->hello = out.hdr;
+    c->hello.thl = (uint16_t)c->hello_thl;
+    c->hello.bl = 0;
+    c->channel = out.hdr.channel;
+    c->state = RR_HELLO;
+    c->next_id = 1;
+    if (c->cfg.timeout_ns != 0) {
+        env->set_timer(env->host, c->cfg.timeout_ns, TL_CLIENT_TIMER_TIMEOUT);
+    }
+    return 0;
+}
+
+static int rr_on_notification(rr_client *c, const tl_svc_env *env, const tl_message *m)
+{
+    unsigned op = tl_proto_opcode(m->hdr.proto);
+
+    if (op == TL_OP_SIGNAL && m->hdr.status == TL_STATUS_CHANNEL_CLOSED) {
+        c->closed++;
+        c->stats.closed = 1;
+        if (c->state != RR_CLOSING && c->stats.connect_status == 0) {
+            rr_error(c, env, "channel closed while %s (%llu of %llu answered)", rr_state_name(c->state),
+                     (unsigned long long)c->answered, (unsigned long long)c->cfg.count);
+        }
+        env->cancel_timer(env->host, TL_CLIENT_TIMER_CLOSE);
+        env->cancel_timer(env->host, TL_CLIENT_TIMER_TIMEOUT);
+        return 1;
+    }
+    if (c->state == RR_HELLO && (op == TL_OP_HELLO_REQUEST || op == TL_OP_HELLO_RESPONSE) &&
+        m->hdr.status != TL_STATUS_SUCCESS) {
+        c->stats.connect_status = m->hdr.status;
+        c->failed++;
+        tl_svc_logf(env, "cannot connect to %s: %s (%u)", c->connect, tl_status_name(m->hdr.status),
+                    (unsigned)m->hdr.status);
+        return 0;
+    }
+    if (op == TL_OP_BYE_SIGNAL && c->state == RR_CLOSING) {
+        return 0;
+    }
+    if (m->hdr.status != TL_STATUS_POOL_EMPTY) {
+        c->failed++;
+        tl_svc_logf(env, "%s id %llu returned: %s", tl_opcode_name(op) ? tl_opcode_name(op) : "?",
+                    (unsigned long long)m->hdr.message_id, tl_status_name(m->hdr.status));
+    }
+    return 0;
+}
+
+static void rr_on_response(rr_client *c, const tl_svc_env *env, const tl_message *m)
+{
+    uint64_t id = m->hdr.message_id;
+    uint64_t now, lat;
+    char why[200];
+
+    if (id == 0 || id > c->cfg.count || c->req_state[id] == RQ_NOT_SENT) {
+        rr_error(c, env, "Response with unknown id %llu", (unsigned long long)id);
+        return;
+    }
+    if (c->req_state[id] == RQ_ANSWERED) {
+        rr_error(c, env, "duplicate Response for id %llu", (unsigned long long)id);
+        return;
+    }
+    now = env->now(env->host);
+    lat = now - c->sent_at[id];
+    c->req_state[id] = RQ_ANSWERED;
+    c->outstanding--;
+    c->latencies[c->answered] = lat;
+    c->answered++;
+    c->latency_sum += lat;
+    if (lat > c->latency_max) {
+        c->latency_max = lat;
+    }
+    c->stats.last_answer_ns = now;
+    if (c->cfg.check_echo_body) {
+        tl_header sent;
+
+        memset(&sent, 0, sizeof sent);
+        sent.channel = c->channel;
+        sent.proto = tl_proto_make(TL_OP_REQUEST, 0, 0, 0, 0);
+        sent.message_id = id;
+        sent.bl = c->req_size[id];
+        if (tl_echo_check_reply(m, &sent, NULL, 0, why, sizeof why) != 0) {
+            rr_error(c, env, "%s", why);
+            return;
+        }
+    }
+    c->bytes += m->body.len;
+}
+
+static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+{
+    rr_client *c = s->state;
+    const tl_message *m = *msg;
+    unsigned op = tl_proto_opcode(m->hdr.proto);
+
+    if (m->hdr.channel != c->channel || c->channel == TL_CHANNEL_NONE) {
+        if (!(tl_proto_origin_engine(m->hdr.proto) && m->hdr.channel == TL_CHANNEL_NONE)) {
+            rr_error(c, env, "message on unexpected channel %u", (unsigned)m->hdr.channel);
+        }
+        return 0;
+    }
+    if (tl_proto_origin_engine(m->hdr.proto)) {
+        return rr_on_notification(c, env, m);
+    }
+    if (c->state == RR_HELLO && op == TL_OP_HELLO_RESPONSE) {
+        c->stats.connected = 1;
+        if (m->hdr.message_id != c->hello.message_id) {
+            rr_error(c, env, "HelloResponse id %llu, expected %llu", (unsigned long long)m->hdr.message_id,
+                     (unsigned long long)c->hello.message_id);
+        } else if (c->cfg.check_echo_body) {
+            char why[200];
+
+            if (tl_echo_check_reply(m, &c->hello, c->hello_text, c->hello_thl, why, sizeof why) != 0) {
+                rr_error(c, env, "%s", why);
+            }
+        }
+        c->state = RR_RUN;
+        rr_fill(c, env);
+        return 0;
+    }
+    if ((c->state == RR_RUN || c->state == RR_BYE) && op == TL_OP_RESPONSE) {
+        rr_on_response(c, env, m);
+        rr_fill(c, env);
+        return 0;
+    }
+    if (c->state == RR_BYE && op == TL_OP_BYE_RESPONSE) {
+        if (m->hdr.message_id != c->bye_id) {
+            rr_error(c, env, "ByeResponse id %llu, expected %llu", (unsigned long long)m->hdr.message_id,
+                     (unsigned long long)c->bye_id);
+        }
+        c->state = RR_CLOSING;
+        env->set_timer(env->host, TL_CLIENT_CLOSE_GRACE_NS, TL_CLIENT_TIMER_CLOSE);
+        return 0;
+    }
+    rr_error(c, env, "unexpected %s id %llu while %s", tl_opcode_name(op) ? tl_opcode_name(op) : "frame",
+             (unsigned long long)m->hdr.message_id, rr_state_name(c->state));
+    return 0;
+}
+
+static void rr_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
+{
+    rr_client *c = s->state;
+
+    if (token == TL_CLIENT_TIMER_TIMEOUT) {
+        c->stats.timed_out = 1;
+        if (c->state == RR_CLOSING) {
+            s->done = 1;
+            return;
+        }
+        rr_error(c, env, "timed out %s (%llu of %llu answered)", rr_state_name(c->state),
+                 (unsigned long long)c->answered, (unsigned long long)c->cfg.count);
+        rr_abort(c, env);
+    } else if (token == TL_CLIENT_TIMER_CLOSE) {
+        rr_error(c, env, "channel %u not closed in time", (unsigned)c->channel);
+        s->done = 1;
+    }
+}
+
+static void rr_report(const tl_service *s, tl_svc_report *out)
+{
+    const rr_client *c = s->state;
+
+    memset(out, 0, sizeof *out);
+    out->sent = c->next_id > 0 ? c->next_id - 1 : 0;
+    out->answered = c->answered;
+    out->failed = c->failed;
+    out->errors = c->errors;
+    out->bytes = c->bytes;
+    out->closed = c->closed;
+    out->latency_count = c->answered;
+    out->latency_sum_ns = c->latency_sum;
+    out->latency_max_ns = c->latency_max;
+    memcpy(out->first_error, c->first_error, sizeof out->first_error);
+}
+
+static void rr_destroy(tl_service *s)
+{
+    rr_client *c;
+
+    if (s == NULL) {
+        return;
+    }
+    c = s->state;
+    if (c != NULL) {
+        free(c->connect);
+        free(c->hello_text);
+        free(c->req_state);
+        free(c->req_size);
+        free(c->sent_at);
+        free(c->latencies);
+        free(c->scratch);
+        free(c);
+    }
+    free(s);
+}
+
+static const tl_service_ops rr_ops = {
+    "request-response", rr_start, rr_on_message, rr_on_timer, rr_report, rr_destroy,
+};
+
+int tl_rr_client_create(const tl_rr_config *cfg, tl_service **out)
+{
+    tl_service *s;
+    rr_client *c;
+    size_t n, slots, k;
+
+    if (out == NULL) {
+        return TL_E_INVAL;
+    }
+    *out = NULL;
+    if (cfg == NULL || cfg->connect == NULL || cfg->count > TL_RR_MAX_COUNT ||
+        cfg->size_min > cfg->size_max || cfg->size_max > TL_MAX_BODY_LEN) {
+        return TL_E_INVAL;
+    }
+    s = calloc(1, sizeof *s);
+    c = calloc(1, sizeof *c);
+    if (s == NULL || c == NULL) {
+        free(s);
+        free(c);
+        return TL_E_NOMEM;
+    }
+    s->ops = &rr_ops;
+    s->state = c;
+    c->cfg = *cfg;
+    slots = (size_t)cfg->count + 1;
+    n = strlen(cfg->connect);
+    c->connect = malloc(n + 1);
+    c->req_state = calloc(slots, sizeof *c->req_state);
+    c->req_size = calloc(slots, sizeof *c->req_size);
+    c->sent_at = calloc(slots, sizeof *c->sent_at);
+    c->latencies = calloc(slots, sizeof *c->latencies);
+    c->scratch = malloc(cfg->size_max ? cfg->size_max : 1);
+    if (c->connect == NULL || c->req_state == NULL || c->req_size == NULL || c->sent_at == NULL ||
+        c->latencies == NULL || c->scratch == NULL) {
+        rr_destroy(s);
+        return TL_E_NOMEM;
+    }
+    memcpy(c->connect, cfg->connect, n + 1);
+    c->cfg.connect = c->connect;
+    for (k = 0; k < cfg->size_max; k++) {
+        c->scratch[k] = (uint8_t)(k * 31u + 7u);
+    }
+    c->state = RR_FAILED;
+    *out = s;
+    return TL_OK;
+}
+
+void tl_rr_client_stats(const tl_service *s, tl_client_stats *out)
+{
+    const rr_client *c = s->state;
+
+    *out = c->stats;
+    out->clean = c->errors == 0 && c->stats.connected && c->stats.closed && c->answered == c->cfg.count &&
+                 !c->stats.timed_out;
+    out->latencies = c->latencies;
+    out->latency_count = (size_t)c->answered;
+}

@@ -1,0 +1,86 @@
+/*
+ * Application services: the patterns of tofu's patterns page and the echo
+ * service, written once and run on both hosts — the POSIX host (real sockets,
+ * real time) and the simulator (virtual sockets, virtual time). A service
+ * sees its host only through tl_svc_env; it never calls a socket, a clock or
+ * rand() itself, so it behaves deterministically in simulation.
+ */
+#ifndef TOFULAB_SERVICE_H
+#define TOFULAB_SERVICE_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "tofulab/engine.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What a host gives a service. All calls act on the service's own group. */
+typedef struct tl_svc_env {
+    void *host;
+    int (*get)(void *host, tl_get_strategy how, tl_message **out);
+    void (*put)(void *host, tl_message **msg);
+    /* tl_engine_post semantics on the service's group. */
+    int (*post)(void *host, tl_message **msg, tl_post_out *out);
+    /* Monotonic nanoseconds (virtual in the simulator). */
+    uint64_t (*now)(void *host);
+    /* One-shot timer: on_timer(token) after delay_ns. Re-arming the same token
+     * replaces the earlier deadline. */
+    void (*set_timer)(void *host, uint64_t delay_ns, uint64_t token);
+    void (*cancel_timer)(void *host, uint64_t token);
+    /* Deterministic randomness (seeded per node in the simulator). */
+    uint64_t (*random)(void *host);
+    /* A line for the trace / verbose log (no newline). */
+    void (*log)(void *host, const char *fmt, va_list ap);
+} tl_svc_env;
+
+/* Outcome of a service's own checks (its oracle). */
+typedef struct {
+    uint64_t sent;        /* requests / messages the service originated */
+    uint64_t answered;    /* requests that got their complete answer */
+    uint64_t failed;      /* requests that ended in an explicit failure notification */
+    uint64_t errors;      /* check violations (wrong content, duplicate, reordering, loss) */
+    uint64_t signals;     /* signals received (progress, heartbeat) */
+    uint64_t bytes;       /* payload bytes verified */
+    uint64_t closed;      /* channel_closed notifications seen */
+    uint64_t latency_count;
+    uint64_t latency_sum_ns;
+    uint64_t latency_max_ns;
+    char first_error[200]; /* first violation, "" if none */
+} tl_svc_report;
+
+typedef struct tl_service tl_service;
+
+typedef struct {
+    const char *name;
+    /* Called once the host is ready; typically posts Welcome/Hello requests. */
+    int (*start)(tl_service *s, const tl_svc_env *env);
+    /* A message arrived in the service's group. The service may keep it
+     * (post it, store it) by setting *msg to NULL; otherwise the host puts it
+     * back. Return 0 to continue, 1 when the service has finished. */
+    int (*on_message)(tl_service *s, const tl_svc_env *env, tl_message **msg);
+    void (*on_timer)(tl_service *s, const tl_svc_env *env, uint64_t token);
+    /* Finished: the service's counters and verdict. */
+    void (*report)(const tl_service *s, tl_svc_report *out);
+    void (*destroy)(tl_service *s);
+} tl_service_ops;
+
+struct tl_service {
+    const tl_service_ops *ops;
+    void *state;
+    int done;
+};
+
+void tl_svc_logf(const tl_svc_env *env, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TOFULAB_SERVICE_H */
