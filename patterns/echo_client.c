@@ -95,36 +95,8 @@ typedef struct {
     uint64_t *latencies;
     tl_client_stats stats;
     uint64_t requests_sent;
-    uint64_t answered;
-    uint64_t errors;
-    uint64_t failed;
-    uint64_t closed;
-    uint64_t bytes;
-    uint64_t latency_sum;
-    uint64_t latency_max;
-    char first_error[200];
+    tl_svc_report rep; /* counters and the first error */
 } ec_client;
-
-static void ec_error(ec_client *c, const tl_svc_env *env, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static void ec_error(ec_client *c, const tl_svc_env *env, const char *fmt, ...)
-{
-    char line[sizeof c->first_error];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    c->errors++;
-    if (c->first_error[0] == '\0') {
-        memcpy(c->first_error, line, sizeof line);
-    }
-    tl_svc_logf(env, "error: %s", line);
-}
 
 /* Local abort: ByeSignal with bit A (6.8); then wait for channel_closed. */
 static void ec_abort(ec_client *c, const tl_svc_env *env)
@@ -137,7 +109,7 @@ static void ec_abort(ec_client *c, const tl_svc_env *env)
     env->set_timer(env->host, TL_CLIENT_CLOSE_GRACE_NS, TL_CLIENT_TIMER_CLOSE);
     rc = env->get(env->host, TL_GET_ALWAYS, &m);
     if (rc != TL_OK) {
-        ec_error(c, env, "abort: no message: %s", tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "abort: no message: %s", tl_strerror(rc));
         return;
     }
     m->hdr.channel = c->channel;
@@ -145,7 +117,7 @@ static void ec_abort(ec_client *c, const tl_svc_env *env)
     rc = env->post(env->host, &m, &out);
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        ec_error(c, env, "abort on channel %u refused: %s", (unsigned)c->channel, tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "abort on channel %u refused: %s", (unsigned)c->channel, tl_strerror(rc));
     }
 }
 
@@ -165,7 +137,7 @@ static int ec_post_copy(ec_client *c, const tl_svc_env *env, tl_message *m, cons
     }
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        ec_error(c, env, "post of %s refused: %s", what, tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "post of %s refused: %s", what, tl_strerror(rc));
         return -1;
     }
     c->sent = out.hdr;
@@ -179,7 +151,7 @@ static void ec_send_bye_or_request(ec_client *c, const tl_svc_env *env)
     int rc = env->get(env->host, TL_GET_ALWAYS, &m);
 
     if (rc != TL_OK) {
-        ec_error(c, env, "no message: %s", tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "no message: %s", tl_strerror(rc));
         ec_abort(c, env);
         return;
     }
@@ -225,19 +197,19 @@ static int ec_start(tl_service *s, const tl_svc_env *env)
     c->state = EC_FAILED;
     rc = env->get(env->host, TL_GET_ALWAYS, &m);
     if (rc != TL_OK) {
-        ec_error(c, env, "no message: %s", tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "no message: %s", tl_strerror(rc));
         return rc;
     }
     rc = tl_msg_set_address(m, TL_OP_HELLO_REQUEST, c->connect);
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        ec_error(c, env, "bad address %s: %s", c->connect, tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "bad address %s: %s", c->connect, tl_strerror(rc));
         return rc;
     }
     c->hello_text = malloc(m->text.len ? m->text.len : 1);
     if (c->hello_text == NULL) {
         env->put(env->host, &m);
-        ec_error(c, env, "out of memory");
+        tl_svc_report_error(&c->rep, env, "out of memory");
         return TL_E_NOMEM;
     }
     memcpy(c->hello_text, m->text.data, m->text.len);
@@ -275,11 +247,11 @@ static int ec_on_notification(ec_client *c, const tl_svc_env *env, const tl_mess
     unsigned op = tl_proto_opcode(m->hdr.proto);
 
     if (op == TL_OP_SIGNAL && m->hdr.status == TL_STATUS_CHANNEL_CLOSED) {
-        c->closed++;
+        c->rep.closed++;
         c->stats.closed = 1;
         if (c->state != EC_CLOSING && c->stats.connect_status == 0) {
-            ec_error(c, env, "channel closed while %s (%llu of %llu answered)", ec_state_name(c->state),
-                     (unsigned long long)c->answered, (unsigned long long)c->cfg.count);
+            tl_svc_report_error(&c->rep, env, "channel closed while %s (%llu of %llu answered)", ec_state_name(c->state),
+                     (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
         }
         env->cancel_timer(env->host, TL_CLIENT_TIMER_CLOSE);
         env->cancel_timer(env->host, TL_CLIENT_TIMER_TIMEOUT);
@@ -289,7 +261,7 @@ static int ec_on_notification(ec_client *c, const tl_svc_env *env, const tl_mess
         m->hdr.status != TL_STATUS_SUCCESS) {
         /* Connect failure (6.4, A10): our HelloRequest comes back. */
         c->stats.connect_status = m->hdr.status;
-        c->failed++;
+        c->rep.failed++;
         tl_svc_logf(env, "cannot connect to %s: %s (%u)", c->connect, tl_status_name(m->hdr.status),
                     (unsigned)m->hdr.status);
         return 0;
@@ -299,7 +271,7 @@ static int ec_on_notification(ec_client *c, const tl_svc_env *env, const tl_mess
     }
     if (m->hdr.status != TL_STATUS_POOL_EMPTY) {
         /* One of our messages returned unsent. */
-        c->failed++;
+        c->rep.failed++;
         tl_svc_logf(env, "%s id %llu returned: %s", tl_opcode_name(op) ? tl_opcode_name(op) : "?",
                     (unsigned long long)m->hdr.message_id, tl_status_name(m->hdr.status));
     }
@@ -315,7 +287,7 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
 
     if (m->hdr.channel != c->channel || c->channel == TL_CHANNEL_NONE) {
         if (!(tl_proto_origin_engine(m->hdr.proto) && m->hdr.channel == TL_CHANNEL_NONE)) {
-            ec_error(c, env, "message on unexpected channel %u", (unsigned)m->hdr.channel);
+            tl_svc_report_error(&c->rep, env, "message on unexpected channel %u", (unsigned)m->hdr.channel);
         }
         return 0;
     }
@@ -329,9 +301,9 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
         }
         c->stats.connected = 1;
         if (tl_echo_check_reply(m, &c->sent, c->hello_text, c->hello_thl, why, sizeof why) != 0) {
-            ec_error(c, env, "%s", why);
+            tl_svc_report_error(&c->rep, env, "%s", why);
         } else {
-            c->bytes += m->body.len;
+            c->rep.bytes += m->body.len;
         }
         ec_send_bye_or_request(c, env);
         return 0;
@@ -343,18 +315,14 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
             uint64_t now = env->now(env->host);
             uint64_t lat = now - c->sent_at;
 
-            c->latencies[c->answered] = lat;
-            c->answered++;
-            c->latency_sum += lat;
-            if (lat > c->latency_max) {
-                c->latency_max = lat;
-            }
+            c->latencies[c->rep.answered] = lat;
+            tl_svc_report_answer(&c->rep, lat);
             c->stats.last_answer_ns = now;
         }
         if (tl_echo_check_reply(m, &c->sent, NULL, 0, why, sizeof why) != 0) {
-            ec_error(c, env, "%s", why);
+            tl_svc_report_error(&c->rep, env, "%s", why);
         } else {
-            c->bytes += m->body.len;
+            c->rep.bytes += m->body.len;
         }
         ec_send_bye_or_request(c, env);
         return 0;
@@ -363,7 +331,7 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
             break;
         }
         if (tl_echo_check_reply(m, &c->sent, NULL, 0, why, sizeof why) != 0) {
-            ec_error(c, env, "%s", why);
+            tl_svc_report_error(&c->rep, env, "%s", why);
         }
         /* The initiator's engine closes on ByeResponse (6.8). */
         c->state = EC_CLOSING;
@@ -372,7 +340,7 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     case EC_CLOSING:
     case EC_FAILED: break;
     }
-    ec_error(c, env, "unexpected %s id %llu while %s", tl_opcode_name(op) ? tl_opcode_name(op) : "frame",
+    tl_svc_report_error(&c->rep, env, "unexpected %s id %llu while %s", tl_opcode_name(op) ? tl_opcode_name(op) : "frame",
              (unsigned long long)m->hdr.message_id, ec_state_name(c->state));
     return 0;
 }
@@ -387,11 +355,11 @@ static void ec_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
             s->done = 1;
             return;
         }
-        ec_error(c, env, "timed out %s (%llu of %llu answered)", ec_state_name(c->state),
-                 (unsigned long long)c->answered, (unsigned long long)c->cfg.count);
+        tl_svc_report_error(&c->rep, env, "timed out %s (%llu of %llu answered)", ec_state_name(c->state),
+                 (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
         ec_abort(c, env);
     } else if (token == TL_CLIENT_TIMER_CLOSE) {
-        ec_error(c, env, "channel %u not closed in time", (unsigned)c->channel);
+        tl_svc_report_error(&c->rep, env, "channel %u not closed in time", (unsigned)c->channel);
         s->done = 1;
     }
 }
@@ -400,17 +368,8 @@ static void ec_report(const tl_service *s, tl_svc_report *out)
 {
     const ec_client *c = s->state;
 
-    memset(out, 0, sizeof *out);
+    *out = c->rep;
     out->sent = c->requests_sent;
-    out->answered = c->answered;
-    out->failed = c->failed;
-    out->errors = c->errors;
-    out->bytes = c->bytes;
-    out->closed = c->closed;
-    out->latency_count = c->answered;
-    out->latency_sum_ns = c->latency_sum;
-    out->latency_max_ns = c->latency_max;
-    memcpy(out->first_error, c->first_error, sizeof out->first_error);
 }
 
 static void ec_destroy(tl_service *s)
@@ -476,8 +435,8 @@ void tl_echo_client_stats(const tl_service *s, tl_client_stats *out)
     const ec_client *c = s->state;
 
     *out = c->stats;
-    out->clean = c->errors == 0 && c->stats.connected && c->stats.closed && c->answered == c->cfg.count &&
+    out->clean = c->rep.errors == 0 && c->stats.connected && c->stats.closed && c->rep.answered == c->cfg.count &&
                  !c->stats.timed_out;
     out->latencies = c->latencies;
-    out->latency_count = (size_t)c->answered;
+    out->latency_count = (size_t)c->rep.answered;
 }

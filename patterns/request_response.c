@@ -34,37 +34,9 @@ typedef struct {
     uint8_t *scratch; /* size_max bytes of body pattern */
     uint64_t next_id; /* next id to send */
     uint64_t outstanding;
-    uint64_t answered;
-    uint64_t errors;
-    uint64_t failed;
-    uint64_t closed;
-    uint64_t bytes;
-    uint64_t latency_sum;
-    uint64_t latency_max;
     tl_client_stats stats;
-    char first_error[200];
+    tl_svc_report rep; /* counters and the first error */
 } rr_client;
-
-static void rr_error(rr_client *c, const tl_svc_env *env, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static void rr_error(rr_client *c, const tl_svc_env *env, const char *fmt, ...)
-{
-    char line[sizeof c->first_error];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    c->errors++;
-    if (c->first_error[0] == '\0') {
-        memcpy(c->first_error, line, sizeof line);
-    }
-    tl_svc_logf(env, "error: %s", line);
-}
 
 static const char *rr_state_name(rr_state st)
 {
@@ -88,7 +60,7 @@ static void rr_abort(rr_client *c, const tl_svc_env *env)
     env->set_timer(env->host, TL_CLIENT_CLOSE_GRACE_NS, TL_CLIENT_TIMER_CLOSE);
     rc = env->get(env->host, TL_GET_ALWAYS, &m);
     if (rc != TL_OK) {
-        rr_error(c, env, "abort: no message: %s", tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "abort: no message: %s", tl_strerror(rc));
         return;
     }
     m->hdr.channel = c->channel;
@@ -96,7 +68,7 @@ static void rr_abort(rr_client *c, const tl_svc_env *env)
     rc = env->post(env->host, &m, &out);
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        rr_error(c, env, "abort on channel %u refused: %s", (unsigned)c->channel, tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "abort on channel %u refused: %s", (unsigned)c->channel, tl_strerror(rc));
     }
 }
 
@@ -107,7 +79,7 @@ static void rr_send_bye(rr_client *c, const tl_svc_env *env)
     int rc = env->get(env->host, TL_GET_ALWAYS, &m);
 
     if (rc != TL_OK) {
-        rr_error(c, env, "no message: %s", tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "no message: %s", tl_strerror(rc));
         rr_abort(c, env);
         return;
     }
@@ -116,7 +88,7 @@ static void rr_send_bye(rr_client *c, const tl_svc_env *env)
     rc = env->post(env->host, &m, &out);
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        rr_error(c, env, "post of ByeRequest refused: %s", tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "post of ByeRequest refused: %s", tl_strerror(rc));
         rr_abort(c, env);
         return;
     }
@@ -140,7 +112,7 @@ static void rr_fill(rr_client *c, const tl_svc_env *env)
 
         rc = env->get(env->host, TL_GET_ALWAYS, &m);
         if (rc != TL_OK) {
-            rr_error(c, env, "no message: %s", tl_strerror(rc));
+            tl_svc_report_error(&c->rep, env, "no message: %s", tl_strerror(rc));
             rr_abort(c, env);
             return;
         }
@@ -158,7 +130,7 @@ static void rr_fill(rr_client *c, const tl_svc_env *env)
         }
         if (rc != TL_OK) {
             env->put(env->host, &m);
-            rr_error(c, env, "post of Request id %llu refused: %s", (unsigned long long)id, tl_strerror(rc));
+            tl_svc_report_error(&c->rep, env, "post of Request id %llu refused: %s", (unsigned long long)id, tl_strerror(rc));
             rr_abort(c, env);
             return;
         }
@@ -185,19 +157,19 @@ static int rr_start(tl_service *s, const tl_svc_env *env)
     c->state = RR_FAILED;
     rc = env->get(env->host, TL_GET_ALWAYS, &m);
     if (rc != TL_OK) {
-        rr_error(c, env, "no message: %s", tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "no message: %s", tl_strerror(rc));
         return rc;
     }
     rc = tl_msg_set_address(m, TL_OP_HELLO_REQUEST, c->connect);
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        rr_error(c, env, "bad address %s: %s", c->connect, tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "bad address %s: %s", c->connect, tl_strerror(rc));
         return rc;
     }
     c->hello_text = malloc(m->text.len ? m->text.len : 1);
     if (c->hello_text == NULL) {
         env->put(env->host, &m);
-        rr_error(c, env, "out of memory");
+        tl_svc_report_error(&c->rep, env, "out of memory");
         return TL_E_NOMEM;
     }
     memcpy(c->hello_text, m->text.data, m->text.len);
@@ -205,7 +177,7 @@ static int rr_start(tl_service *s, const tl_svc_env *env)
     rc = env->post(env->host, &m, &out);
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        rr_error(c, env, "post of HelloRequest refused: %s", tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "post of HelloRequest refused: %s", tl_strerror(rc));
         return rc;
     }
     c->hello = out.hdr;
@@ -225,11 +197,11 @@ static int rr_on_notification(rr_client *c, const tl_svc_env *env, const tl_mess
     unsigned op = tl_proto_opcode(m->hdr.proto);
 
     if (op == TL_OP_SIGNAL && m->hdr.status == TL_STATUS_CHANNEL_CLOSED) {
-        c->closed++;
+        c->rep.closed++;
         c->stats.closed = 1;
         if (c->state != RR_CLOSING && c->stats.connect_status == 0) {
-            rr_error(c, env, "channel closed while %s (%llu of %llu answered)", rr_state_name(c->state),
-                     (unsigned long long)c->answered, (unsigned long long)c->cfg.count);
+            tl_svc_report_error(&c->rep, env, "channel closed while %s (%llu of %llu answered)", rr_state_name(c->state),
+                     (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
         }
         env->cancel_timer(env->host, TL_CLIENT_TIMER_CLOSE);
         env->cancel_timer(env->host, TL_CLIENT_TIMER_TIMEOUT);
@@ -238,7 +210,7 @@ static int rr_on_notification(rr_client *c, const tl_svc_env *env, const tl_mess
     if (c->state == RR_HELLO && (op == TL_OP_HELLO_REQUEST || op == TL_OP_HELLO_RESPONSE) &&
         m->hdr.status != TL_STATUS_SUCCESS) {
         c->stats.connect_status = m->hdr.status;
-        c->failed++;
+        c->rep.failed++;
         tl_svc_logf(env, "cannot connect to %s: %s (%u)", c->connect, tl_status_name(m->hdr.status),
                     (unsigned)m->hdr.status);
         return 0;
@@ -247,7 +219,7 @@ static int rr_on_notification(rr_client *c, const tl_svc_env *env, const tl_mess
         return 0;
     }
     if (m->hdr.status != TL_STATUS_POOL_EMPTY) {
-        c->failed++;
+        c->rep.failed++;
         tl_svc_logf(env, "%s id %llu returned: %s", tl_opcode_name(op) ? tl_opcode_name(op) : "?",
                     (unsigned long long)m->hdr.message_id, tl_status_name(m->hdr.status));
     }
@@ -261,23 +233,19 @@ static void rr_on_response(rr_client *c, const tl_svc_env *env, const tl_message
     char why[200];
 
     if (id == 0 || id > c->cfg.count || c->req_state[id] == RQ_NOT_SENT) {
-        rr_error(c, env, "Response with unknown id %llu", (unsigned long long)id);
+        tl_svc_report_error(&c->rep, env, "Response with unknown id %llu", (unsigned long long)id);
         return;
     }
     if (c->req_state[id] == RQ_ANSWERED) {
-        rr_error(c, env, "duplicate Response for id %llu", (unsigned long long)id);
+        tl_svc_report_error(&c->rep, env, "duplicate Response for id %llu", (unsigned long long)id);
         return;
     }
     now = env->now(env->host);
     lat = now - c->sent_at[id];
     c->req_state[id] = RQ_ANSWERED;
     c->outstanding--;
-    c->latencies[c->answered] = lat;
-    c->answered++;
-    c->latency_sum += lat;
-    if (lat > c->latency_max) {
-        c->latency_max = lat;
-    }
+    c->latencies[c->rep.answered] = lat;
+    tl_svc_report_answer(&c->rep, lat);
     c->stats.last_answer_ns = now;
     if (c->cfg.check_echo_body) {
         tl_header sent;
@@ -288,11 +256,11 @@ static void rr_on_response(rr_client *c, const tl_svc_env *env, const tl_message
         sent.message_id = id;
         sent.bl = c->req_size[id];
         if (tl_echo_check_reply(m, &sent, NULL, 0, why, sizeof why) != 0) {
-            rr_error(c, env, "%s", why);
+            tl_svc_report_error(&c->rep, env, "%s", why);
             return;
         }
     }
-    c->bytes += m->body.len;
+    c->rep.bytes += m->body.len;
 }
 
 static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
@@ -303,7 +271,7 @@ static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
 
     if (m->hdr.channel != c->channel || c->channel == TL_CHANNEL_NONE) {
         if (!(tl_proto_origin_engine(m->hdr.proto) && m->hdr.channel == TL_CHANNEL_NONE)) {
-            rr_error(c, env, "message on unexpected channel %u", (unsigned)m->hdr.channel);
+            tl_svc_report_error(&c->rep, env, "message on unexpected channel %u", (unsigned)m->hdr.channel);
         }
         return 0;
     }
@@ -313,13 +281,13 @@ static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     if (c->state == RR_HELLO && op == TL_OP_HELLO_RESPONSE) {
         c->stats.connected = 1;
         if (m->hdr.message_id != c->hello.message_id) {
-            rr_error(c, env, "HelloResponse id %llu, expected %llu", (unsigned long long)m->hdr.message_id,
+            tl_svc_report_error(&c->rep, env, "HelloResponse id %llu, expected %llu", (unsigned long long)m->hdr.message_id,
                      (unsigned long long)c->hello.message_id);
         } else if (c->cfg.check_echo_body) {
             char why[200];
 
             if (tl_echo_check_reply(m, &c->hello, c->hello_text, c->hello_thl, why, sizeof why) != 0) {
-                rr_error(c, env, "%s", why);
+                tl_svc_report_error(&c->rep, env, "%s", why);
             }
         }
         c->state = RR_RUN;
@@ -333,14 +301,14 @@ static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     }
     if (c->state == RR_BYE && op == TL_OP_BYE_RESPONSE) {
         if (m->hdr.message_id != c->bye_id) {
-            rr_error(c, env, "ByeResponse id %llu, expected %llu", (unsigned long long)m->hdr.message_id,
+            tl_svc_report_error(&c->rep, env, "ByeResponse id %llu, expected %llu", (unsigned long long)m->hdr.message_id,
                      (unsigned long long)c->bye_id);
         }
         c->state = RR_CLOSING;
         env->set_timer(env->host, TL_CLIENT_CLOSE_GRACE_NS, TL_CLIENT_TIMER_CLOSE);
         return 0;
     }
-    rr_error(c, env, "unexpected %s id %llu while %s", tl_opcode_name(op) ? tl_opcode_name(op) : "frame",
+    tl_svc_report_error(&c->rep, env, "unexpected %s id %llu while %s", tl_opcode_name(op) ? tl_opcode_name(op) : "frame",
              (unsigned long long)m->hdr.message_id, rr_state_name(c->state));
     return 0;
 }
@@ -355,11 +323,11 @@ static void rr_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
             s->done = 1;
             return;
         }
-        rr_error(c, env, "timed out %s (%llu of %llu answered)", rr_state_name(c->state),
-                 (unsigned long long)c->answered, (unsigned long long)c->cfg.count);
+        tl_svc_report_error(&c->rep, env, "timed out %s (%llu of %llu answered)", rr_state_name(c->state),
+                 (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
         rr_abort(c, env);
     } else if (token == TL_CLIENT_TIMER_CLOSE) {
-        rr_error(c, env, "channel %u not closed in time", (unsigned)c->channel);
+        tl_svc_report_error(&c->rep, env, "channel %u not closed in time", (unsigned)c->channel);
         s->done = 1;
     }
 }
@@ -368,17 +336,8 @@ static void rr_report(const tl_service *s, tl_svc_report *out)
 {
     const rr_client *c = s->state;
 
-    memset(out, 0, sizeof *out);
+    *out = c->rep;
     out->sent = c->next_id > 0 ? c->next_id - 1 : 0;
-    out->answered = c->answered;
-    out->failed = c->failed;
-    out->errors = c->errors;
-    out->bytes = c->bytes;
-    out->closed = c->closed;
-    out->latency_count = c->answered;
-    out->latency_sum_ns = c->latency_sum;
-    out->latency_max_ns = c->latency_max;
-    memcpy(out->first_error, c->first_error, sizeof out->first_error);
 }
 
 static void rr_destroy(tl_service *s)
@@ -458,8 +417,8 @@ void tl_rr_client_stats(const tl_service *s, tl_client_stats *out)
     const rr_client *c = s->state;
 
     *out = c->stats;
-    out->clean = c->errors == 0 && c->stats.connected && c->stats.closed && c->answered == c->cfg.count &&
+    out->clean = c->rep.errors == 0 && c->stats.connected && c->stats.closed && c->rep.answered == c->cfg.count &&
                  !c->stats.timed_out;
     out->latencies = c->latencies;
-    out->latency_count = (size_t)c->answered;
+    out->latency_count = (size_t)c->rep.answered;
 }

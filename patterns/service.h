@@ -73,6 +73,17 @@ struct tl_service {
     int done;
 };
 
+/* Record a check violation in a report: count it, keep the first one's text,
+ * log it through env. */
+void tl_svc_report_error(tl_svc_report *r, const tl_svc_env *env, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Record one answered request and its latency. */
+void tl_svc_report_answer(tl_svc_report *r, uint64_t latency_ns);
+
 void tl_svc_logf(const tl_svc_env *env, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
