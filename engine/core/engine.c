@@ -70,6 +70,7 @@ struct tl_engine {
     tl_message *pool;
     uint32_t pool_count;
     uint32_t starving_count;
+    uint32_t timer_count; /* channels with an armed timer: tick is O(1) without */
     group *groups;
     uint32_t ngroups, groups_cap;
     tl_command *cmds;
@@ -342,6 +343,9 @@ static channel *ch_create(tl_engine *e, channel_kind kind, uint32_t grp, int *er
 /* Unlink and free; the number goes to the recently-closed FIFO (A6). */
 static void ch_free(tl_engine *e, channel *ch)
 {
+    if (ch->timer != TIMER_NONE) {
+        e->timer_count--;
+    }
     ch_slot_set(e, ch->number, NULL);
     recent_push(e, ch->number);
     if (ch->prev_all) {
@@ -361,6 +365,23 @@ static void ch_free(tl_engine *e, channel *ch)
     e->nchannels--;
     e->stats.channels_closed++;
     e->a->free(e->a->ctx, ch);
+}
+
+static void timer_arm(tl_engine *e, channel *ch, timer_kind kind, uint64_t deadline)
+{
+    if (ch->timer == TIMER_NONE) {
+        e->timer_count++;
+    }
+    ch->timer = kind;
+    ch->deadline = deadline;
+}
+
+static void timer_disarm(tl_engine *e, channel *ch)
+{
+    if (ch->timer != TIMER_NONE) {
+        e->timer_count--;
+        ch->timer = TIMER_NONE;
+    }
 }
 
 static void wake_starving(tl_engine *e)
@@ -743,8 +764,7 @@ static void start_connect(tl_engine *e, channel *ch, tl_message *m)
         return;
     }
     if (e->opt.connect_timeout_ns) {
-        ch->timer = TIMER_CONNECT;
-        ch->deadline = e->now + e->opt.connect_timeout_ns;
+        timer_arm(e, ch, TIMER_CONNECT, e->now + e->opt.connect_timeout_ns);
     }
     tl_command c;
     memset(&c, 0, sizeof c);
@@ -928,7 +948,7 @@ int tl_engine_connect_result(tl_engine *e, uint16_t chn, tl_status status, int i
     if (ch == NULL || ch->kind != KIND_CLIENT || ch->state != ST_CONNECTING) {
         return TL_E_STATE;
     }
-    ch->timer = TIMER_NONE;
+    timer_disarm(e, ch);
     if (status == TL_STATUS_SUCCESS) {
         ch->state = ST_OPEN;
         mark_io(e, ch);
@@ -1157,8 +1177,7 @@ int tl_engine_output_done(tl_engine *e, uint16_t chn, size_t n)
                 ch->bye_sent_op = op;
             }
             if (op == TL_OP_BYE_RESPONSE && e->opt.bye_grace_ns) {
-                ch->timer = TIMER_BYE_GRACE; /* A3 */
-                ch->deadline = e->now + e->opt.bye_grace_ns;
+                timer_arm(e, ch, TIMER_BYE_GRACE, e->now + e->opt.bye_grace_ns); /* A3 */
             }
         }
         pool_put(e, m); /* after a full send the message goes back to the pool (6.6) */
@@ -1175,12 +1194,15 @@ void tl_engine_tick(tl_engine *e, uint64_t now_ns)
     if (now_ns > e->now) {
         e->now = now_ns;
     }
+    if (e->timer_count == 0) {
+        return;
+    }
     channel *ch = e->all_head;
     while (ch) {
         channel *next = ch->next_all;
         if (ch->timer != TIMER_NONE && ch->deadline <= e->now) {
             timer_kind t = ch->timer;
-            ch->timer = TIMER_NONE;
+            timer_disarm(e, ch);
             if (t == TIMER_CONNECT) {
                 teardown(e, ch, TL_STATUS_CONNECT_FAILED, 0, 1);
             } else {
@@ -1194,6 +1216,9 @@ void tl_engine_tick(tl_engine *e, uint64_t now_ns)
 uint64_t tl_engine_next_deadline(const tl_engine *e)
 {
     uint64_t d = UINT64_MAX;
+    if (e->timer_count == 0) {
+        return d;
+    }
     for (const channel *ch = e->all_head; ch; ch = ch->next_all) {
         if (ch->timer != TIMER_NONE && ch->deadline < d) {
             d = ch->deadline;
@@ -1241,6 +1266,13 @@ const char *tl_engine_check(const tl_engine *e)
         if (ch->kind == KIND_LISTENER && ch->sendq.count != 0) {
             return "a listener has queued frames";
         }
+    }
+    uint32_t timers = 0;
+    for (const channel *ch = e->all_head; ch; ch = ch->next_all) {
+        timers += ch->timer != TIMER_NONE;
+    }
+    if (timers != e->timer_count) {
+        return "timer counter is inconsistent";
     }
     if (count != e->nchannels || starving != e->starving_count) {
         return "channel counters are inconsistent";

@@ -33,6 +33,9 @@ int bench_reader_run(const bench_options *opt);
 /* Engine over real sockets vs raw-socket baselines; serve memory (bench_engine.c). */
 int bench_engine_run(const bench_options *opt);
 
+/* The virtual network: rr messages/s, rr-loss seeds/s, 100-peer heartbeat wall time (bench_sim.c). */
+int bench_sim_run(const bench_options *opt);
+
 /* ---- shared helpers (bench_main.c) ---- */
 
 /* CLOCK_MONOTONIC in seconds. */

@@ -1,0 +1,1254 @@
+/*
+ * The scenario parser (docs/scenarios.md): plain text, one directive per
+ * line, `#` starts a comment, words separated by blanks. The whole file is
+ * parsed and checked before anything runs; the first problem is reported as
+ * file:line:column and what was expected there.
+ *
+ * Built to grow: directives, node options, link words, actions, metrics and
+ * service kinds (services.c) are tables.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scenario.h"
+
+#define MAX_TOKENS 64
+#define MAX_FILE   (4u << 20)
+
+typedef struct {
+    const char *p;
+    size_t n;
+    unsigned col;
+} tok;
+
+typedef struct {
+    tl_scenario *scn;
+    tl_scn_error *err;
+    unsigned line;
+    tok t[MAX_TOKENS];
+    size_t nt;
+    const char *line_start;
+    size_t line_len;
+    int failed;
+} parser;
+
+/* ------------------------------------------------------------ errors */
+
+static int perr(parser *ps, const tok *t, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static int perr(parser *ps, const tok *t, const char *fmt, ...)
+{
+    va_list ap;
+    if (ps->failed) {
+        return -1;
+    }
+    ps->failed = 1;
+    ps->err->line = ps->line;
+    ps->err->column = t ? t->col : (unsigned)ps->line_len + 1;
+    va_start(ap, fmt);
+    vsnprintf(ps->err->message, sizeof ps->err->message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void quote(const tok *t, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < t->n && o + 5 < cap; i++) {
+        unsigned char c = (unsigned char)t->p[i];
+        if (c >= 0x20 && c < 0x7f) {
+            out[o++] = (char)c;
+        } else {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        }
+    }
+    if (o + 4 < cap && t->n > 0 && o < t->n) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o < cap ? o : cap - 1] = '\0';
+}
+
+/* "expected WHAT, got 'TOKEN'" or "... at the end of the line". */
+static int expected(parser *ps, size_t i, const char *what)
+{
+    if (i >= ps->nt) {
+        return perr(ps, NULL, "expected %s at the end of the line", what);
+    }
+    char q[80];
+    quote(&ps->t[i], q, sizeof q);
+    return perr(ps, &ps->t[i], "expected %s, got '%s'", what, q);
+}
+
+static int tok_is(const tok *t, const char *s) { return strlen(s) == t->n && memcmp(t->p, s, t->n) == 0; }
+
+static void tok_copy(const tok *t, char *out, size_t cap)
+{
+    size_t n = t->n < cap - 1 ? t->n : cap - 1;
+    memcpy(out, t->p, n);
+    out[n] = '\0';
+}
+
+/* ------------------------------------------------------------ values */
+
+int scn_parse_u64(const char *text, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (len == 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9') {
+            return -1;
+        }
+        unsigned d = (unsigned)(text[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return -1;
+        }
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+typedef struct {
+    const char *suffix;
+    uint64_t mult;
+} unit;
+
+/* DIGITS[.DIGITS]UNIT exactly, value = number * mult (fraction truncated
+ * below 1). unit_required: a bare number is refused. */
+static int parse_with_unit(const char *text, size_t len, const unit *units, int unit_required,
+                           uint64_t bare_mult, uint64_t *out)
+{
+    size_t i = 0;
+    uint64_t ip = 0, fp = 0, fscale = 1;
+    while (i < len && text[i] >= '0' && text[i] <= '9') {
+        unsigned d = (unsigned)(text[i] - '0');
+        if (ip > (UINT64_MAX - d) / 10) {
+            return -1;
+        }
+        ip = ip * 10 + d;
+        i++;
+    }
+    if (i == 0) {
+        return -1;
+    }
+    if (i < len && text[i] == '.') {
+        size_t start = ++i;
+        while (i < len && text[i] >= '0' && text[i] <= '9') {
+            if (fscale < 1000000000000000000ull) {
+                fp = fp * 10 + (uint64_t)(text[i] - '0');
+                fscale *= 10;
+            }
+            i++;
+        }
+        if (i == start) {
+            return -1;
+        }
+    }
+    uint64_t mult = 0;
+    if (i == len) {
+        if (unit_required) {
+            return -1;
+        }
+        mult = bare_mult;
+    } else {
+        for (const unit *u = units; u->suffix; u++) {
+            if (strlen(u->suffix) == len - i && memcmp(u->suffix, text + i, len - i) == 0) {
+                mult = u->mult;
+                break;
+            }
+        }
+        if (mult == 0) {
+            return -1;
+        }
+    }
+    if (ip != 0 && mult > UINT64_MAX / ip) {
+        return -1;
+    }
+    uint64_t v = ip * mult;
+    /* fraction: fp / fscale * mult, exact when it divides */
+    uint64_t frac = 0;
+    if (fp != 0) {
+        if (mult <= UINT64_MAX / fp) {
+            frac = fp * mult / fscale;
+        } else {
+            frac = fp / fscale * mult + (fp % fscale) * (mult / fscale);
+        }
+    }
+    if (v > UINT64_MAX - frac) {
+        return -1;
+    }
+    *out = v + frac;
+    return 0;
+}
+
+static const unit time_units[] = {{"ns", 1},
+                                  {"us", 1000},
+                                  {"ms", 1000000},
+                                  {"s", 1000000000ull},
+                                  {"m", 60000000000ull},
+                                  {"h", 3600000000000ull},
+                                  {NULL, 0}};
+static const unit pct_units[] = {{"%", 10000000ull}, {NULL, 0}};
+static const unit rate_units[] = {{"bit", 1}, {"kbit", 1000}, {"mbit", 1000000}, {"gbit", 1000000000ull},
+                                  {"bps", 8}, {"kbps", 8000}, {"mbps", 8000000}, {"gbps", 8000000000ull},
+                                  {NULL, 0}};
+static const unit size_units[] = {
+    {"b", 1},           {"k", 1024},         {"kb", 1024},     {"kib", 1024},
+    {"m", 1048576},     {"mb", 1048576},     {"mib", 1048576}, {"g", 1073741824},
+    {"gb", 1073741824}, {"gib", 1073741824}, {NULL, 0}};
+
+int scn_parse_time(const char *text, size_t len, uint64_t *out)
+{
+    return parse_with_unit(text, len, time_units, 1, 0, out);
+}
+
+static int parse_pct(const char *text, size_t len, uint32_t *ppb)
+{
+    uint64_t v;
+    if (parse_with_unit(text, len, pct_units, 1, 0, &v) != 0 || v > TL_SIM_PPB) {
+        return -1;
+    }
+    *ppb = (uint32_t)v;
+    return 0;
+}
+
+int scn_parse_bool(const char *text, size_t len, int *out)
+{
+    static const char *yes[] = {"on", "yes", "true", "1"};
+    static const char *no[] = {"off", "no", "false", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strlen(yes[i]) == len && memcmp(yes[i], text, len) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strlen(no[i]) == len && memcmp(no[i], text, len) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int scn_parse_range(const char *text, size_t len, uint64_t *lo, uint64_t *hi)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (text[i] == '.' && text[i + 1] == '.') {
+            if (scn_parse_u64(text, i, lo) != 0 || scn_parse_u64(text + i + 2, len - i - 2, hi) != 0 ||
+                *lo > *hi) {
+                return -1;
+            }
+            return 0;
+        }
+    }
+    if (scn_parse_u64(text, len, lo) != 0) {
+        return -1;
+    }
+    *hi = *lo;
+    return 0;
+}
+
+static int tok_time(parser *ps, size_t i, uint64_t *out)
+{
+    if (i >= ps->nt || scn_parse_time(ps->t[i].p, ps->t[i].n, out) != 0) {
+        return expected(ps, i, "a time with a unit (ns, us, ms, s, m, h), e.g. 20ms or 1.5s");
+    }
+    return 0;
+}
+
+static int tok_pct(parser *ps, size_t i, uint32_t *out)
+{
+    if (i >= ps->nt || parse_pct(ps->t[i].p, ps->t[i].n, out) != 0) {
+        return expected(ps, i, "a percentage between 0% and 100%, e.g. 5% or 0.5%");
+    }
+    return 0;
+}
+
+static int tok_u64(parser *ps, size_t i, uint64_t *out, const char *what)
+{
+    if (i >= ps->nt || scn_parse_u64(ps->t[i].p, ps->t[i].n, out) != 0) {
+        return expected(ps, i, what);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ names */
+
+static int find_node(const tl_scenario *scn, const tok *t)
+{
+    for (size_t i = 0; i < scn->nnodes; i++) {
+        if (tok_is(t, scn->nodes[i].name)) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int find_node_str(const tl_scenario *scn, const char *name)
+{
+    for (size_t i = 0; i < scn->nnodes; i++) {
+        if (strcmp(scn->nodes[i].name, name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int tok_node(parser *ps, size_t i, int allow_star, int *out)
+{
+    if (i < ps->nt && allow_star && tok_is(&ps->t[i], "*")) {
+        *out = -1;
+        return 0;
+    }
+    if (i < ps->nt) {
+        int n = find_node(ps->scn, &ps->t[i]);
+        if (n >= 0) {
+            *out = n;
+            return 0;
+        }
+    }
+    return expected(ps, i, allow_star ? "a declared node name or *" : "a declared node name");
+}
+
+static int valid_name(const tok *t)
+{
+    if (t->n == 0 || t->n >= SCN_NAME_MAX) {
+        return 0;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        char c = t->p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-' || c == '.')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------ arrays */
+
+static void *grow(void *v, size_t n, size_t size)
+{
+    /* capacity doubles at powers of two */
+    if (n != 0 && (n & (n - 1)) != 0) {
+        return v;
+    }
+    size_t cap = n ? n * 2 : 4;
+    return realloc(v, cap * size);
+}
+
+#define PUSH(ps, arr, count, out)                                                                            \
+    do {                                                                                                     \
+        void *g_ = grow((ps)->scn->arr, (ps)->scn->count, sizeof *(ps)->scn->arr);                           \
+        if (g_ == NULL) {                                                                                    \
+            return perr((ps), NULL, "out of memory");                                                        \
+        }                                                                                                    \
+        (ps)->scn->arr = g_;                                                                                 \
+        (out) = &(ps)->scn->arr[(ps)->scn->count++];                                                         \
+        memset((out), 0, sizeof *(out));                                                                     \
+    } while (0)
+
+/* ------------------------------------------------------------ node options */
+
+typedef enum { O_U32, O_SIZE, O_TIME, O_CHOP, O_BOOL, O_U16, O_CLOSE, O_CHOP_ALL } opt_type;
+
+typedef struct {
+    const char *key;
+    opt_type type;
+    size_t off;
+} opt_key;
+
+#define OFF(f) offsetof(tl_sim_node_options, f)
+static const opt_key opt_keys[] = {
+    {"mss", O_U32, OFF(mss)},
+    {"sndbuf", O_SIZE, OFF(sndbuf)},
+    {"rcvbuf", O_SIZE, OFF(rcvbuf)},
+    {"segments", O_CHOP, OFF(segments)},
+    {"writes", O_CHOP, OFF(writes)},
+    {"reads", O_CHOP, OFF(reads)},
+    {"rto-min", O_TIME, OFF(rto_min_ns)},
+    {"rto-max", O_TIME, OFF(rto_max_ns)},
+    {"rto-initial", O_TIME, OFF(rto_initial_ns)},
+    {"retries", O_U32, OFF(retries)},
+    {"syn-retries", O_U32, OFF(syn_retries)},
+    {"synack-retries", O_U32, OFF(synack_retries)},
+    {"backlog", O_U32, OFF(backlog)},
+    {"close", O_CLOSE, OFF(close_fin)},
+    {"pool-initial", O_U16, OFF(pool_initial)},
+    {"pool-max", O_U16, OFF(pool_max)},
+    {"connect-timeout", O_TIME, OFF(connect_timeout_ns)},
+    {"bye-grace", O_TIME, OFF(bye_grace_ns)},
+    {"strict-bye", O_BOOL, OFF(strict_bye)},
+    {"chop", O_CHOP_ALL, 0},
+};
+#define OPT_KEYS (sizeof opt_keys / sizeof opt_keys[0])
+
+static size_t opt_size(opt_type t)
+{
+    switch (t) {
+    case O_TIME: return sizeof(uint64_t);
+    case O_U16: return sizeof(uint16_t);
+    case O_CHOP: return sizeof(tl_sim_chop);
+    case O_BOOL:
+    case O_CLOSE: return sizeof(int);
+    default: return sizeof(uint32_t);
+    }
+}
+
+void scn_apply_options(tl_sim_node_options *dst, const tl_sim_node_options *src, uint64_t mask)
+{
+    for (size_t i = 0; i < OPT_KEYS; i++) {
+        if ((mask >> i) & 1 && opt_keys[i].type != O_CHOP_ALL) {
+            memcpy((char *)dst + opt_keys[i].off, (const char *)src + opt_keys[i].off,
+                   opt_size(opt_keys[i].type));
+        }
+    }
+}
+
+static int parse_chop(const char *v, size_t n, tl_sim_chop *out)
+{
+    if (n == 4 && memcmp(v, "full", 4) == 0) {
+        *out = TL_SIM_CHOP_FULL;
+        return 0;
+    }
+    if (n == 6 && memcmp(v, "random", 6) == 0) {
+        *out = TL_SIM_CHOP_RANDOM;
+        return 0;
+    }
+    return -1;
+}
+
+/* key=value words from index i on into opt/mask. */
+static int parse_options(parser *ps, size_t i, tl_sim_node_options *opt, uint64_t *mask)
+{
+    for (; i < ps->nt; i++) {
+        const tok *t = &ps->t[i];
+        const char *eq = memchr(t->p, '=', t->n);
+        if (eq == NULL) {
+            return expected(ps, i, "an option key=value (e.g. mss=536, chop=random, rto-min=200ms)");
+        }
+        size_t kn = (size_t)(eq - t->p);
+        const char *v = eq + 1;
+        size_t vn = t->n - kn - 1;
+        tok vt = {v, vn, t->col + (unsigned)kn + 1};
+        size_t k;
+        for (k = 0; k < OPT_KEYS; k++) {
+            if (strlen(opt_keys[k].key) == kn && memcmp(opt_keys[k].key, t->p, kn) == 0) {
+                break;
+            }
+        }
+        if (k == OPT_KEYS) {
+            return perr(
+                ps, t,
+                "expected an option key (mss sndbuf rcvbuf segments writes reads chop rto-min rto-max "
+                "rto-initial retries syn-retries synack-retries backlog close pool-initial pool-max "
+                "connect-timeout bye-grace strict-bye), got '%.*s'",
+                (int)kn, t->p);
+        }
+        char *field = (char *)opt + opt_keys[k].off;
+        uint64_t u;
+        int b;
+        tl_sim_chop ch;
+        switch (opt_keys[k].type) {
+        case O_U32:
+        case O_U16:
+            if (scn_parse_u64(v, vn, &u) != 0 || u > (opt_keys[k].type == O_U16 ? 65535u : UINT32_MAX) ||
+                (u == 0 && (k == 0 || opt_keys[k].type == O_U16))) {
+                return perr(ps, &vt, "expected a positive whole number for %s", opt_keys[k].key);
+            }
+            if (opt_keys[k].type == O_U16) {
+                uint16_t x = (uint16_t)u;
+                memcpy(field, &x, sizeof x);
+            } else {
+                uint32_t x = (uint32_t)u;
+                memcpy(field, &x, sizeof x);
+            }
+            break;
+        case O_SIZE:
+            if (parse_with_unit(v, vn, size_units, 0, 1, &u) != 0 || u == 0 || u > (1u << 30)) {
+                return perr(ps, &vt, "expected a size such as 65536, 64k or 1m (at most 1g) for %s",
+                            opt_keys[k].key);
+            }
+            {
+                uint32_t x = (uint32_t)u;
+                memcpy(field, &x, sizeof x);
+            }
+            break;
+        case O_TIME:
+            if (scn_parse_time(v, vn, &u) != 0) {
+                return perr(ps, &vt, "expected a time with a unit (e.g. 200ms) for %s", opt_keys[k].key);
+            }
+            memcpy(field, &u, sizeof u);
+            break;
+        case O_BOOL:
+            if (scn_parse_bool(v, vn, &b) != 0) {
+                return perr(ps, &vt, "expected on or off for %s", opt_keys[k].key);
+            }
+            memcpy(field, &b, sizeof b);
+            break;
+        case O_CLOSE:
+            if (vn == 3 && memcmp(v, "rst", 3) == 0) {
+                b = 0;
+            } else if (vn == 3 && memcmp(v, "fin", 3) == 0) {
+                b = 1;
+            } else {
+                return perr(ps, &vt, "expected rst (as the engine asks) or fin (always an orderly close)");
+            }
+            memcpy(field, &b, sizeof b);
+            break;
+        case O_CHOP:
+            if (parse_chop(v, vn, &ch) != 0) {
+                return perr(ps, &vt, "expected full or random for %s", opt_keys[k].key);
+            }
+            memcpy(field, &ch, sizeof ch);
+            break;
+        case O_CHOP_ALL:
+            if (parse_chop(v, vn, &ch) != 0) {
+                return perr(ps, &vt, "expected full or random for chop (segments, writes and reads)");
+            }
+            opt->segments = opt->writes = opt->reads = ch;
+            *mask |= 1ull << 3 | 1ull << 4 | 1ull << 5;
+            continue;
+        }
+        *mask |= 1ull << k;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ netem words */
+
+static int parse_netem(parser *ps, size_t i, tl_sim_link *l, int *oneway)
+{
+    for (; i < ps->nt; i++) {
+        const tok *t = &ps->t[i];
+        uint64_t u;
+        if (tok_is(t, "oneway")) {
+            *oneway = 1;
+        } else if (tok_is(t, "delay")) {
+            if (tok_time(ps, ++i, &l->delay_ns)) {
+                return -1;
+            }
+            if (i + 1 < ps->nt && scn_parse_time(ps->t[i + 1].p, ps->t[i + 1].n, &u) == 0) {
+                l->jitter_ns = u;
+                i++;
+                if (i + 1 < ps->nt && parse_pct(ps->t[i + 1].p, ps->t[i + 1].n, &l->loss_ppb) == 0) {
+                    return perr(ps, &ps->t[i + 1],
+                                "delay correlation is not modelled (jitter samples are "
+                                "independent); remove it");
+                }
+            }
+        } else if (tok_is(t, "jitter")) {
+            if (tok_time(ps, ++i, &l->jitter_ns)) {
+                return -1;
+            }
+        } else if (tok_is(t, "distribution")) {
+            i++;
+            if (i < ps->nt && tok_is(&ps->t[i], "uniform")) {
+                l->distribution = TL_SIM_DIST_UNIFORM;
+            } else if (i < ps->nt && tok_is(&ps->t[i], "normal")) {
+                l->distribution = TL_SIM_DIST_NORMAL;
+            } else if (i < ps->nt && tok_is(&ps->t[i], "pareto")) {
+                l->distribution = TL_SIM_DIST_PARETO;
+            } else if (i < ps->nt && tok_is(&ps->t[i], "paretonormal")) {
+                l->distribution = TL_SIM_DIST_PARETONORMAL;
+            } else {
+                return expected(ps, i, "uniform, normal, pareto or paretonormal");
+            }
+        } else if (tok_is(t, "loss")) {
+            i++;
+            if (i < ps->nt && tok_is(&ps->t[i], "random")) {
+                i++;
+            }
+            if (i < ps->nt && tok_is(&ps->t[i], "gemodel")) {
+                l->loss = TL_SIM_LOSS_GEMODEL;
+                l->ge_r_ppb = TL_SIM_PPB;
+                l->ge_bad_loss_ppb = TL_SIM_PPB;
+                l->ge_good_loss_ppb = 0;
+                if (tok_pct(ps, ++i, &l->ge_p_ppb)) {
+                    return -1;
+                }
+                uint32_t *more[3] = {&l->ge_r_ppb, &l->ge_bad_loss_ppb, &l->ge_good_loss_ppb};
+                for (int k = 0; k < 3 && i + 1 < ps->nt; k++) {
+                    uint32_t v;
+                    if (parse_pct(ps->t[i + 1].p, ps->t[i + 1].n, &v) != 0) {
+                        break;
+                    }
+                    *more[k] = v;
+                    i++;
+                }
+            } else if (i < ps->nt && tok_is(&ps->t[i], "state")) {
+                return perr(ps, &ps->t[i], "the 4-state loss model is not modelled; use gemodel or random");
+            } else {
+                l->loss = TL_SIM_LOSS_RANDOM;
+                if (tok_pct(ps, i, &l->loss_ppb)) {
+                    return -1;
+                }
+            }
+        } else if (tok_is(t, "rate")) {
+            i++;
+            if (i >= ps->nt || parse_with_unit(ps->t[i].p, ps->t[i].n, rate_units, 1, 0, &u) != 0 || u == 0) {
+                return expected(ps, i, "a rate with a unit (bit, kbit, mbit, gbit, bps, kbps, mbps, gbps)");
+            }
+            l->rate_bps = u;
+        } else if (tok_is(t, "limit")) {
+            if (tok_u64(ps, ++i, &u, "a queue limit in packets") || u == 0 || u > 10000000) {
+                return ps->failed ? -1 : expected(ps, i, "a queue limit between 1 and 10000000 packets");
+            }
+            l->limit = (uint32_t)u;
+        } else if (tok_is(t, "corrupt")) {
+            if (tok_pct(ps, ++i, &l->corrupt_ppb)) {
+                return -1;
+            }
+        } else if (tok_is(t, "duplicate")) {
+            if (tok_pct(ps, ++i, &l->duplicate_ppb)) {
+                return -1;
+            }
+        } else if (tok_is(t, "reorder")) {
+            return perr(ps, t, "reorder is not modelled separately: jitter reorders segments");
+        } else {
+            return expected(ps, i,
+                            "a link word: delay, jitter, distribution, loss, rate, limit, corrupt, "
+                            "duplicate or oneway");
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ directives */
+
+static int d_seeds(parser *ps)
+{
+    uint64_t lo, hi;
+    if (ps->nt != 2 || scn_parse_range(ps->t[1].p, ps->t[1].n, &lo, &hi) != 0) {
+        return expected(ps, 1, "a seed N or a range A..B (A <= B)");
+    }
+    ps->scn->seed_first = lo;
+    ps->scn->seed_last = hi;
+    return 0;
+}
+
+static int d_duration(parser *ps)
+{
+    if (tok_time(ps, 1, &ps->scn->duration)) {
+        return -1;
+    }
+    if (ps->nt > 2) {
+        return expected(ps, 2, "the end of the line");
+    }
+    return 0;
+}
+
+static int d_tcp(parser *ps)
+{
+    if (ps->nt < 2) {
+        return expected(ps, 1, "option key=value words");
+    }
+    return parse_options(ps, 1, &ps->scn->tcp, &ps->scn->tcp_mask);
+}
+
+static int d_node(parser *ps)
+{
+    if (ps->nt < 2 || !valid_name(&ps->t[1])) {
+        return expected(ps, 1, "a node name (1-31 of A-Z a-z 0-9 _ . -)");
+    }
+    if (find_node(ps->scn, &ps->t[1]) >= 0) {
+        char q[40];
+        quote(&ps->t[1], q, sizeof q);
+        return perr(ps, &ps->t[1], "expected a new node name, got '%s' (declared before)", q);
+    }
+    scn_node *n;
+    PUSH(ps, nodes, nnodes, n);
+    tok_copy(&ps->t[1], n->name, sizeof n->name);
+    n->line = ps->line;
+    return parse_options(ps, 2, &n->opt, &n->mask);
+}
+
+static int d_link(parser *ps)
+{
+    int a, b;
+    if (tok_node(ps, 1, 1, &a) || tok_node(ps, 2, 1, &b)) {
+        return -1;
+    }
+    scn_link *l;
+    PUSH(ps, links, nlinks, l);
+    l->a = a;
+    l->b = b;
+    l->line = ps->line;
+    tl_sim_link_defaults(&l->p);
+    return parse_netem(ps, 3, &l->p, &l->oneway);
+}
+
+static int d_service(parser *ps)
+{
+    int node;
+    char kind_name[40];
+    if (tok_node(ps, 1, 0, &node)) {
+        return -1;
+    }
+    if (ps->nt < 3) {
+        return expected(ps, 2, "a service kind");
+    }
+    tok_copy(&ps->t[2], kind_name, sizeof kind_name);
+    const scn_service_kind *k = scn_service_kind_find(kind_name);
+    if (k == NULL) {
+        char q[60], list[120];
+        quote(&ps->t[2], q, sizeof q);
+        snprintf(list, sizeof list, "%s", scn_service_kind_list());
+        return perr(ps, &ps->t[2], "expected a service kind (%s), got '%s'", list, q);
+    }
+    scn_service *s;
+    PUSH(ps, services, nservices, s);
+    s->node = node;
+    s->kind = k;
+    s->line = ps->line;
+    s->cfg = k->cfg_new();
+    if (s->cfg == NULL) {
+        return perr(ps, NULL, "out of memory");
+    }
+    for (size_t i = 3; i < ps->nt; i++) {
+        const tok *t = &ps->t[i];
+        const char *eq = memchr(t->p, '=', t->n);
+        char key[40], value[TL_ADDR_TEXT_MAX + 64], what[160];
+        if (eq == NULL || eq == t->p) {
+            char keys[200];
+            snprintf(keys, sizeof keys, "a key=value word (%s name=NAME start=TIME)", k->keys);
+            return expected(ps, i, keys);
+        }
+        size_t kn = (size_t)(eq - t->p);
+        size_t vn = t->n - kn - 1;
+        tok vt = {eq + 1, vn, t->col + (unsigned)kn + 1};
+        if (kn >= sizeof key || vn >= sizeof value) {
+            return perr(ps, t, "expected a shorter key=value word");
+        }
+        memcpy(key, t->p, kn);
+        key[kn] = '\0';
+        memcpy(value, eq + 1, vn);
+        value[vn] = '\0';
+        if (strcmp(key, "name") == 0) {
+            if (!valid_name(&vt)) {
+                return perr(ps, &vt, "expected a service name (1-31 of A-Z a-z 0-9 _ . -)");
+            }
+            memcpy(s->name, value, vn + 1);
+            continue;
+        }
+        if (strcmp(key, "start") == 0) {
+            if (scn_parse_time(value, vn, &s->start) != 0) {
+                return perr(ps, &vt, "expected a start delay with a unit, e.g. start=500ms");
+            }
+            continue;
+        }
+        what[0] = '\0';
+        int rc = k->set(s->cfg, key, value, what, sizeof what);
+        if (rc == SCN_KEY_UNKNOWN) {
+            return perr(ps, t, "expected a key of %s (%s name=NAME start=TIME), got '%s'", k->name, k->keys,
+                        key);
+        }
+        if (rc != SCN_KEY_OK) {
+            return perr(ps, &vt, "expected %s for %s", what, key);
+        }
+    }
+    char what[160];
+    if (k->check(s->cfg, what, sizeof what) != 0) {
+        return perr(ps, NULL, "expected %s for a %s service", what, k->name);
+    }
+    /* Hosts must be nodes of this scenario (or literals); a listener listens
+     * on its own node. */
+    const char *addrs[8];
+    size_t na = k->addresses(s->cfg, addrs, 8);
+    for (size_t j = 0; j < na; j++) {
+        tl_address a;
+        if (tl_address_parse(addrs[j], strlen(addrs[j]), &a) != TL_OK || a.kind != TL_ADDR_TCP) {
+            continue;
+        }
+        int literal = strcmp(a.host, "localhost") == 0 || strcmp(a.host, "0.0.0.0") == 0 ||
+                      strcmp(a.host, "127.0.0.1") == 0 || (a.host[0] >= '0' && a.host[0] <= '9');
+        int known = find_node_str(ps->scn, a.host);
+        /* point at the address in the line */
+        tok at = {NULL, 0, 0};
+        size_t alen = strlen(addrs[j]);
+        for (size_t c = 0; c + alen <= ps->line_len; c++) {
+            if (memcmp(ps->line_start + c, addrs[j], alen) == 0) {
+                at.p = ps->line_start + c;
+                at.n = alen;
+                at.col = (unsigned)c + 1;
+                break;
+            }
+        }
+        if (!literal && known < 0) {
+            return perr(ps, at.p ? &at : NULL, "expected a declared node as the host of %s", addrs[j]);
+        }
+        if (k->listens && !literal && known != node) {
+            return perr(ps, at.p ? &at : NULL, "expected the service's own node (%s) as the host of %s",
+                        ps->scn->nodes[node].name, addrs[j]);
+        }
+    }
+    if (s->name[0] == '\0') {
+        snprintf(s->name, sizeof s->name, "%s", k->name);
+        for (int suffix = 2;; suffix++) {
+            int clash = 0;
+            for (size_t j = 0; j + 1 < ps->scn->nservices; j++) {
+                const scn_service *o = &ps->scn->services[j];
+                if (o->node == node && strcmp(o->name, s->name) == 0) {
+                    clash = 1;
+                }
+            }
+            if (!clash) {
+                break;
+            }
+            snprintf(s->name, sizeof s->name, "%s.%d", k->name, suffix);
+        }
+    } else {
+        for (size_t j = 0; j + 1 < ps->scn->nservices; j++) {
+            const scn_service *o = &ps->scn->services[j];
+            if (o->node == node && strcmp(o->name, s->name) == 0) {
+                return perr(ps, NULL, "expected a service name not used on node %s before: %s",
+                            ps->scn->nodes[node].name, s->name);
+            }
+        }
+    }
+    return 0;
+}
+
+static int d_at(parser *ps)
+{
+    uint64_t t;
+    if (tok_time(ps, 1, &t)) {
+        return -1;
+    }
+    static const struct {
+        const char *word;
+        tl_sim_action action;
+    } simple[] = {{"crash", TL_SIM_CRASH},         {"silent-death", TL_SIM_SILENT_DEATH},
+                  {"pause", TL_SIM_PAUSE},         {"resume", TL_SIM_RESUME},
+                  {"restart", TL_SIM_RESTART},     {"stop-listener", TL_SIM_STOP_LISTENER},
+                  {"partition", TL_SIM_PARTITION}, {"heal", TL_SIM_HEAL}};
+    scn_action *a;
+    PUSH(ps, actions, nactions, a);
+    a->t = t;
+    a->line = ps->line;
+    if (ps->nt > 2 && tok_is(&ps->t[2], "link")) {
+        int x, y;
+        if (tok_node(ps, 3, 0, &x) || tok_node(ps, 4, 0, &y)) {
+            return -1;
+        }
+        a->is_link = 1;
+        a->a = x;
+        a->b = y;
+        tl_sim_link_defaults(&a->link);
+        int oneway = 0;
+        if (parse_netem(ps, 5, &a->link, &oneway)) {
+            return -1;
+        }
+        a->flags = oneway ? TL_SIM_ONEWAY : 0;
+        return 0;
+    }
+    size_t k;
+    for (k = 0; k < sizeof simple / sizeof simple[0]; k++) {
+        if (ps->nt > 2 && tok_is(&ps->t[2], simple[k].word)) {
+            break;
+        }
+    }
+    if (k == sizeof simple / sizeof simple[0]) {
+        return expected(ps, 2,
+                        "an action: crash, silent-death, pause, resume, restart, stop-listener, partition, "
+                        "heal or link");
+    }
+    a->action = simple[k].action;
+    if (tok_node(ps, 3, 0, &a->a)) {
+        return -1;
+    }
+    size_t i = 4;
+    if (a->action == TL_SIM_STOP_LISTENER) {
+        if (i < ps->nt) {
+            uint64_t port;
+            if (tok_u64(ps, i, &port, "a port (or nothing: every listener)") || port == 0 || port > 65535) {
+                return ps->failed ? -1 : expected(ps, i, "a port between 1 and 65535");
+            }
+            a->arg = port;
+            i++;
+        }
+    } else if (a->action == TL_SIM_PARTITION || a->action == TL_SIM_HEAL) {
+        if (tok_node(ps, i, 1, &a->b)) {
+            return -1;
+        }
+        if (a->b == a->a) {
+            return expected(ps, i, "a node other than the first");
+        }
+        i++;
+        while (a->action == TL_SIM_PARTITION && i < ps->nt) {
+            if (tok_is(&ps->t[i], "oneway")) {
+                a->flags |= TL_SIM_ONEWAY;
+                i++;
+            } else if (tok_is(&ps->t[i], "for")) {
+                if (tok_time(ps, i + 1, &a->arg)) {
+                    return -1;
+                }
+                i += 2;
+            } else {
+                break;
+            }
+        }
+    }
+    if (i < ps->nt) {
+        return expected(ps, i,
+                        a->action == TL_SIM_PARTITION ? "oneway, for TIME or the end of the line"
+                                                      : "the end of the line");
+    }
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    scn_metric m;
+    int is_time;
+    int network;
+} metrics[] = {
+    {"sent", M_SENT, 0, 0},
+    {"answered", M_ANSWERED, 0, 0},
+    {"failed", M_FAILED, 0, 0},
+    {"errors", M_ERRORS, 0, 0},
+    {"signals", M_SIGNALS, 0, 0},
+    {"bytes", M_BYTES, 0, 0},
+    {"closed", M_CLOSED, 0, 0},
+    {"latency-max", M_LATENCY_MAX, 1, 0},
+    {"latency-mean", M_LATENCY_MEAN, 1, 0},
+    {"closed-by", M_CLOSED_BY, 0, 0},
+    {"done", M_DONE, 0, 0},
+    {"state", M_STATE, 0, 0},
+    {"incarnation", M_INCARNATION, 0, 0},
+    {"events", M_EVENTS, 0, 1},
+    {"retransmits", M_RETRANSMITS, 0, 1},
+    {"timeouts", M_TIMEOUTS, 0, 1},
+    {"lost", M_LOST, 0, 1},
+    {"corrupted", M_CORRUPTED, 0, 1},
+    {"resets", M_RESETS, 0, 1},
+    {"connections", M_CONNECTIONS, 0, 1},
+    {"accepted", M_ACCEPTED, 0, 1},
+    {"aborted", M_ABORTED, 0, 1},
+    {"probes", M_PROBES, 0, 1},
+    {"delivered", M_DELIVERED, 0, 1},
+};
+
+const char *scn_metric_name(scn_metric m)
+{
+    for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
+        if (metrics[i].m == m) {
+            return metrics[i].name;
+        }
+    }
+    return "?";
+}
+
+static const char *state_words[] = {"up", "paused", "down", "dead"};
+
+static int parse_op(const tok *t, scn_op *op)
+{
+    static const struct {
+        const char *s;
+        scn_op op;
+    } ops[] = {{"==", OP_EQ}, {"!=", OP_NE}, {"<", OP_LT}, {"<=", OP_LE}, {">", OP_GT}, {">=", OP_GE}};
+    for (size_t i = 0; i < 6; i++) {
+        if (tok_is(t, ops[i].s)) {
+            *op = ops[i].op;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int d_expect(parser *ps)
+{
+    scn_expect *e;
+    PUSH(ps, expects, nexpects, e);
+    e->line = ps->line;
+    e->service = -1;
+    e->node = -1;
+    /* the text as written, after "expect" */
+    {
+        const char *from = ps->nt > 1 ? ps->t[1].p : ps->t[0].p + ps->t[0].n;
+        const tok *last = &ps->t[ps->nt - 1];
+        size_t n = (size_t)(last->p + last->n - from);
+        if (n >= sizeof e->text) {
+            n = sizeof e->text - 1;
+        }
+        memcpy(e->text, from, n);
+        e->text[n] = '\0';
+    }
+    if (ps->nt < 2) {
+        return expected(ps, 1, "a node, node/service or *");
+    }
+    const tok *target = &ps->t[1];
+    if (!tok_is(target, "*")) {
+        const char *slash = memchr(target->p, '/', target->n);
+        tok nt = {target->p, slash ? (size_t)(slash - target->p) : target->n, target->col};
+        int n = find_node(ps->scn, &nt);
+        if (n < 0) {
+            char q[40];
+            quote(&nt, q, sizeof q);
+            return perr(ps, target, "expected a declared node, node/service or *, got '%s'", q);
+        }
+        e->node = n;
+        if (slash) {
+            tok st = {slash + 1, target->n - nt.n - 1, target->col + (unsigned)nt.n + 1};
+            for (size_t j = 0; j < ps->scn->nservices; j++) {
+                if (ps->scn->services[j].node == n && tok_is(&st, ps->scn->services[j].name)) {
+                    e->service = (int)j;
+                }
+            }
+            if (e->service < 0) {
+                char q[40];
+                quote(&st, q, sizeof q);
+                return perr(ps, &st, "expected a service of node %s (its name= or kind), got '%s'",
+                            ps->scn->nodes[n].name, q);
+            }
+        }
+    }
+    size_t mi;
+    for (mi = 0; mi < sizeof metrics / sizeof metrics[0]; mi++) {
+        if (ps->nt > 2 && tok_is(&ps->t[2], metrics[mi].name)) {
+            break;
+        }
+    }
+    if (mi == sizeof metrics / sizeof metrics[0]) {
+        return expected(ps, 2,
+                        "a metric: sent answered failed errors signals bytes closed latency-max "
+                        "latency-mean closed-by done state incarnation, or for *: events retransmits "
+                        "timeouts lost corrupted resets connections accepted aborted probes delivered");
+    }
+    e->metric = metrics[mi].m;
+    e->is_time = metrics[mi].is_time;
+    if (metrics[mi].network != (e->node < 0)) {
+        return perr(ps, &ps->t[2],
+                    metrics[mi].network ? "expected * as the target of %s (a network metric)"
+                                        : "expected a node as the target of %s",
+                    metrics[mi].name);
+    }
+    size_t i = 3;
+    if (e->metric == M_CLOSED_BY) {
+        char st[40];
+        if (i >= ps->nt) {
+            return expected(ps, i, "a status name such as communication_failed");
+        }
+        tok_copy(&ps->t[i], st, sizeof st);
+        int s = tl_status_parse(st);
+        if (s < 0 || s >= (int)TL_STATUS_COUNT || (st[0] >= '0' && st[0] <= '9')) {
+            return expected(ps, i, "a status name such as communication_failed, recv_failed, channel_closed");
+        }
+        e->status = (unsigned)s;
+        i++;
+    }
+    if (e->metric == M_STATE) {
+        e->op = OP_EQ;
+        if (i < ps->nt && parse_op(&ps->t[i], &e->op) == 0) {
+            if (e->op != OP_EQ && e->op != OP_NE) {
+                return expected(ps, i, "== or !=");
+            }
+            i++;
+        }
+        size_t w;
+        for (w = 0; w < 4; w++) {
+            if (i < ps->nt && tok_is(&ps->t[i], state_words[w])) {
+                break;
+            }
+        }
+        if (w == 4) {
+            return expected(ps, i, "up, paused, down or dead");
+        }
+        e->value = w;
+        i++;
+    } else if (i >= ps->nt && (e->metric == M_CLOSED_BY || e->metric == M_DONE)) {
+        e->op = e->metric == M_DONE ? OP_EQ : OP_GE;
+        e->value = 1;
+    } else {
+        if (i >= ps->nt || parse_op(&ps->t[i], &e->op) != 0) {
+            return expected(ps, i, "a comparison: == != < <= > >=");
+        }
+        i++;
+        if (e->is_time) {
+            if (tok_time(ps, i, &e->value)) {
+                return -1;
+            }
+        } else if (tok_u64(ps, i, &e->value, "a whole number")) {
+            return -1;
+        }
+        i++;
+    }
+    if (i < ps->nt) {
+        return expected(ps, i, "the end of the line");
+    }
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(parser *ps);
+} directives[] = {
+    {"seeds", d_seeds}, {"duration", d_duration}, {"tcp", d_tcp}, {"node", d_node},
+    {"link", d_link},   {"service", d_service},   {"at", d_at},   {"expect", d_expect},
+};
+
+/* ------------------------------------------------------------ driver */
+
+static int tokenize(parser *ps, const char *line, size_t len)
+{
+    size_t i = 0;
+    ps->nt = 0;
+    ps->line_start = line;
+    ps->line_len = len;
+    while (i < len) {
+        while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) {
+            i++;
+        }
+        if (i >= len || line[i] == '#') {
+            break;
+        }
+        size_t start = i;
+        while (i < len && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') {
+            i++;
+        }
+        if (ps->nt == MAX_TOKENS) {
+            tok t = {line + start, i - start, (unsigned)start + 1};
+            return perr(ps, &t, "expected at most %d words on a line", MAX_TOKENS);
+        }
+        tok *t = &ps->t[ps->nt++];
+        t->p = line + start;
+        t->n = i - start;
+        t->col = (unsigned)start + 1;
+        if (memchr(t->p, '\0', t->n)) {
+            return perr(ps, t, "expected text, got a NUL byte");
+        }
+    }
+    return 0;
+}
+
+static int parse_line(parser *ps)
+{
+    if (ps->nt == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof directives / sizeof directives[0]; i++) {
+        if (tok_is(&ps->t[0], directives[i].name)) {
+            return directives[i].fn(ps);
+        }
+    }
+    return expected(ps, 0, "a directive: seeds, duration, tcp, node, link, service, at or expect");
+}
+
+void tl_scn_free(tl_scenario *scn)
+{
+    if (scn == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < scn->nservices; i++) {
+        if (scn->services[i].kind && scn->services[i].cfg) {
+            scn->services[i].kind->cfg_free(scn->services[i].cfg);
+        }
+    }
+    free(scn->nodes);
+    free(scn->links);
+    free(scn->services);
+    free(scn->actions);
+    free(scn->expects);
+    free(scn);
+}
+
+int tl_scn_parse(const char *text, size_t len, const char *file, tl_scenario **out, tl_scn_error *err)
+{
+    tl_scn_error dummy;
+    parser ps;
+    if (err == NULL) {
+        err = &dummy;
+    }
+    memset(err, 0, sizeof *err);
+    snprintf(err->file, sizeof err->file, "%s", file ? file : "<scenario>");
+    *out = NULL;
+    memset(&ps, 0, sizeof ps);
+    ps.err = err;
+    ps.scn = calloc(1, sizeof *ps.scn);
+    if (ps.scn == NULL) {
+        return TL_E_NOMEM;
+    }
+    snprintf(ps.scn->file, sizeof ps.scn->file, "%s", err->file);
+    ps.scn->seed_first = ps.scn->seed_last = 1;
+    ps.scn->duration = 60 * TL_SIM_NS_PER_S;
+    size_t pos = 0;
+    while (pos < len && !ps.failed) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+        ps.line++;
+        if (tokenize(&ps, text + pos, n) == 0) {
+            parse_line(&ps);
+        }
+        pos += n + (nl ? 1 : 0);
+    }
+    if (!ps.failed && ps.scn->nnodes == 0) {
+        ps.line = 0;
+        perr(&ps, NULL, "expected at least one `node` line");
+        err->column = 0;
+    }
+    if (!ps.failed && ps.scn->duration == 0) {
+        ps.line = 0;
+        perr(&ps, NULL, "expected a duration above 0");
+        err->column = 0;
+    }
+    if (ps.failed) {
+        tl_scn_free(ps.scn);
+        return TL_E_INVAL;
+    }
+    *out = ps.scn;
+    return TL_OK;
+}
+
+int tl_scn_load(const char *path, tl_scenario **out, tl_scn_error *err)
+{
+    tl_scn_error dummy;
+    if (err == NULL) {
+        err = &dummy;
+    }
+    memset(err, 0, sizeof *err);
+    snprintf(err->file, sizeof err->file, "%s", path);
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err->message, sizeof err->message, "cannot open: %s", strerror(errno));
+        return TL_E_IO;
+    }
+    char *buf = malloc(MAX_FILE + 1);
+    if (buf == NULL) {
+        fclose(f);
+        return TL_E_NOMEM;
+    }
+    size_t n = fread(buf, 1, MAX_FILE + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        snprintf(err->message, sizeof err->message, "cannot read: %s", strerror(errno));
+        return TL_E_IO;
+    }
+    if (n > MAX_FILE) {
+        free(buf);
+        snprintf(err->message, sizeof err->message, "expected a file of at most %u bytes", MAX_FILE);
+        return TL_E_INVAL;
+    }
+    int rc = tl_scn_parse(buf, n, path, out, err);
+    free(buf);
+    return rc;
+}
+
+void tl_scn_seeds(const tl_scenario *scn, uint64_t *first, uint64_t *last)
+{
+    *first = scn->seed_first;
+    *last = scn->seed_last;
+}
+
+uint64_t tl_scn_duration(const tl_scenario *scn) { return scn->duration; }

@@ -1,0 +1,146 @@
+/*
+ * Parsed scenarios (internal to sim/): what scenario.c builds from a .scn
+ * file and runner.c turns into a network. See docs/scenarios.md.
+ */
+#ifndef TOFULAB_SIM_SCENARIO_H
+#define TOFULAB_SIM_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim.h"
+
+#define SCN_NAME_MAX 32 /* with the terminator */
+
+/* ---- service kinds (services.c) ---- */
+
+enum { SCN_KEY_OK = 0, SCN_KEY_UNKNOWN = -1, SCN_KEY_BAD = -2 };
+
+typedef struct {
+    const char *name;
+    const char *alias; /* or NULL */
+    const char *keys;  /* for messages: "listen=ADDR[,ADDR] budget=N" */
+    int listens;       /* its addresses are listen addresses (on its own node) */
+    void *(*cfg_new)(void);
+    /* One key=value. SCN_KEY_OK, SCN_KEY_UNKNOWN, or SCN_KEY_BAD with what was
+     * expected in `expected`. */
+    int (*set)(void *cfg, const char *key, const char *value, char *expected, size_t cap);
+    /* After all keys: 0, or -1 with what is missing in `expected`. */
+    int (*check)(void *cfg, char *expected, size_t cap);
+    tl_sim_service_create create; /* arg = the cfg */
+    void (*cfg_free)(void *cfg);
+    /* Every address the service uses, for the parser's host check. */
+    size_t (*addresses)(const void *cfg, const char **out, size_t max);
+} scn_service_kind;
+
+const scn_service_kind *scn_service_kind_find(const char *name);
+/* "echo, request-response (rr), echo-client" */
+const char *scn_service_kind_list(void);
+
+/* ---- the scenario ---- */
+
+typedef struct {
+    char name[SCN_NAME_MAX];
+    tl_sim_node_options opt; /* the keys given on its line */
+    uint64_t mask;           /* which keys (bit per option key) */
+    unsigned line;
+} scn_node;
+
+typedef struct {
+    int a, b; /* node index, -1 = `*` */
+    int oneway;
+    tl_sim_link p;
+    unsigned line;
+} scn_link;
+
+typedef struct {
+    int node;
+    char name[SCN_NAME_MAX];
+    const scn_service_kind *kind;
+    void *cfg;
+    uint64_t start;
+    unsigned line;
+} scn_service;
+
+typedef struct {
+    uint64_t t;
+    tl_sim_action action; /* 0 for a link change */
+    int a, b;             /* node indexes; b = -1 for `*` */
+    uint64_t arg;
+    unsigned flags;
+    int is_link;
+    tl_sim_link link;
+    unsigned line;
+} scn_action;
+
+typedef enum {
+    M_SENT = 1,
+    M_ANSWERED,
+    M_FAILED,
+    M_ERRORS,
+    M_SIGNALS,
+    M_BYTES,
+    M_CLOSED,
+    M_LATENCY_MAX,
+    M_LATENCY_MEAN,
+    M_CLOSED_BY, /* node: closes for status `status` */
+    M_DONE,      /* every service of the target finished */
+    M_STATE,     /* node state (value: tl_sim_node_state) */
+    M_INCARNATION,
+    /* network-wide (target `*`) */
+    M_EVENTS,
+    M_RETRANSMITS,
+    M_TIMEOUTS,
+    M_LOST,
+    M_CORRUPTED,
+    M_RESETS,
+    M_CONNECTIONS,
+    M_ACCEPTED,
+    M_ABORTED,
+    M_PROBES,
+    M_DELIVERED
+} scn_metric;
+
+typedef enum { OP_EQ = 1, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE } scn_op;
+
+typedef struct {
+    int node;    /* -1: the whole network (`*`) */
+    int service; /* index into services, -1: every service of the node */
+    scn_metric metric;
+    unsigned status; /* M_CLOSED_BY */
+    scn_op op;
+    uint64_t value;
+    int is_time; /* value and actual printed as durations */
+    unsigned line;
+    char text[160]; /* the expectation as written, for reports */
+} scn_expect;
+
+struct tl_scenario {
+    char file[256];
+    uint64_t seed_first, seed_last;
+    uint64_t duration;
+    tl_sim_node_options tcp; /* `tcp` defaults */
+    uint64_t tcp_mask;
+    scn_node *nodes;
+    size_t nnodes;
+    scn_link *links;
+    size_t nlinks;
+    scn_service *services;
+    size_t nservices;
+    scn_action *actions;
+    size_t nactions;
+    scn_expect *expects;
+    size_t nexpects;
+};
+
+/* Value parsers shared by the parser and the service kinds (0 ok, -1 bad). */
+int scn_parse_u64(const char *text, size_t len, uint64_t *out);  /* decimal, no sign */
+int scn_parse_time(const char *text, size_t len, uint64_t *out); /* 1.5s 20ms 30us 100ns 2m 1h */
+int scn_parse_bool(const char *text, size_t len, int *out);      /* on off yes no true false 1 0 */
+int scn_parse_range(const char *text, size_t len, uint64_t *lo, uint64_t *hi); /* N or A..B */
+
+/* Apply the option keys in mask from src to dst. */
+void scn_apply_options(tl_sim_node_options *dst, const tl_sim_node_options *src, uint64_t mask);
+const char *scn_metric_name(scn_metric m);
+
+#endif /* TOFULAB_SIM_SCENARIO_H */
