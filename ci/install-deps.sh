@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="make gcc clang llvm libclang-rt-14-dev libcmocka-dev pkg-config \
-libfaketime faketime valgrind afl++ clang-format"
+libfaketime faketime valgrind afl++ clang-format tshark"
 
 need=""
 for pkg in $PACKAGES; do
