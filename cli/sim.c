@@ -29,8 +29,8 @@ static void usage(FILE *out)
         "\n"
         "examples:\n"
         "  tofulab sim run scenarios/bench/rr-loss.scn --seed 7\n"
-        "  tofulab sim run scenarios/crash.scn --seed 1 --trace - | less\n"
-        "  tofulab sim run scenarios/rr-basic.scn --seed 1 --pcap rr.pcap && tshark -r rr.pcap\n"
+        "  tofulab sim run scenarios/request-response/crash.scn --seed 1 --trace - | less\n"
+        "  tofulab sim run scenarios/request-response/basic.scn --seed 1 --pcap rr.pcap && tshark -r rr.pcap\n"
         "\n"
         "exit status: 0 every expectation held, 1 one failed (or the run broke), 2 bad scenario file\n"
         "or usage (one line: file:line:column: what was expected).\n");
