@@ -37,6 +37,9 @@ int cli_serve_main(int argc, char **argv);
 /* `tofulab client --connect ADDR --pattern NAME ...` (cli/client.c). */
 int cli_client_main(int argc, char **argv);
 
+/* `tofulab conform --peer ADDR ...`: the conformance suite (cli/conform.c). */
+int cli_conform_main(int argc, char **argv);
+
 /* `tofulab sim run FILE.scn ...`: a scenario on the virtual network (cli/sim.c). */
 int cli_sim_main(int argc, char **argv);
 

@@ -20,6 +20,7 @@ static const cli_command commands[] = {
     {"frame", cli_frame_main, "decode and encode tofu frames (hex or raw bytes)"},
     {"serve", cli_serve_main, "run tofu's echo service on TCP / Unix socket listeners"},
     {"client", cli_client_main, "run a client pattern (echo, request-response) against a server"},
+    {"conform", cli_conform_main, "run the conformance suite against a tofu peer (server or client role)"},
     {"sim", cli_sim_main, "run a scenario on the deterministic virtual network"},
 };
 

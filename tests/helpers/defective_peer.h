@@ -1,0 +1,70 @@
+/*
+ * Raw-socket echo peers for the conformance suite's own tests: a server that
+ * behaves like tofu's EchoService (PROTOCOL.md section 7) with one defect
+ * switched on, and an EchoClient with one defect switched on. They use the
+ * wire codec only (no engine), one thread per connection, bounded.
+ *
+ * No cmocka here: these run on their own threads.
+ */
+#ifndef TOFULAB_TEST_DEFECTIVE_PEER_H
+#define TOFULAB_TEST_DEFECTIVE_PEER_H
+
+#include <stddef.h>
+
+typedef enum {
+    /* A correct echo peer with the reference engine's decisions: clears
+     * internal bits on replies, tears a channel down on op codes 10-15 and
+     * on ByeSignal, ignores response-role and engine-origin frames, never
+     * stops, no budget. */
+    DP_CORRECT = 0,
+    DP_LE_HEADER,       /* reply headers encoded little-endian */
+    DP_DROP_TEXT,       /* reply without the text headers */
+    DP_ECHO_BODY,       /* reply body = the request's body, not the header copy */
+    DP_WRONG_ID,        /* reply message_id = request id + 1 */
+    DP_NO_BYE_RESPONSE, /* a ByeRequest gets no ByeResponse */
+    DP_CLOSE_ON_MORE,   /* closes the connection on a frame with the more flag */
+    DP_WRONG_OPCODE,    /* the reply keeps the request's op code */
+    /* tofu's EchoService + MultiHomed as section 7 describes them: the whole
+     * server stops on response roles, status 21, refused echoes (id 0, more
+     * on hello/bye), op codes 10-15 and after 1100 echoes; engine-origin
+     * frames are ignored; internal bits stay on replies; ByeSignal 0x07 is
+     * echoed. Not defective, just tofu. */
+    DP_TOFU,
+    DP_HANG,  /* reads everything, never answers, never closes */
+    DP_FLOOD, /* sends an endless stream of bytes on every connection */
+    DP_DEFECT_COUNT
+} dp_defect;
+
+typedef struct dp_server dp_server;
+
+/* Start a server: on TCP 127.0.0.1 with a free port, or on the UDS path
+ * given. addr gets "tcp|127.0.0.1|PORT" or "uds|PATH". NULL on failure. */
+dp_server *dp_server_start(dp_defect defect, const char *uds_path, char *addr, size_t addr_cap);
+/* 1 once the server has stopped itself (DP_TOFU's "stop"). */
+int dp_server_stopped(dp_server *s);
+/* Stop, join every thread, free. */
+void dp_server_stop(dp_server *s);
+const char *dp_defect_name(dp_defect d);
+
+typedef enum {
+    DC_CORRECT = 0,   /* tofu's EchoClient: HelloRequest, Requests 1..N one at a time, RST */
+    DC_LE_HEADER,     /* headers encoded little-endian */
+    DC_NO_WAIT,       /* sends everything at once without waiting for replies */
+    DC_BYE_REQUEST,   /* ends with ByeRequest/ByeResponse instead of the abort */
+    DC_WRONG_IDS,     /* request ids start at 100 */
+    DC_NO_HELLO_BODY, /* HelloRequest without the header-copy body */
+    DC_BYESIGNAL_07,  /* sends a ByeSignal 0x07 frame before closing */
+    DC_NO_CLOSE,      /* stays connected after its last Response */
+    DC_DEFECT_COUNT
+} dc_defect;
+
+typedef struct dc_client dc_client;
+
+/* Run a client in a thread: connect to addr ("tcp|host|port" or "uds|path",
+ * retrying for up to 5 s), then the EchoClient sequence with n requests. */
+dc_client *dc_client_start(const char *addr, dc_defect defect, unsigned n);
+/* Wait for the client thread; returns its result (0 = it completed its
+ * sequence, -1 = something went wrong on its side). */
+int dc_client_join(dc_client *c);
+
+#endif
