@@ -1,0 +1,594 @@
+/*
+ * The pattern client (PROTOCOL.md section 10); see pattern_client.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pattern_client.h"
+#include "pattern_server.h"
+
+typedef enum { PC_IDLE = 0, PC_HELLO, PC_RUN, PC_BYE, PC_CLOSING } pc_phase;
+
+typedef struct {
+    tl_pattern_client_config cfg;
+    char *connect;
+    pc_phase phase;
+    uint16_t channel;
+    uint64_t next_id;     /* next request id to send (1..count) */
+    uint64_t outstanding; /* requests sent, not yet fully answered */
+    uint64_t oldest;      /* correlation: lowest unanswered id */
+    uint8_t *answered;    /* per id (1..count) */
+    uint64_t *sent_at;    /* per id */
+    /* the request in flight (modes other than correlation) */
+    uint64_t cur_frames;
+    uint32_t cur_fnv;
+    int cur_pct;
+    int cur_response;
+    int cur_server_req;
+    tl_pattern_client_stats stats;
+    tl_svc_report rep;
+} pc_client;
+
+const char *tl_pc_mode_name(tl_pc_mode mode)
+{
+    switch (mode) {
+    case TL_PC_CORRELATION: return "correlation";
+    case TL_PC_STREAM_IN: return "stream-in";
+    case TL_PC_STREAM_OUT: return "stream-out";
+    case TL_PC_PROGRESS: return "progress";
+    case TL_PC_BIDIR: return "bidir";
+    case TL_PC_REJECT: return "reject";
+    }
+    return "?";
+}
+
+static int pc_post(pc_client *c, const tl_svc_env *env, tl_message **m, const char *what)
+{
+    tl_post_out out;
+    int rc;
+
+    memset(&out, 0, sizeof out);
+    rc = env->post(env->host, m, &out);
+    if (rc != TL_OK) {
+        env->put(env->host, m);
+        tl_svc_report_error(&c->rep, env, "post of %s refused: %s", what, tl_strerror(rc));
+    }
+    return rc;
+}
+
+static int pc_new(pc_client *c, const tl_svc_env *env, tl_message **m, unsigned op, int more, uint64_t id)
+{
+    int rc = env->get(env->host, TL_GET_ALWAYS, m);
+
+    if (rc != TL_OK) {
+        tl_svc_report_error(&c->rep, env, "no message: %s", tl_strerror(rc));
+        return rc;
+    }
+    (*m)->hdr.channel = c->channel;
+    (*m)->hdr.proto = tl_proto_make(op, 0, more, 0, 0);
+    (*m)->hdr.message_id = id;
+    return TL_OK;
+}
+
+static void pc_close(pc_client *c, const tl_svc_env *env)
+{
+    tl_message *m = NULL;
+
+    c->phase = PC_CLOSING;
+    if (c->cfg.abort) {
+        /* A local abort closes at once; a ByeResponse may take a while
+         * under loss, so the grace starts when it arrives. */
+        env->set_timer(env->host, TL_CLIENT_CLOSE_GRACE_NS, TL_CLIENT_TIMER_CLOSE);
+    }
+    if (pc_new(c, env, &m, c->cfg.abort ? TL_OP_BYE_SIGNAL : TL_OP_BYE_REQUEST, 0, 0) != TL_OK) {
+        return;
+    }
+    if (c->cfg.abort) {
+        m->hdr.proto = tl_proto_make(TL_OP_BYE_SIGNAL, 0, 0, 1, 0);
+    }
+    if (pc_post(c, env, &m, c->cfg.abort ? "ByeSignal" : "ByeRequest") == TL_OK && !c->cfg.abort) {
+        c->phase = PC_BYE;
+    }
+}
+
+/* Send one request of the current mode with id. */
+static int send_request(pc_client *c, const tl_svc_env *env, uint64_t id)
+{
+    tl_message *m = NULL;
+    uint8_t *body;
+    char pat[40];
+    size_t size = c->cfg.size;
+    uint64_t frames = c->cfg.mode == TL_PC_STREAM_IN ? c->cfg.frames : 1;
+    uint32_t fnv = TL_PATTERN_FNV_INIT;
+
+    body = malloc(size ? size : 1);
+    if (body == NULL) {
+        tl_svc_report_error(&c->rep, env, "out of memory");
+        return -1;
+    }
+    switch (c->cfg.mode) {
+    case TL_PC_STREAM_IN: snprintf(pat, sizeof pat, "stream-in"); break;
+    case TL_PC_STREAM_OUT:
+        snprintf(pat, sizeof pat, "stream-out:%llu", (unsigned long long)c->cfg.frames);
+        break;
+    case TL_PC_PROGRESS: snprintf(pat, sizeof pat, "progress:%llu", (unsigned long long)c->cfg.frames); break;
+    case TL_PC_BIDIR: snprintf(pat, sizeof pat, "bidir"); break;
+    default: snprintf(pat, sizeof pat, "echo"); break;
+    }
+    c->sent_at[id] = env->now(env->host);
+    for (uint64_t f = 0; f < frames; f++) {
+        int last = f + 1 == frames;
+        int rc = pc_new(c, env, &m, TL_OP_REQUEST, !last, id);
+
+        if (rc == TL_OK) {
+            tl_pattern_fill(body, size, id, f);
+            fnv = tl_pattern_fnv(fnv, body, size);
+            rc = tl_msg_add_header(m, TL_PATTERN_HEADER, pat);
+            if (rc == TL_OK) {
+                rc = tl_msg_body_set(m, body, size);
+            }
+            if (rc == TL_OK && last && c->cfg.mode == TL_PC_STREAM_IN) {
+                char sum[16];
+                snprintf(sum, sizeof sum, "%08x", (unsigned)fnv);
+                rc = tl_msg_add_header(m, TL_PATTERN_CHECKSUM, sum);
+            }
+            if (rc != TL_OK) {
+                env->put(env->host, &m);
+                tl_svc_report_error(&c->rep, env, "cannot build request %llu: %s", (unsigned long long)id,
+                                    tl_strerror(rc));
+            } else {
+                rc = pc_post(c, env, &m, "Request");
+            }
+        }
+        if (rc != TL_OK) {
+            free(body);
+            return -1;
+        }
+    }
+    free(body);
+    c->rep.sent++;
+    c->outstanding++;
+    c->cur_frames = 0;
+    c->cur_fnv = TL_PATTERN_FNV_INIT;
+    c->cur_pct = -1;
+    c->cur_response = 0;
+    c->cur_server_req = 0;
+    return 0;
+}
+
+/* Fill the window, or close when everything was answered. */
+static void pc_pump(pc_client *c, const tl_svc_env *env)
+{
+    uint32_t window = c->cfg.mode == TL_PC_CORRELATION ? c->cfg.concurrency : 1;
+
+    while (c->phase == PC_RUN && c->next_id <= c->cfg.count && c->outstanding < window) {
+        if (send_request(c, env, c->next_id) != 0) {
+            pc_close(c, env);
+            return;
+        }
+        c->next_id++;
+    }
+    if (c->phase == PC_RUN && c->next_id > c->cfg.count && c->outstanding == 0) {
+        pc_close(c, env);
+    }
+}
+
+static int pc_start(tl_service *s, const tl_svc_env *env)
+{
+    pc_client *c = s->state;
+    tl_message *m = NULL;
+    tl_post_out out;
+    int rc = env->get(env->host, TL_GET_ALWAYS, &m);
+
+    if (rc != TL_OK) {
+        tl_svc_report_error(&c->rep, env, "no message: %s", tl_strerror(rc));
+        return rc;
+    }
+    rc = tl_msg_set_address(m, TL_OP_HELLO_REQUEST, c->connect);
+    if (rc == TL_OK && c->cfg.mode == TL_PC_REJECT) {
+        rc = tl_msg_add_header(m, TL_PATTERN_REJECT, "test");
+    }
+    if (rc == TL_OK) {
+        memset(&out, 0, sizeof out);
+        rc = env->post(env->host, &m, &out);
+    }
+    if (rc != TL_OK) {
+        env->put(env->host, &m);
+        tl_svc_report_error(&c->rep, env, "HelloRequest to %s refused: %s", c->connect, tl_strerror(rc));
+        return rc;
+    }
+    c->channel = out.hdr.channel;
+    c->phase = PC_HELLO;
+    c->oldest = 1;
+    if (c->cfg.timeout_ns != 0) {
+        env->set_timer(env->host, c->cfg.timeout_ns, TL_CLIENT_TIMER_TIMEOUT);
+    }
+    return 0;
+}
+
+static void request_done(pc_client *c, const tl_svc_env *env, uint64_t id)
+{
+    c->answered[id] = 1;
+    c->outstanding--;
+    tl_svc_report_answer(&c->rep, env->now(env->host) - c->sent_at[id]);
+    while (c->oldest <= c->cfg.count && c->answered[c->oldest]) {
+        c->oldest++;
+    }
+}
+
+/* The id of a request in flight, or 0 (error recorded). */
+static uint64_t check_id(pc_client *c, const tl_svc_env *env, const tl_message *m, const char *what)
+{
+    uint64_t id = m->hdr.message_id;
+
+    if (id == 0 || id >= c->next_id || id > c->cfg.count || c->answered[id]) {
+        tl_svc_report_error(&c->rep, env, "%s id %llu answers no outstanding request%s", what,
+                            (unsigned long long)id,
+                            id != 0 && id < c->next_id && id <= c->cfg.count ? " (duplicate)" : "");
+        return 0;
+    }
+    return id;
+}
+
+static void on_response(pc_client *c, const tl_svc_env *env, const tl_message *m)
+{
+    uint64_t id = check_id(c, env, m, "Response");
+    uint8_t *want;
+    char text[80];
+    int n;
+
+    if (id == 0) {
+        return;
+    }
+    switch (c->cfg.mode) {
+    case TL_PC_CORRELATION:
+    case TL_PC_BIDIR:
+        if (tl_proto_more(m->hdr.proto)) {
+            tl_svc_report_error(&c->rep, env, "Response id %llu has more = 1", (unsigned long long)id);
+        }
+        want = malloc(c->cfg.size ? c->cfg.size : 1);
+        if (want == NULL) {
+            return;
+        }
+        tl_pattern_fill(want, c->cfg.size, id, 0);
+        if (m->body.len != c->cfg.size || memcmp(m->body.data, want, c->cfg.size) != 0) {
+            tl_svc_report_error(&c->rep, env,
+                                "Response id %llu: body of %zu bytes differs from the request's",
+                                (unsigned long long)id, m->body.len);
+        } else {
+            c->rep.bytes += m->body.len;
+        }
+        free(want);
+        if (id > c->oldest) {
+            c->stats.out_of_order++;
+        }
+        if (c->cfg.mode == TL_PC_BIDIR) {
+            c->cur_response = 1;
+            if (!c->cur_server_req) {
+                return;
+            }
+        }
+        request_done(c, env, id);
+        return;
+    case TL_PC_STREAM_IN:
+        n = snprintf(text, sizeof text, "frames=%llu bytes=%llu fnv=", (unsigned long long)c->cfg.frames,
+                     (unsigned long long)(c->cfg.frames * c->cfg.size));
+        {
+            uint8_t *body = malloc(c->cfg.size ? c->cfg.size : 1);
+            uint32_t fnv = TL_PATTERN_FNV_INIT;
+            if (body == NULL) {
+                return;
+            }
+            for (uint64_t f = 0; f < c->cfg.frames; f++) {
+                tl_pattern_fill(body, c->cfg.size, id, f);
+                fnv = tl_pattern_fnv(fnv, body, c->cfg.size);
+            }
+            free(body);
+            n += snprintf(text + n, sizeof text - (size_t)n, "%08x", (unsigned)fnv);
+        }
+        if (m->body.len != (size_t)n || memcmp(m->body.data, text, (size_t)n) != 0) {
+            tl_svc_report_error(&c->rep, env, "stream-in id %llu: the server says '%.*s', expected '%s'",
+                                (unsigned long long)id, (int)(m->body.len > 80 ? 80 : m->body.len),
+                                (const char *)m->body.data, text);
+        } else {
+            c->rep.bytes += m->body.len;
+        }
+        request_done(c, env, id);
+        return;
+    case TL_PC_STREAM_OUT: {
+        uint8_t body[64];
+        uint64_t idx = c->cur_frames;
+        int last = !tl_proto_more(m->hdr.proto);
+
+        c->rep.signals++;
+        body[0] = (uint8_t)(idx >> 24);
+        body[1] = (uint8_t)(idx >> 16);
+        body[2] = (uint8_t)(idx >> 8);
+        body[3] = (uint8_t)idx;
+        tl_pattern_fill(body + 4, sizeof body - 4, id, idx);
+        if (m->body.len != sizeof body || memcmp(m->body.data, body, sizeof body) != 0) {
+            tl_svc_report_error(&c->rep, env, "stream-out id %llu: frame %llu out of order or wrong",
+                                (unsigned long long)id, (unsigned long long)idx);
+        } else {
+            c->rep.bytes += m->body.len;
+        }
+        c->cur_fnv = tl_pattern_fnv(c->cur_fnv, m->body.data, m->body.len);
+        c->cur_frames++;
+        if (!last && c->cur_frames >= c->cfg.frames) {
+            tl_svc_report_error(&c->rep, env, "stream-out id %llu: more than %llu frames",
+                                (unsigned long long)id, (unsigned long long)c->cfg.frames);
+        }
+        if (!last) {
+            return;
+        }
+        if (c->cur_frames != c->cfg.frames) {
+            tl_svc_report_error(&c->rep, env, "stream-out id %llu: %llu frames, expected %llu",
+                                (unsigned long long)id, (unsigned long long)c->cur_frames,
+                                (unsigned long long)c->cfg.frames);
+        }
+        {
+            char got[16], said[32];
+            snprintf(got, sizeof got, "%08x", (unsigned)c->cur_fnv);
+            if (tl_pattern_header(m, TL_PATTERN_CHECKSUM, said, sizeof said) < 0 || strcmp(said, got) != 0) {
+                tl_svc_report_error(&c->rep, env,
+                                    "stream-out id %llu: checksum %s does not match the server's",
+                                    (unsigned long long)id, got);
+            }
+        }
+        request_done(c, env, id);
+        return;
+    }
+    case TL_PC_PROGRESS:
+        if (m->body.len != 4 || memcmp(m->body.data, "done", 4) != 0) {
+            tl_svc_report_error(&c->rep, env, "progress id %llu: final Response is not \"done\"",
+                                (unsigned long long)id);
+        }
+        if (c->cur_frames != c->cfg.frames) {
+            tl_svc_report_error(
+                &c->rep, env, "progress id %llu: %llu Signals before the Response, expected %llu",
+                (unsigned long long)id, (unsigned long long)c->cur_frames, (unsigned long long)c->cfg.frames);
+        }
+        request_done(c, env, id);
+        return;
+    case TL_PC_REJECT: break;
+    }
+    tl_svc_report_error(&c->rep, env, "unexpected Response id %llu", (unsigned long long)id);
+}
+
+static void on_signal(pc_client *c, const tl_svc_env *env, const tl_message *m)
+{
+    uint64_t id;
+    int pct;
+
+    if (c->cfg.mode != TL_PC_PROGRESS) {
+        tl_svc_report_error(&c->rep, env, "unexpected Signal id %llu", (unsigned long long)m->hdr.message_id);
+        return;
+    }
+    id = check_id(c, env, m, "progress Signal");
+    if (id == 0) {
+        return;
+    }
+    c->rep.signals++;
+    if (m->body.len != 1) {
+        tl_svc_report_error(&c->rep, env, "progress id %llu: Signal body of %zu bytes",
+                            (unsigned long long)id, m->body.len);
+        return;
+    }
+    pct = m->body.data[0];
+    if (pct <= c->cur_pct || pct >= 100) {
+        tl_svc_report_error(&c->rep, env, "progress id %llu: percent %d after %d", (unsigned long long)id,
+                            pct, c->cur_pct);
+    }
+    c->cur_pct = pct;
+    c->cur_frames++;
+}
+
+static void on_server_request(pc_client *c, const tl_svc_env *env, tl_message **msg)
+{
+    tl_message *m = *msg;
+
+    if (c->cfg.mode != TL_PC_BIDIR || c->outstanding == 0 || c->cur_server_req) {
+        tl_svc_report_error(&c->rep, env, "unexpected Request id %llu from the server",
+                            (unsigned long long)m->hdr.message_id);
+        return;
+    }
+    c->cur_server_req = 1;
+    m->hdr.proto = tl_proto_make(TL_OP_RESPONSE, 0, 0, 0, 0);
+    m->text.len = 0;
+    if (pc_post(c, env, msg, "Response to the server") != TL_OK) {
+        return;
+    }
+    c->stats.server_requests++;
+    if (c->cur_response) {
+        request_done(c, env, c->next_id - 1);
+    }
+}
+
+static int on_notification(pc_client *c, const tl_svc_env *env, const tl_message *m)
+{
+    unsigned op = tl_proto_opcode(m->hdr.proto);
+
+    if (op == TL_OP_SIGNAL && m->hdr.status == TL_STATUS_CHANNEL_CLOSED) {
+        c->rep.closed++;
+        c->stats.closed = 1;
+        env->cancel_timer(env->host, TL_CLIENT_TIMER_CLOSE);
+        env->cancel_timer(env->host, TL_CLIENT_TIMER_TIMEOUT);
+        if (c->cfg.mode == TL_PC_REJECT) {
+            if (c->stats.connected) {
+                tl_svc_report_error(&c->rep, env, "rejected Hello was answered");
+            }
+            return 1;
+        }
+        if (c->phase != PC_CLOSING) {
+            tl_svc_report_error(&c->rep, env, "channel closed while %s (%llu of %llu answered)",
+                                c->phase == PC_HELLO ? "connecting"
+                                : c->phase == PC_BYE ? "waiting for ByeResponse"
+                                                     : "running",
+                                (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
+        }
+        return 1;
+    }
+    if (m->hdr.status != TL_STATUS_POOL_EMPTY && !(op == TL_OP_BYE_SIGNAL && c->phase == PC_CLOSING)) {
+        c->rep.failed++;
+        tl_svc_logf(env, "%s id %llu returned: %s", tl_opcode_name(op) ? tl_opcode_name(op) : "?",
+                    (unsigned long long)m->hdr.message_id, tl_status_name(m->hdr.status));
+    }
+    return 0;
+}
+
+static int pc_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+{
+    pc_client *c = s->state;
+    const tl_message *m = *msg;
+    unsigned op = tl_proto_opcode(m->hdr.proto);
+
+    if (m->hdr.channel != c->channel || c->channel == TL_CHANNEL_NONE) {
+        return 0;
+    }
+    if (tl_proto_origin_engine(m->hdr.proto)) {
+        return on_notification(c, env, m);
+    }
+    if (c->phase == PC_HELLO && op == TL_OP_HELLO_RESPONSE) {
+        c->stats.connected = 1;
+        if (c->cfg.mode == TL_PC_REJECT) {
+            tl_svc_report_error(&c->rep, env, "HelloResponse to a Hello the server should reject");
+            pc_close(c, env);
+            return 0;
+        }
+        c->phase = PC_RUN;
+        c->next_id = 1;
+        pc_pump(c, env);
+        return 0;
+    }
+    if (c->phase == PC_BYE && op == TL_OP_BYE_RESPONSE) {
+        c->phase = PC_CLOSING;
+        env->set_timer(env->host, TL_CLIENT_CLOSE_GRACE_NS, TL_CLIENT_TIMER_CLOSE);
+        return 0;
+    }
+    if (c->phase != PC_RUN && c->phase != PC_BYE && c->phase != PC_CLOSING) {
+        tl_svc_report_error(&c->rep, env, "unexpected %s before HelloResponse",
+                            tl_opcode_name(op) ? tl_opcode_name(op) : "frame");
+        return 0;
+    }
+    switch (op) {
+    case TL_OP_RESPONSE: on_response(c, env, m); break;
+    case TL_OP_SIGNAL: on_signal(c, env, m); break;
+    case TL_OP_REQUEST: on_server_request(c, env, msg); break;
+    default:
+        tl_svc_report_error(&c->rep, env, "unexpected %s id %llu",
+                            tl_opcode_name(op) ? tl_opcode_name(op) : "frame",
+                            (unsigned long long)m->hdr.message_id);
+        break;
+    }
+    pc_pump(c, env);
+    return 0;
+}
+
+static void pc_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
+{
+    pc_client *c = s->state;
+
+    if (token == TL_CLIENT_TIMER_TIMEOUT) {
+        c->stats.timed_out = 1;
+        if (c->phase == PC_CLOSING) {
+            s->done = 1;
+            return;
+        }
+        tl_svc_report_error(&c->rep, env, "timed out (%llu of %llu answered)",
+                            (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
+        c->cfg.abort = 1;
+        pc_close(c, env);
+    } else if (token == TL_CLIENT_TIMER_CLOSE) {
+        tl_svc_report_error(&c->rep, env, "channel %u not closed in time", (unsigned)c->channel);
+        s->done = 1;
+    }
+}
+
+static void pc_report(const tl_service *s, tl_svc_report *out)
+{
+    const pc_client *c = s->state;
+
+    *out = c->rep;
+}
+
+static void pc_destroy(tl_service *s)
+{
+    pc_client *c;
+
+    if (s == NULL) {
+        return;
+    }
+    c = s->state;
+    if (c != NULL) {
+        free(c->connect);
+        free(c->answered);
+        free(c->sent_at);
+        free(c);
+    }
+    free(s);
+}
+
+static const tl_service_ops pc_ops = {
+    "pattern-client", pc_start, pc_on_message, pc_on_timer, pc_report, pc_destroy,
+};
+
+int tl_pattern_client_create(const tl_pattern_client_config *cfg, tl_service **out)
+{
+    tl_service *s;
+    pc_client *c;
+    size_t n;
+
+    if (out == NULL) {
+        return TL_E_INVAL;
+    }
+    *out = NULL;
+    if (cfg == NULL || cfg->connect == NULL || cfg->count > TL_PC_MAX_COUNT || cfg->size > TL_MAX_BODY_LEN ||
+        cfg->mode > TL_PC_REJECT) {
+        return TL_E_INVAL;
+    }
+    s = calloc(1, sizeof *s);
+    c = calloc(1, sizeof *c);
+    if (s == NULL || c == NULL) {
+        free(s);
+        free(c);
+        return TL_E_NOMEM;
+    }
+    s->ops = &pc_ops;
+    s->state = c;
+    c->cfg = *cfg;
+    if (c->cfg.count == 0) {
+        c->cfg.count = 1;
+    }
+    if (c->cfg.concurrency == 0) {
+        c->cfg.concurrency = 1;
+    }
+    if (c->cfg.frames == 0) {
+        c->cfg.frames = 4;
+    }
+    if (c->cfg.size == 0) {
+        c->cfg.size = 64;
+    }
+    if (c->cfg.mode == TL_PC_REJECT) {
+        c->cfg.count = 0;
+    }
+    n = strlen(cfg->connect);
+    c->connect = malloc(n + 1);
+    c->answered = calloc((size_t)c->cfg.count + 2, 1);
+    c->sent_at = calloc((size_t)c->cfg.count + 2, sizeof *c->sent_at);
+    if (c->connect == NULL || c->answered == NULL || c->sent_at == NULL) {
+        pc_destroy(s);
+        return TL_E_NOMEM;
+    }
+    memcpy(c->connect, cfg->connect, n + 1);
+    c->cfg.connect = c->connect;
+    *out = s;
+    return TL_OK;
+}
+
+void tl_pattern_client_stats_get(const tl_service *s, tl_pattern_client_stats *out)
+{
+    const pc_client *c = s->state;
+
+    *out = c->stats;
+}
