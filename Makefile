@@ -69,13 +69,15 @@ tests: $(TESTS) $(BIN)
 deps:
 	@sh ci/install-deps.sh
 
-# The main job. Until the simulator lands it decodes the spec's golden vectors.
+# The main job: the golden vectors, then every scenario's seeds in parallel,
+# with a summary table (ci/run-main.sh).
 run: $(BIN)
 	@sh ci/run-main.sh $(BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory tests
 	@TOFULAB=$(abspath $(BIN)) sh ci/run-tests.sh $(BUILD)/tests
+	@sh ci/scenarios.sh --quick $(BIN)
 
 # Tests under ASan+UBSan (clang), then under Valgrind memcheck.
 check: deps

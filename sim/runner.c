@@ -49,8 +49,9 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static int build(const tl_scenario *scn, tl_sim *sim)
+static int build(const tl_scenario *scn, tl_sim *sim, uint64_t seed, int swarm)
 {
+    char stream[80];
     int rc;
     tl_sim_node_options base;
     tl_sim_node_defaults(&base);
@@ -65,15 +66,21 @@ static int build(const tl_scenario *scn, tl_sim *sim)
     /* `link * *` sets the default first; specific links override it */
     for (size_t i = 0; i < scn->nlinks; i++) {
         const scn_link *l = &scn->links[i];
-        if (l->a < 0 && l->b < 0 && (rc = tl_sim_link_set_default(sim, &l->p)) != TL_OK) {
+        tl_sim_link p;
+        scn_link_stream(scn, i, stream, sizeof stream);
+        scn_swarm_draw(&l->p, &l->sw, swarm, seed, stream, 0, &p);
+        if (l->a < 0 && l->b < 0 && (rc = tl_sim_link_set_default(sim, &p)) != TL_OK) {
             return rc;
         }
     }
     for (size_t i = 0; i < scn->nlinks; i++) {
         const scn_link *l = &scn->links[i];
+        tl_sim_link p;
         if (l->a < 0 && l->b < 0) {
             continue;
         }
+        scn_link_stream(scn, i, stream, sizeof stream);
+        scn_swarm_draw(&l->p, &l->sw, swarm, seed, stream, 0, &p);
         for (size_t a = 0; a < scn->nnodes; a++) {
             for (size_t b = 0; b < scn->nnodes; b++) {
                 int ab = (l->a < 0 || (size_t)l->a == a) && (l->b < 0 || (size_t)l->b == b);
@@ -81,7 +88,7 @@ static int build(const tl_scenario *scn, tl_sim *sim)
                 if (a == b && (l->a < 0 || l->b < 0)) {
                     continue; /* a wildcard never sets a loopback */
                 }
-                if ((ab || ba) && (rc = tl_sim_link_set(sim, (uint32_t)a, (uint32_t)b, &l->p)) != TL_OK) {
+                if ((ab || ba) && (rc = tl_sim_link_set(sim, (uint32_t)a, (uint32_t)b, &p)) != TL_OK) {
                     return rc;
                 }
             }
@@ -97,9 +104,12 @@ static int build(const tl_scenario *scn, tl_sim *sim)
     for (size_t i = 0; i < scn->nactions; i++) {
         const scn_action *a = &scn->actions[i];
         if (a->is_link) {
-            rc = tl_sim_at_link(sim, a->t, (uint32_t)a->a, (uint32_t)a->b, &a->link);
+            tl_sim_link p;
+            scn_action_stream(scn, i, stream, sizeof stream);
+            scn_swarm_draw(&a->link, &a->sw, swarm, seed, stream, a->t, &p);
+            rc = tl_sim_at_link(sim, a->t, (uint32_t)a->a, (uint32_t)a->b, &p);
             if (rc == TL_OK && !(a->flags & TL_SIM_ONEWAY)) {
-                rc = tl_sim_at_link(sim, a->t, (uint32_t)a->b, (uint32_t)a->a, &a->link);
+                rc = tl_sim_at_link(sim, a->t, (uint32_t)a->b, (uint32_t)a->a, &p);
             }
         } else {
             uint32_t b = a->b < 0 ? TL_SIM_ALL_NODES : (uint32_t)a->b;
@@ -283,6 +293,12 @@ static void json_run(const tl_scenario *scn, tl_sim *sim, uint64_t seed, const t
 
 int tl_scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt, tl_scn_result *res)
 {
+    return scn_run(scn, seed, opt, res, NULL);
+}
+
+int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt, tl_scn_result *res,
+            unsigned char *expect_failed)
+{
     tl_scn_run_options none;
     tl_sim_options so;
     tl_sim *sim = NULL;
@@ -302,7 +318,7 @@ int tl_scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *
     if ((rc = tl_sim_create(&so, &sim)) != TL_OK) {
         return rc;
     }
-    if ((rc = build(scn, sim)) != TL_OK || (rc = tl_sim_run(sim, scn->duration)) != TL_OK) {
+    if ((rc = build(scn, sim, seed, opt->swarm)) != TL_OK || (rc = tl_sim_run(sim, scn->duration)) != TL_OK) {
         tl_sim_destroy(sim);
         return rc;
     }
@@ -320,6 +336,9 @@ int tl_scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *
     for (size_t i = 0; i < scn->nexpects; i++) {
         const scn_expect *e = &scn->expects[i];
         actuals[i] = actual(scn, sim, e);
+        if (expect_failed) {
+            expect_failed[i] = !holds(e->op, actuals[i], e->value);
+        }
         if (!holds(e->op, actuals[i], e->value)) {
             res->failed++;
             if (res->first_failure[0] == '\0') {
@@ -347,6 +366,38 @@ int tl_scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *
                 (unsigned long long)st->segments_sent,
                 (unsigned long long)(st->lost_random + st->lost_queue + st->lost_partition + st->lost_dead),
                 (unsigned long long)st->retransmits, (unsigned long long)st->messages_delivered);
+        if (opt->swarm) {
+            /* what this seed drew, to read the run by */
+            char stream[80];
+            for (size_t i = 0; i < scn->nlinks; i++) {
+                const scn_link *l = &scn->links[i];
+                tl_sim_link p;
+                if (l->sw.mask == 0) {
+                    continue;
+                }
+                scn_link_stream(scn, i, stream, sizeof stream);
+                scn_swarm_draw(&l->p, &l->sw, 1, seed, stream, 0, &p);
+                fprintf(f, "  swarm: link %s %s%s", l->a < 0 ? "*" : scn->nodes[l->a].name,
+                        l->b < 0 ? "*" : scn->nodes[l->b].name, l->oneway ? " oneway" : "");
+                scn_write_link_words(f, &p);
+                fputc('\n', f);
+            }
+            for (size_t i = 0; i < scn->nactions; i++) {
+                const scn_action *a = &scn->actions[i];
+                tl_sim_link p;
+                char t[40];
+                if (!a->is_link || a->sw.mask == 0) {
+                    continue;
+                }
+                scn_action_stream(scn, i, stream, sizeof stream);
+                scn_swarm_draw(&a->link, &a->sw, 1, seed, stream, a->t, &p);
+                fmt_dur(t, sizeof t, a->t);
+                fprintf(f, "  swarm: at %s link %s %s%s", t, scn->nodes[a->a].name, scn->nodes[a->b].name,
+                        (a->flags & TL_SIM_ONEWAY) ? " oneway" : "");
+                scn_write_link_words(f, &p);
+                fputc('\n', f);
+            }
+        }
         summary_services(scn, sim, f);
         for (size_t i = 0; i < scn->nexpects; i++) {
             const scn_expect *e = &scn->expects[i];

@@ -526,20 +526,86 @@ static int parse_options(parser *ps, size_t i, tl_sim_node_options *opt, uint64_
 
 /* ------------------------------------------------------------ netem words */
 
-static int parse_netem(parser *ps, size_t i, tl_sim_link *l, int *oneway)
+/* Index of ".." in a word (a swarm range), 0 if none. */
+static size_t range_dots(const tok *t)
 {
+    for (size_t i = 1; i + 2 < t->n; i++) {
+        if (t->p[i] == '.' && t->p[i + 1] == '.') {
+            return i;
+        }
+    }
+    return 0;
+}
+
+/* TIME or a swarm range TIME..TIME (lo <= hi); *ranged says which. */
+static int tok_time_range(parser *ps, size_t i, uint64_t *lo, uint64_t *hi, int *ranged)
+{
+    *ranged = 0;
+    size_t d = i < ps->nt ? range_dots(&ps->t[i]) : 0;
+    if (d == 0) {
+        return tok_time(ps, i, lo);
+    }
+    const tok *t = &ps->t[i];
+    if (scn_parse_time(t->p, d, lo) != 0 || scn_parse_time(t->p + d + 2, t->n - d - 2, hi) != 0 ||
+        *lo > *hi) {
+        return expected(ps, i, "a time range A..B with units, A <= B, e.g. 5ms..50ms");
+    }
+    *ranged = 1;
+    return 0;
+}
+
+static int is_time_or_range(const tok *t)
+{
+    uint64_t u;
+    size_t d = range_dots(t);
+    if (d) {
+        return scn_parse_time(t->p, d, &u) == 0;
+    }
+    return scn_parse_time(t->p, t->n, &u) == 0;
+}
+
+static int tok_pct_range(parser *ps, size_t i, uint32_t *lo, uint32_t *hi, int *ranged)
+{
+    *ranged = 0;
+    size_t d = i < ps->nt ? range_dots(&ps->t[i]) : 0;
+    if (d == 0) {
+        return tok_pct(ps, i, lo);
+    }
+    const tok *t = &ps->t[i];
+    if (parse_pct(t->p, d, lo) != 0 || parse_pct(t->p + d + 2, t->n - d - 2, hi) != 0 || *lo > *hi) {
+        return expected(ps, i, "a percentage range A..B, A <= B, e.g. 1%..10%");
+    }
+    *ranged = 1;
+    return 0;
+}
+
+static void sw_mark(scn_swarm *sw, unsigned bit, int ranged)
+{
+    if (ranged) {
+        sw->mask |= bit;
+    } else {
+        sw->mask &= ~bit;
+    }
+}
+
+static int parse_netem(parser *ps, size_t i, tl_sim_link *l, scn_swarm *sw, int *oneway)
+{
+    int rg;
     for (; i < ps->nt; i++) {
         const tok *t = &ps->t[i];
         uint64_t u;
         if (tok_is(t, "oneway")) {
             *oneway = 1;
         } else if (tok_is(t, "delay")) {
-            if (tok_time(ps, ++i, &l->delay_ns)) {
+            if (tok_time_range(ps, ++i, &l->delay_ns, &sw->hi.delay_ns, &rg)) {
                 return -1;
             }
-            if (i + 1 < ps->nt && scn_parse_time(ps->t[i + 1].p, ps->t[i + 1].n, &u) == 0) {
-                l->jitter_ns = u;
-                i++;
+            sw_mark(sw, SW_DELAY, rg);
+            if (i + 1 < ps->nt && is_time_or_range(&ps->t[i + 1])) {
+                if (tok_time_range(ps, ++i, &l->jitter_ns, &sw->hi.jitter_ns, &rg)) {
+                    return -1;
+                }
+                sw_mark(sw, SW_JITTER, rg);
                 if (i + 1 < ps->nt && parse_pct(ps->t[i + 1].p, ps->t[i + 1].n, &l->loss_ppb) == 0) {
                     return perr(ps, &ps->t[i + 1],
                                 "delay correlation is not modelled (jitter samples are "
@@ -547,9 +613,10 @@ static int parse_netem(parser *ps, size_t i, tl_sim_link *l, int *oneway)
                 }
             }
         } else if (tok_is(t, "jitter")) {
-            if (tok_time(ps, ++i, &l->jitter_ns)) {
+            if (tok_time_range(ps, ++i, &l->jitter_ns, &sw->hi.jitter_ns, &rg)) {
                 return -1;
             }
+            sw_mark(sw, SW_JITTER, rg);
         } else if (tok_is(t, "distribution")) {
             i++;
             if (i < ps->nt && tok_is(&ps->t[i], "uniform")) {
@@ -570,6 +637,7 @@ static int parse_netem(parser *ps, size_t i, tl_sim_link *l, int *oneway)
             }
             if (i < ps->nt && tok_is(&ps->t[i], "gemodel")) {
                 l->loss = TL_SIM_LOSS_GEMODEL;
+                sw_mark(sw, SW_LOSS, 0);
                 l->ge_r_ppb = TL_SIM_PPB;
                 l->ge_bad_loss_ppb = TL_SIM_PPB;
                 l->ge_good_loss_ppb = 0;
@@ -589,9 +657,10 @@ static int parse_netem(parser *ps, size_t i, tl_sim_link *l, int *oneway)
                 return perr(ps, &ps->t[i], "the 4-state loss model is not modelled; use gemodel or random");
             } else {
                 l->loss = TL_SIM_LOSS_RANDOM;
-                if (tok_pct(ps, i, &l->loss_ppb)) {
+                if (tok_pct_range(ps, i, &l->loss_ppb, &sw->hi.loss_ppb, &rg)) {
                     return -1;
                 }
+                sw_mark(sw, SW_LOSS, rg);
             }
         } else if (tok_is(t, "rate")) {
             i++;
@@ -605,13 +674,15 @@ static int parse_netem(parser *ps, size_t i, tl_sim_link *l, int *oneway)
             }
             l->limit = (uint32_t)u;
         } else if (tok_is(t, "corrupt")) {
-            if (tok_pct(ps, ++i, &l->corrupt_ppb)) {
+            if (tok_pct_range(ps, ++i, &l->corrupt_ppb, &sw->hi.corrupt_ppb, &rg)) {
                 return -1;
             }
+            sw_mark(sw, SW_CORRUPT, rg);
         } else if (tok_is(t, "duplicate")) {
-            if (tok_pct(ps, ++i, &l->duplicate_ppb)) {
+            if (tok_pct_range(ps, ++i, &l->duplicate_ppb, &sw->hi.duplicate_ppb, &rg)) {
                 return -1;
             }
+            sw_mark(sw, SW_DUPLICATE, rg);
         } else if (tok_is(t, "reorder")) {
             return perr(ps, t, "reorder is not modelled separately: jitter reorders segments");
         } else {
@@ -684,7 +755,7 @@ static int d_link(parser *ps)
     l->b = b;
     l->line = ps->line;
     tl_sim_link_defaults(&l->p);
-    return parse_netem(ps, 3, &l->p, &l->oneway);
+    return parse_netem(ps, 3, &l->p, &l->sw, &l->oneway);
 }
 
 static int d_service(parser *ps)
@@ -755,6 +826,20 @@ static int d_service(parser *ps)
         if (rc != SCN_KEY_OK) {
             return perr(ps, &vt, "expected %s for %s", what, key);
         }
+    }
+    {
+        size_t n = 0;
+        const char *from = "";
+        if (ps->nt > 3) {
+            from = ps->t[3].p;
+            n = (size_t)(ps->t[ps->nt - 1].p + ps->t[ps->nt - 1].n - from);
+        }
+        s->args = malloc(n + 1);
+        if (s->args == NULL) {
+            return perr(ps, NULL, "out of memory");
+        }
+        memcpy(s->args, from, n);
+        s->args[n] = '\0';
     }
     char what[160];
     if (k->check(s->cfg, what, sizeof what) != 0) {
@@ -845,7 +930,7 @@ static int d_at(parser *ps)
         a->b = y;
         tl_sim_link_defaults(&a->link);
         int oneway = 0;
-        if (parse_netem(ps, 5, &a->link, &oneway)) {
+        if (parse_netem(ps, 5, &a->link, &a->sw, &oneway)) {
             return -1;
         }
         a->flags = oneway ? TL_SIM_ONEWAY : 0;
@@ -1152,6 +1237,7 @@ void tl_scn_free(tl_scenario *scn)
         if (scn->services[i].kind && scn->services[i].cfg) {
             scn->services[i].kind->cfg_free(scn->services[i].cfg);
         }
+        free(scn->services[i].args);
     }
     free(scn->nodes);
     free(scn->links);
@@ -1252,3 +1338,309 @@ void tl_scn_seeds(const tl_scenario *scn, uint64_t *first, uint64_t *last)
 }
 
 uint64_t tl_scn_duration(const tl_scenario *scn) { return scn->duration; }
+
+size_t tl_scn_node_count(const tl_scenario *scn) { return scn->nnodes; }
+
+const char *tl_scn_node_name(const tl_scenario *scn, size_t i)
+{
+    return i < scn->nnodes ? scn->nodes[i].name : "";
+}
+
+int tl_scn_has_ranges(const tl_scenario *scn)
+{
+    for (size_t i = 0; i < scn->nlinks; i++) {
+        if (scn->links[i].sw.mask) {
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < scn->nactions; i++) {
+        if (scn->actions[i].sw.mask) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ swarm */
+
+static uint64_t draw_between(tl_sim_prng *p, uint64_t lo, uint64_t hi)
+{
+    uint64_t r = tl_sim_prng_next(p);
+    if (hi <= lo) {
+        return lo;
+    }
+    uint64_t span = hi - lo;
+    return span == UINT64_MAX ? r : lo + r % (span + 1);
+}
+
+void scn_swarm_draw(const tl_sim_link *lo, const scn_swarm *sw, int swarm, uint64_t seed, const char *name,
+                    uint64_t n, tl_sim_link *out)
+{
+    *out = *lo;
+    if (!swarm || sw->mask == 0) {
+        return;
+    }
+    tl_sim_prng p;
+    tl_sim_prng_init(&p, seed, "swarm", name, n);
+    /* one draw per field, in a fixed order, whether ranged or not */
+    uint64_t d = draw_between(&p, lo->delay_ns, sw->hi.delay_ns);
+    uint64_t j = draw_between(&p, lo->jitter_ns, sw->hi.jitter_ns);
+    uint64_t l = draw_between(&p, lo->loss_ppb, sw->hi.loss_ppb);
+    uint64_t c = draw_between(&p, lo->corrupt_ppb, sw->hi.corrupt_ppb);
+    uint64_t u = draw_between(&p, lo->duplicate_ppb, sw->hi.duplicate_ppb);
+    if (sw->mask & SW_DELAY) {
+        out->delay_ns = d;
+    }
+    if (sw->mask & SW_JITTER) {
+        out->jitter_ns = j;
+    }
+    if (sw->mask & SW_LOSS) {
+        out->loss_ppb = (uint32_t)l;
+    }
+    if (sw->mask & SW_CORRUPT) {
+        out->corrupt_ppb = (uint32_t)c;
+    }
+    if (sw->mask & SW_DUPLICATE) {
+        out->duplicate_ppb = (uint32_t)u;
+    }
+}
+
+static const char *node_or_star(const tl_scenario *scn, int n) { return n < 0 ? "*" : scn->nodes[n].name; }
+
+void scn_link_stream(const tl_scenario *scn, size_t i, char *name, size_t cap)
+{
+    snprintf(name, cap, "link:%s>%s", node_or_star(scn, scn->links[i].a), node_or_star(scn, scn->links[i].b));
+}
+
+void scn_action_stream(const tl_scenario *scn, size_t i, char *name, size_t cap)
+{
+    snprintf(name, cap, "at:%s>%s", node_or_star(scn, scn->actions[i].a),
+             node_or_star(scn, scn->actions[i].b));
+}
+
+/* ------------------------------------------------------------ writer */
+
+static void w_time(FILE *f, uint64_t ns)
+{
+    static const unit *u = time_units;
+    for (int i = 5; i > 0; i--) {
+        if (ns != 0 && ns % u[i].mult == 0) {
+            fprintf(f, "%llu%s", (unsigned long long)(ns / u[i].mult), u[i].suffix);
+            return;
+        }
+    }
+    fprintf(f, "%lluns", (unsigned long long)ns);
+}
+
+static void w_pct(FILE *f, uint64_t ppb)
+{
+    uint64_t whole = ppb / 10000000u, frac = ppb % 10000000u;
+    if (frac == 0) {
+        fprintf(f, "%llu%%", (unsigned long long)whole);
+        return;
+    }
+    char digits[8];
+    snprintf(digits, sizeof digits, "%07llu", (unsigned long long)frac);
+    for (int i = 6; i > 0 && digits[i] == '0'; i--) {
+        digits[i] = '\0';
+    }
+    fprintf(f, "%llu.%s%%", (unsigned long long)whole, digits);
+}
+
+static void w_time_r(FILE *f, uint64_t lo, uint64_t hi, int ranged)
+{
+    w_time(f, lo);
+    if (ranged) {
+        fputs("..", f);
+        w_time(f, hi);
+    }
+}
+
+static void w_pct_r(FILE *f, uint64_t lo, uint64_t hi, int ranged)
+{
+    w_pct(f, lo);
+    if (ranged) {
+        fputs("..", f);
+        w_pct(f, hi);
+    }
+}
+
+static void w_netem(FILE *f, const tl_sim_link *l, const scn_swarm *sw)
+{
+    static const char *dists[] = {"uniform", "normal", "pareto", "paretonormal"};
+    if (l->delay_ns || (sw->mask & SW_DELAY)) {
+        fputs(" delay ", f);
+        w_time_r(f, l->delay_ns, sw->hi.delay_ns, (sw->mask & SW_DELAY) != 0);
+    }
+    if (l->jitter_ns || (sw->mask & SW_JITTER)) {
+        fputs(" jitter ", f);
+        w_time_r(f, l->jitter_ns, sw->hi.jitter_ns, (sw->mask & SW_JITTER) != 0);
+    }
+    if (l->distribution != TL_SIM_DIST_UNIFORM && (unsigned)l->distribution < 4) {
+        fprintf(f, " distribution %s", dists[l->distribution]);
+    }
+    if (l->loss == TL_SIM_LOSS_RANDOM) {
+        fputs(" loss ", f);
+        w_pct_r(f, l->loss_ppb, sw->hi.loss_ppb, (sw->mask & SW_LOSS) != 0);
+    } else if (l->loss == TL_SIM_LOSS_GEMODEL) {
+        fputs(" loss gemodel ", f);
+        w_pct(f, l->ge_p_ppb);
+        fputc(' ', f);
+        w_pct(f, l->ge_r_ppb);
+        fputc(' ', f);
+        w_pct(f, l->ge_bad_loss_ppb);
+        fputc(' ', f);
+        w_pct(f, l->ge_good_loss_ppb);
+    }
+    if (l->rate_bps) {
+        fprintf(f, " rate %llubit", (unsigned long long)l->rate_bps);
+    }
+    if (l->limit) {
+        fprintf(f, " limit %u", l->limit);
+    }
+    if (l->corrupt_ppb || (sw->mask & SW_CORRUPT)) {
+        fputs(" corrupt ", f);
+        w_pct_r(f, l->corrupt_ppb, sw->hi.corrupt_ppb, (sw->mask & SW_CORRUPT) != 0);
+    }
+    if (l->duplicate_ppb || (sw->mask & SW_DUPLICATE)) {
+        fputs(" duplicate ", f);
+        w_pct_r(f, l->duplicate_ppb, sw->hi.duplicate_ppb, (sw->mask & SW_DUPLICATE) != 0);
+    }
+}
+
+void scn_write_link_words(FILE *f, const tl_sim_link *l)
+{
+    scn_swarm none;
+    memset(&none, 0, sizeof none);
+    w_netem(f, l, &none);
+}
+
+static void w_options(FILE *f, const tl_sim_node_options *o, uint64_t mask)
+{
+    for (size_t k = 0; k < OPT_KEYS; k++) {
+        if (!((mask >> k) & 1) || opt_keys[k].type == O_CHOP_ALL) {
+            continue;
+        }
+        const char *field = (const char *)o + opt_keys[k].off;
+        uint32_t u32;
+        uint16_t u16;
+        uint64_t u64;
+        int b;
+        tl_sim_chop ch;
+        fprintf(f, " %s=", opt_keys[k].key);
+        switch (opt_keys[k].type) {
+        case O_U32:
+        case O_SIZE:
+            memcpy(&u32, field, sizeof u32);
+            fprintf(f, "%u", u32);
+            break;
+        case O_U16:
+            memcpy(&u16, field, sizeof u16);
+            fprintf(f, "%u", (unsigned)u16);
+            break;
+        case O_TIME:
+            memcpy(&u64, field, sizeof u64);
+            w_time(f, u64);
+            break;
+        case O_BOOL:
+            memcpy(&b, field, sizeof b);
+            fputs(b ? "on" : "off", f);
+            break;
+        case O_CLOSE:
+            memcpy(&b, field, sizeof b);
+            fputs(b ? "fin" : "rst", f);
+            break;
+        case O_CHOP:
+            memcpy(&ch, field, sizeof ch);
+            fputs(ch == TL_SIM_CHOP_RANDOM ? "random" : "full", f);
+            break;
+        case O_CHOP_ALL: break;
+        }
+    }
+}
+
+int tl_scn_write(const tl_scenario *scn, FILE *f, unsigned flags, uint64_t seed)
+{
+    int resolve = (flags & TL_SCN_WRITE_DRAW) != 0;
+    static const char *words[] = {"",        "crash",         "silent-death", "pause", "resume",
+                                  "restart", "stop-listener", "partition",    "heal"};
+    if (flags & TL_SCN_WRITE_SEED) {
+        fprintf(f, "seeds %llu\n", (unsigned long long)seed);
+    } else if (scn->seed_first == scn->seed_last) {
+        fprintf(f, "seeds %llu\n", (unsigned long long)scn->seed_first);
+    } else {
+        fprintf(f, "seeds %llu..%llu\n", (unsigned long long)scn->seed_first,
+                (unsigned long long)scn->seed_last);
+    }
+    fputs("duration ", f);
+    w_time(f, scn->duration);
+    fputc('\n', f);
+    if (scn->tcp_mask) {
+        fputs("tcp", f);
+        w_options(f, &scn->tcp, scn->tcp_mask);
+        fputc('\n', f);
+    }
+    for (size_t i = 0; i < scn->nnodes; i++) {
+        fprintf(f, "node %s", scn->nodes[i].name);
+        w_options(f, &scn->nodes[i].opt, scn->nodes[i].mask);
+        fputc('\n', f);
+    }
+    for (size_t i = 0; i < scn->nlinks; i++) {
+        const scn_link *l = &scn->links[i];
+        tl_sim_link p;
+        scn_swarm none;
+        char name[80];
+        memset(&none, 0, sizeof none);
+        scn_link_stream(scn, i, name, sizeof name);
+        scn_swarm_draw(&l->p, &l->sw, resolve, seed, name, 0, &p);
+        fprintf(f, "link %s %s%s", node_or_star(scn, l->a), node_or_star(scn, l->b),
+                l->oneway ? " oneway" : "");
+        w_netem(f, &p, resolve ? &none : &l->sw);
+        fputc('\n', f);
+    }
+    for (size_t i = 0; i < scn->nservices; i++) {
+        const scn_service *s = &scn->services[i];
+        fprintf(f, "service %s %s%s%s\n", scn->nodes[s->node].name, s->kind->name,
+                s->args && s->args[0] ? " " : "", s->args ? s->args : "");
+    }
+    for (size_t i = 0; i < scn->nactions; i++) {
+        const scn_action *a = &scn->actions[i];
+        fputs("at ", f);
+        w_time(f, a->t);
+        if (a->is_link) {
+            tl_sim_link p;
+            scn_swarm none;
+            char name[80];
+            memset(&none, 0, sizeof none);
+            scn_action_stream(scn, i, name, sizeof name);
+            scn_swarm_draw(&a->link, &a->sw, resolve, seed, name, a->t, &p);
+            fprintf(f, " link %s %s%s", scn->nodes[a->a].name, scn->nodes[a->b].name,
+                    (a->flags & TL_SIM_ONEWAY) ? " oneway" : "");
+            w_netem(f, &p, resolve ? &none : &a->sw);
+            fputc('\n', f);
+            continue;
+        }
+        unsigned w = (unsigned)a->action < sizeof words / sizeof words[0] ? (unsigned)a->action : 0;
+        fprintf(f, " %s %s", words[w], scn->nodes[a->a].name);
+        if (a->action == TL_SIM_STOP_LISTENER && a->arg) {
+            fprintf(f, " %llu", (unsigned long long)a->arg);
+        }
+        if (a->action == TL_SIM_PARTITION || a->action == TL_SIM_HEAL) {
+            fprintf(f, " %s", node_or_star(scn, a->b));
+        }
+        if (a->action == TL_SIM_PARTITION) {
+            if (a->flags & TL_SIM_ONEWAY) {
+                fputs(" oneway", f);
+            }
+            if (a->arg) {
+                fputs(" for ", f);
+                w_time(f, a->arg);
+            }
+        }
+        fputc('\n', f);
+    }
+    for (size_t i = 0; i < scn->nexpects; i++) {
+        fprintf(f, "expect %s\n", scn->expects[i].text);
+    }
+    return ferror(f) ? TL_E_IO : TL_OK;
+}

@@ -46,10 +46,22 @@ typedef struct {
     unsigned line;
 } scn_node;
 
+/* Swarm ranges in link words (`delay 5ms..50ms`, `loss 1%..10%`): the
+ * tl_sim_link holds the lower bounds, hi the upper ones of the fields in
+ * mask. Without swarm a range means its lower bound; with it each seed draws
+ * a value in [lo, hi] (runner.c, scn_swarm_draw). */
+enum { SW_DELAY = 1u, SW_JITTER = 2u, SW_LOSS = 4u, SW_CORRUPT = 8u, SW_DUPLICATE = 16u };
+
+typedef struct {
+    unsigned mask;
+    tl_sim_link hi;
+} scn_swarm;
+
 typedef struct {
     int a, b; /* node index, -1 = `*` */
     int oneway;
     tl_sim_link p;
+    scn_swarm sw;
     unsigned line;
 } scn_link;
 
@@ -60,6 +72,7 @@ typedef struct {
     void *cfg;
     uint64_t start;
     unsigned line;
+    char *args; /* the key=value words as written (name= and start= included), for tl_scn_write */
 } scn_service;
 
 typedef struct {
@@ -70,6 +83,7 @@ typedef struct {
     unsigned flags;
     int is_link;
     tl_sim_link link;
+    scn_swarm sw;
     unsigned line;
 } scn_action;
 
@@ -142,5 +156,21 @@ int scn_parse_range(const char *text, size_t len, uint64_t *lo, uint64_t *hi); /
 /* Apply the option keys in mask from src to dst. */
 void scn_apply_options(tl_sim_node_options *dst, const tl_sim_node_options *src, uint64_t mask);
 const char *scn_metric_name(scn_metric m);
+
+/* The link a seed runs with: lo, or with swarm a value drawn per field of
+ * sw->mask from the stream ("swarm", name, n) of the seed. */
+void scn_swarm_draw(const tl_sim_link *lo, const scn_swarm *sw, int swarm, uint64_t seed, const char *name,
+                    uint64_t n, tl_sim_link *out);
+/* The stream names of link i and of action i (for scn_swarm_draw). */
+void scn_link_stream(const tl_scenario *scn, size_t i, char *name, size_t cap);
+void scn_action_stream(const tl_scenario *scn, size_t i, char *name, size_t cap);
+
+/* The netem words of a link (" delay 5ms loss 1%"), as tl_scn_write writes them. */
+void scn_write_link_words(FILE *f, const tl_sim_link *l);
+
+/* tl_scn_run, and expect_failed[i] (if not NULL, nexpects bytes) = 1 when
+ * expectation i did not hold. */
+int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt, tl_scn_result *res,
+            unsigned char *expect_failed);
 
 #endif /* TOFULAB_SIM_SCENARIO_H */

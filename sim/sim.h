@@ -299,6 +299,7 @@ typedef struct {
     FILE *json;    /* optional: one JSON object for this run */
     void (*on_trace)(void *ctx, const char *line, size_t len);
     void *trace_ctx;
+    int swarm; /* draw the link ranges (`loss 1%..10%`) per seed; 0: a range means its lower bound */
 } tl_scn_run_options;
 
 typedef struct {
@@ -310,6 +311,21 @@ typedef struct {
     tl_sim_stats stats;
     char first_failure[256]; /* "file:line: expect ... (actual ...)" */
 } tl_scn_result;
+
+/* The declared nodes, in order (lanes of tl_html). */
+size_t tl_scn_node_count(const tl_scenario *scn);
+const char *tl_scn_node_name(const tl_scenario *scn, size_t i);
+/* Whether any link of the scenario declares a swarm range. */
+int tl_scn_has_ranges(const tl_scenario *scn);
+
+/* Write the scenario back as scenario text (one directive a line, canonical
+ * units, comments dropped) that tl_scn_parse reads to the same network.
+ * Flags: TL_SCN_WRITE_SEED: the seeds line is `seeds SEED`;
+ * TL_SCN_WRITE_DRAW: every swarm range is replaced by the value SEED draws
+ * with swarm on. TL_OK or TL_E_IO. */
+#define TL_SCN_WRITE_SEED 1u
+#define TL_SCN_WRITE_DRAW 2u
+int tl_scn_write(const tl_scenario *scn, FILE *out, unsigned flags, uint64_t seed);
 
 /* Build the network for one seed, run it for the scenario's duration, check
  * its expectations. TL_OK (see res->passed), TL_E_NOMEM, or another error

@@ -36,6 +36,9 @@ int bench_engine_run(const bench_options *opt);
 /* The virtual network: rr messages/s, rr-loss seeds/s, 100-peer heartbeat wall time (bench_sim.c). */
 int bench_sim_run(const bench_options *opt);
 
+/* Seed sweeps: rr-loss seeds/s in one process and with --jobs 2 (bench_sweep.c). */
+int bench_sweep_run(const bench_options *opt);
+
 /* ---- shared helpers (bench_main.c) ---- */
 
 /* CLOCK_MONOTONIC in seconds. */
