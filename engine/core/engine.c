@@ -6,11 +6,11 @@
 #include "tofulab/engine.h"
 
 #define POOL_DEFAULT_INITIAL 16u /* 6.10 */
-#define POOL_DEFAULT_MAX 64u
-#define RECENT_FIFO 1024u        /* 6.2 */
-#define MSG_INITIAL_CAP 256u     /* 6.10: new messages have 256 bytes each */
-#define PAGE_BITS 8u
-#define PAGE_SIZE (1u << PAGE_BITS)
+#define POOL_DEFAULT_MAX     64u
+#define RECENT_FIFO          1024u /* 6.2 */
+#define MSG_INITIAL_CAP      256u  /* 6.10: new messages have 256 bytes each */
+#define PAGE_BITS            8u
+#define PAGE_SIZE            (1u << PAGE_BITS)
 
 typedef struct {
     tl_message *head;
@@ -27,20 +27,20 @@ typedef struct channel {
     channel_kind kind;
     channel_state state;
     uint32_t group;
-    uint64_t first_id;       /* id of the first frame received (6.9), or the request's */
+    uint64_t first_id; /* id of the first frame received (6.9), or the request's */
     int got_first;
-    msg_queue sendq;         /* FIFO (6.6) */
-    size_t head_written;     /* bytes of the head message already written */
-    size_t queued_bytes;     /* unwritten bytes of every queued message */
-    unsigned bye_sent_op;    /* op code of the bye frame sent, 0 if none */
-    int read_stopped;        /* after ByeResponse (6.7) */
-    int starving;            /* waiting for a pool message (A20) */
-    int pool_signalled;      /* pool_empty sent for the current episode */
-    int got_hello_response;  /* client: for the A14 diagnostic */
-    int io_queued;           /* a TL_CMD_IO is waiting in the command queue */
+    msg_queue sendq;        /* FIFO (6.6) */
+    size_t head_written;    /* bytes of the head message already written */
+    size_t queued_bytes;    /* unwritten bytes of every queued message */
+    unsigned bye_sent_op;   /* op code of the bye frame sent, 0 if none */
+    int read_stopped;       /* after ByeResponse (6.7) */
+    int starving;           /* waiting for a pool message (A20) */
+    int pool_signalled;     /* pool_empty sent for the current episode */
+    int got_hello_response; /* client: for the A14 diagnostic */
+    int io_queued;          /* a TL_CMD_IO is waiting in the command queue */
     tl_reader reader;
-    tl_message *rx;          /* pool message reserved for the frame being read */
-    tl_message *welcome;     /* listener: the WelcomeRequest until the listen result */
+    tl_message *rx;      /* pool message reserved for the frame being read */
+    tl_message *welcome; /* listener: the WelcomeRequest until the listen result */
     tl_address addr;
     uint64_t deadline;
     timer_kind timer;
@@ -173,7 +173,7 @@ static tl_message *pool_take(tl_engine *e)
 /* Without the host popping any, a channel queues at most: LISTEN or CONNECT
  * (once, when it is created by post), IO (while none is queued) and CLOSE
  * (once). Once created it can add at most 2 more. */
-#define CMDS_NEW_CHANNEL 3u
+#define CMDS_NEW_CHANNEL  3u
 #define CMDS_LIVE_CHANNEL 2u
 
 /* Room for `need` queued commands. */
@@ -791,9 +791,9 @@ int tl_engine_post(tl_engine *e, uint32_t gid, tl_message **msg, tl_post_out *ou
         }
         return TL_E_NOT_FOUND;
     }
-    tl_post_result r = tl_post_validate(&m->hdr, m->text.data, m->text.len, m->body.len,
-                                        TL_POST_CLEAR_INTERNAL | TL_POST_NO_CHANNEL_HELLO |
-                                            TL_POST_NO_WELCOME_RESP);
+    tl_post_result r =
+        tl_post_validate(&m->hdr, m->text.data, m->text.len, m->body.len,
+                         TL_POST_CLEAR_INTERNAL | TL_POST_NO_CHANNEL_HELLO | TL_POST_NO_WELCOME_RESP);
     if (r.err == TL_E_BAD_OPCODE) {
         if (out) {
             out->hdr = m->hdr;
@@ -847,12 +847,8 @@ int tl_engine_post(tl_engine *e, uint32_t gid, tl_message **msg, tl_post_out *ou
     *msg = NULL;
 
     switch (op) {
-    case TL_OP_WELCOME_REQUEST:
-        start_listen(e, ch, m);
-        break;
-    case TL_OP_HELLO_REQUEST:
-        start_connect(e, ch, m);
-        break;
+    case TL_OP_WELCOME_REQUEST: start_listen(e, ch, m); break;
+    case TL_OP_HELLO_REQUEST: start_connect(e, ch, m); break;
     case TL_OP_BYE_SIGNAL:
         /* A2: always a local abort, never transmitted. The ByeSignal comes back
          * first (origin engine, status 22: proto 0x57), then the teardown. */
@@ -861,9 +857,7 @@ int tl_engine_post(tl_engine *e, uint32_t gid, tl_message **msg, tl_post_out *ou
         deliver(e, gid, m);
         teardown(e, ch, TL_STATUS_CHANNEL_CLOSED, 0, 1);
         break;
-    default:
-        enqueue_send(e, ch, m);
-        break;
+    default: enqueue_send(e, ch, m); break;
     }
     return TL_OK;
 }
@@ -979,13 +973,10 @@ static tl_status reader_failure(tl_engine *e, const tl_reader *r)
 {
     const tl_reader_error_info *err = tl_reader_error(r);
     switch (err->code) {
-    case TL_E_BAD_OPCODE:
-        e->stats.invalid_opcodes++;
-        return TL_STATUS_INVALID_OP_CODE; /* A7 */
+    case TL_E_BAD_OPCODE: e->stats.invalid_opcodes++; return TL_STATUS_INVALID_OP_CODE; /* A7 */
     case TL_E_LIMIT:
         return r->hdr.thl > r->opt.max_text ? TL_STATUS_INVALID_HEADERS_LEN : TL_STATUS_INVALID_BODY_LEN;
-    default:
-        return TL_STATUS_ALLOCATION_FAILED;
+    default: return TL_STATUS_ALLOCATION_FAILED;
     }
 }
 
@@ -1145,7 +1136,8 @@ int tl_engine_output_done(tl_engine *e, uint16_t chn, size_t n)
     if (n > 0) {
         size_t room = 0;
         if (ch->state == ST_OPEN && !send_blocked(e, ch)) {
-            for (const tl_message *m = ch->sendq.head; m != NULL && room < ch->head_written + n; m = m->next) {
+            for (const tl_message *m = ch->sendq.head; m != NULL && room < ch->head_written + n;
+                 m = m->next) {
                 room += msg_wire_len(m);
                 if (is_bye_frame(tl_proto_opcode(m->hdr.proto))) {
                     break;

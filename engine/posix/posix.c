@@ -81,7 +81,7 @@ struct tl_posix {
     int epfd;
     int wakefd;
     int shutdown;
-    int work_pending; /* on_host_work ran during the current locked call */
+    int work_pending;             /* on_host_work ran during the current locked call */
     uint64_t posts_since_receive; /* posts since the application last received */
     uint64_t reactor_wake_at;     /* when the sleeping reactor wakes by itself */
     unsigned waiters;

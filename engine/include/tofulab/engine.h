@@ -76,16 +76,17 @@ typedef enum { TL_GET_ALWAYS = 0, TL_GET_POOL_ONLY = 1 } tl_get_strategy;
 typedef struct tl_engine tl_engine;
 
 typedef struct {
-    uint64_t seed;          /* channel-number PRNG seed (A6); same seed, same numbers */
-    uint16_t pool_initial;  /* 0 = 16 (6.10) */
-    uint16_t pool_max;      /* 0 = 64; raised to pool_initial if lower */
+    uint64_t seed;                 /* channel-number PRNG seed (A6); same seed, same numbers */
+    uint16_t pool_initial;         /* 0 = 16 (6.10) */
+    uint16_t pool_max;             /* 0 = 64; raised to pool_initial if lower */
     const tl_allocator *allocator; /* NULL = libc */
     uint64_t connect_timeout_ns;   /* A21: 0 = none (tofu) -> connect_failed on expiry */
-    uint64_t bye_grace_ns;  /* A3: responder closes this long after its ByeResponse is sent; 0 = never (tofu) */
-    int strict_bye;         /* A4: a ByeResponse may still be sent after our own ByeRequest */
-    size_t max_text;        /* receive limit for thl, 0 = 65535; beyond it the channel closes */
-    size_t max_body;        /* receive limit for bl, 0 = 65535 */
-    uint32_t max_channels;  /* 0 = 64510 (65534 minus the 1024 recently closed) */
+    uint64_t
+        bye_grace_ns; /* A3: responder closes this long after its ByeResponse is sent; 0 = never (tofu) */
+    int strict_bye;   /* A4: a ByeResponse may still be sent after our own ByeRequest */
+    size_t max_text;  /* receive limit for thl, 0 = 65535; beyond it the channel closes */
+    size_t max_body;  /* receive limit for bl, 0 = 65535 */
+    uint32_t max_channels; /* 0 = 64510 (65534 minus the 1024 recently closed) */
     /* Called (under the host's serialisation) when the core has new work for
      * the host: a command was queued. Optional. */
     void (*on_host_work)(void *ctx);
@@ -105,18 +106,18 @@ typedef struct {
 /* Diagnostics; every counter only grows except the *_live/_now ones. */
 typedef struct {
     uint64_t frames_in, frames_out, bytes_in, bytes_out;
-    uint64_t origin_bits_cleared;   /* A7: peer frames that had origin set */
-    uint64_t internal_bits_cleared; /* A7: peer frames that had bit A or B set */
-    uint64_t invalid_opcodes;       /* A7: frames with op code 10-15 (channel closed) */
-    uint64_t pool_empty_episodes;   /* A20 */
+    uint64_t origin_bits_cleared;        /* A7: peer frames that had origin set */
+    uint64_t internal_bits_cleared;      /* A7: peer frames that had bit A or B set */
+    uint64_t invalid_opcodes;            /* A7: frames with op code 10-15 (channel closed) */
+    uint64_t pool_empty_episodes;        /* A20 */
     uint64_t data_before_hello_response; /* A14 diagnostic: client got data before HelloResponse */
-    uint64_t peer_bye_signals;      /* A2: peer transmitted op code 7 */
+    uint64_t peer_bye_signals;           /* A2: peer transmitted op code 7 */
     uint64_t channels_opened, channels_closed;
-    uint64_t notifications;         /* engine-made messages delivered */
+    uint64_t notifications; /* engine-made messages delivered */
     uint64_t alloc_failures;
     uint32_t channels_now;
-    uint32_t messages_live;         /* allocated and not freed (pool + app + engine queues) */
-    uint32_t pool_now;              /* messages resting in the pool */
+    uint32_t messages_live; /* allocated and not freed (pool + app + engine queues) */
+    uint32_t pool_now;      /* messages resting in the pool */
     uint64_t next_message_id;
 } tl_engine_stats;
 
@@ -127,8 +128,9 @@ int tl_engine_create(const tl_engine_options *opt, tl_engine **out);
 void tl_engine_destroy(tl_engine *e);
 
 /* Application side (tofu's Ampe / ChannelGroup API). */
-int tl_engine_get(tl_engine *e, tl_get_strategy how, tl_message **out); /* TL_OK, TL_E_AGAIN (pool empty), TL_E_NOMEM, TL_E_CLOSED */
-void tl_engine_put(tl_engine *e, tl_message **msg);                     /* NULL or *NULL: no-op; nulls the pointer */
+int tl_engine_get(tl_engine *e, tl_get_strategy how,
+                  tl_message **out); /* TL_OK, TL_E_AGAIN (pool empty), TL_E_NOMEM, TL_E_CLOSED */
+void tl_engine_put(tl_engine *e, tl_message **msg); /* NULL or *NULL: no-op; nulls the pointer */
 int tl_engine_group_create(tl_engine *e, uint32_t *group);
 /* Channels of the group are closed with RST and no notification; queued and
  * undelivered messages return to the pool (6.13). */
@@ -165,9 +167,9 @@ typedef enum {
 typedef struct {
     tl_command_kind kind;
     uint16_t channel;
-    int reset;          /* CLOSE */
-    int listener;       /* CLOSE: the channel was a listener (UDS: remove the path) */
-    tl_address addr;    /* LISTEN, CONNECT, and CLOSE of a listener */
+    int reset;       /* CLOSE */
+    int listener;    /* CLOSE: the channel was a listener (UDS: remove the path) */
+    tl_address addr; /* LISTEN, CONNECT, and CLOSE of a listener */
 } tl_command;
 
 typedef struct {

@@ -14,8 +14,8 @@
 extern "C" {
 #endif
 
-#define TL_WAIT_INFINITE UINT64_MAX       /* waitReceive_INFINITE_TIMEOUT */
-#define TL_WAIT_SECOND 1000000000ull      /* waitReceive_SEC_TIMEOUT */
+#define TL_WAIT_INFINITE UINT64_MAX    /* waitReceive_INFINITE_TIMEOUT */
+#define TL_WAIT_SECOND   1000000000ull /* waitReceive_SEC_TIMEOUT */
 
 typedef struct tl_posix tl_posix;
 

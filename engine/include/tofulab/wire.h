@@ -18,22 +18,22 @@ extern "C" {
 
 typedef enum {
     TL_OK = 0,
-    TL_E_NOMEM = -1,        /* an allocation failed */
-    TL_E_INVAL = -2,        /* an argument is out of its domain */
-    TL_E_NOSPACE = -3,      /* the output buffer is too small */
-    TL_E_BAD_NAME = -4,     /* text header name empty after trim, or has CR/LF (A17) */
-    TL_E_BAD_VALUE = -5,    /* text header value empty, or has CR/LF (A17) */
-    TL_E_TOO_LONG = -6,     /* text headers or body would exceed 65535 bytes */
-    TL_E_BAD_OPCODE = -7,   /* op code 10-15 */
-    TL_E_LIMIT = -8,        /* a configured limit was exceeded */
-    TL_E_BAD_ADDRESS = -9,  /* address header missing or malformed (A12) */
-    TL_E_STATE = -10,       /* the call is not valid in the object's state */
-    TL_E_NOT_FOUND = -11,   /* no such object (channel, group, ...) */
-    TL_E_CLOSED = -12,      /* the object is shut down */
-    TL_E_AGAIN = -13,       /* nothing available now (non-blocking) */
-    TL_E_IO = -14,          /* an operating-system I/O error (hosts only) */
-    TL_E_TIMEOUT = -15,     /* a wait ran out of time (hosts only) */
-    TL_E_REJECTED = -16     /* post refused: the message's status byte says why */
+    TL_E_NOMEM = -1,       /* an allocation failed */
+    TL_E_INVAL = -2,       /* an argument is out of its domain */
+    TL_E_NOSPACE = -3,     /* the output buffer is too small */
+    TL_E_BAD_NAME = -4,    /* text header name empty after trim, or has CR/LF (A17) */
+    TL_E_BAD_VALUE = -5,   /* text header value empty, or has CR/LF (A17) */
+    TL_E_TOO_LONG = -6,    /* text headers or body would exceed 65535 bytes */
+    TL_E_BAD_OPCODE = -7,  /* op code 10-15 */
+    TL_E_LIMIT = -8,       /* a configured limit was exceeded */
+    TL_E_BAD_ADDRESS = -9, /* address header missing or malformed (A12) */
+    TL_E_STATE = -10,      /* the call is not valid in the object's state */
+    TL_E_NOT_FOUND = -11,  /* no such object (channel, group, ...) */
+    TL_E_CLOSED = -12,     /* the object is shut down */
+    TL_E_AGAIN = -13,      /* nothing available now (non-blocking) */
+    TL_E_IO = -14,         /* an operating-system I/O error (hosts only) */
+    TL_E_TIMEOUT = -15,    /* a wait ran out of time (hosts only) */
+    TL_E_REJECTED = -16    /* post refused: the message's status byte says why */
 } tl_err;
 
 /* Short, stable description of a tl_err value ("unknown error" otherwise). */
@@ -41,13 +41,13 @@ const char *tl_strerror(int err);
 
 /* ---- binary header (section 1.2) ---- */
 
-#define TL_HEADER_SIZE 16u
-#define TL_MAX_TEXT_LEN 65535u
-#define TL_MAX_BODY_LEN 65535u
+#define TL_HEADER_SIZE   16u
+#define TL_MAX_TEXT_LEN  65535u
+#define TL_MAX_BODY_LEN  65535u
 #define TL_MAX_FRAME_LEN (TL_HEADER_SIZE + TL_MAX_TEXT_LEN + TL_MAX_BODY_LEN)
 
 /* Channel numbers (section 5): 0 = allocate, 65535 = internal, never valid. */
-#define TL_CHANNEL_NONE 0u
+#define TL_CHANNEL_NONE     0u
 #define TL_CHANNEL_INTERNAL 65535u
 
 typedef struct {
@@ -73,10 +73,10 @@ void tl_header_decode_native(const uint8_t in[TL_HEADER_SIZE], tl_header *h);
 /* ---- proto byte (section 1.4) ---- */
 
 #define TL_PROTO_OPCODE_MASK 0x0Fu
-#define TL_PROTO_ORIGIN 0x10u /* 1 = engine */
-#define TL_PROTO_MORE 0x20u   /* 1 = more messages follow with this id */
-#define TL_PROTO_BIT_A 0x40u  /* internal: priority / local abort with ByeSignal */
-#define TL_PROTO_BIT_B 0x80u  /* internal: unused */
+#define TL_PROTO_ORIGIN      0x10u /* 1 = engine */
+#define TL_PROTO_MORE        0x20u /* 1 = more messages follow with this id */
+#define TL_PROTO_BIT_A       0x40u /* internal: priority / local abort with ByeSignal */
+#define TL_PROTO_BIT_B       0x80u /* internal: unused */
 
 static inline unsigned tl_proto_opcode(uint8_t proto) { return proto & TL_PROTO_OPCODE_MASK; }
 static inline int tl_proto_origin_engine(uint8_t proto) { return (proto & TL_PROTO_ORIGIN) != 0; }
@@ -112,8 +112,8 @@ typedef struct {
     const char *name; /* "Request", "HelloResponse", ... as in PROTOCOL.md section 2 */
     tl_optype type;
     tl_role role;
-    int echo;         /* echo() result op code, or -1 where tofu yields InvalidOpCode */
-    int on_wire;      /* 1 if tofu transmits it (ByeSignal: only without bit A, A2) */
+    int echo;    /* echo() result op code, or -1 where tofu yields InvalidOpCode */
+    int on_wire; /* 1 if tofu transmits it (ByeSignal: only without bit A, A2) */
 } tl_opcode_info;
 
 /* NULL for op codes 10-15. */
@@ -204,11 +204,11 @@ int tl_text_iter_next(tl_text_iter *it, tl_text_field *out);
 
 /* ---- address headers (section 4.3, A12) ---- */
 
-#define TL_ADDR_HOST_MAX 255u   /* host bytes, without terminator (tofu buffer 256) */
-#define TL_ADDR_PATH_MAX 107u   /* UDS path bytes, without terminator (sun_path 108) */
-#define TL_ADDR_TEXT_MAX 300u   /* enough for any formatted address value + NUL */
+#define TL_ADDR_HOST_MAX     255u /* host bytes, without terminator (tofu buffer 256) */
+#define TL_ADDR_PATH_MAX     107u /* UDS path bytes, without terminator (sun_path 108) */
+#define TL_ADDR_TEXT_MAX     300u /* enough for any formatted address value + NUL */
 #define TL_HEADER_CONNECT_TO "~connect_to"
-#define TL_HEADER_LISTEN_ON "~listen_on"
+#define TL_HEADER_LISTEN_ON  "~listen_on"
 
 typedef enum { TL_ADDR_TCP = 1, TL_ADDR_UDS = 2 } tl_addr_kind;
 
@@ -245,16 +245,17 @@ int tl_address_append_header(uint8_t *buf, size_t cap, size_t *len, unsigned opc
 /* ---- post-time validation (section 5, steps 2-9) ---- */
 
 /* Reference-engine decisions layered on tofu's rules. */
-#define TL_POST_TOFU 0u               /* exactly tofu's check_and_prepare */
-#define TL_POST_CLEAR_INTERNAL 0x01u  /* A8: clear A and B; A2: ByeSignal always gets A */
+#define TL_POST_TOFU             0u    /* exactly tofu's check_and_prepare */
+#define TL_POST_CLEAR_INTERNAL   0x01u /* A8: clear A and B; A2: ByeSignal always gets A */
 #define TL_POST_NO_CHANNEL_HELLO 0x02u /* A13: Hello/Welcome request must have channel 0 */
-#define TL_POST_NO_WELCOME_RESP 0x04u /* A16: posting WelcomeResponse is not allowed */
-#define TL_POST_CHECK_ADDRESS 0x08u   /* A12: Hello/Welcome request address must parse */
-#define TL_POST_REFERENCE 0x0Fu       /* every decision above */
+#define TL_POST_NO_WELCOME_RESP  0x04u /* A16: posting WelcomeResponse is not allowed */
+#define TL_POST_CHECK_ADDRESS    0x08u /* A12: Hello/Welcome request address must parse */
+#define TL_POST_REFERENCE        0x0Fu /* every decision above */
 
 typedef struct {
     tl_status status; /* what tofu writes into the status byte (success when ok) */
-    int err;          /* TL_OK; TL_E_BAD_OPCODE (status byte NOT touched, status = invalid_op_code); TL_E_REJECTED (status says which rule) */
+    int err; /* TL_OK; TL_E_BAD_OPCODE (status byte NOT touched, status = invalid_op_code); TL_E_REJECTED
+                (status says which rule) */
 } tl_post_result;
 
 /* Validate and prepare the header of a message about to be posted, in tofu's
@@ -271,8 +272,8 @@ tl_post_result tl_post_validate(tl_header *h, const uint8_t *text, size_t text_l
 /* ---- streaming frame reader ---- */
 
 typedef struct {
-    size_t max_text;      /* largest thl accepted; 0 means the default, 65535 */
-    size_t max_body;      /* largest bl accepted; default (0) = 65535 */
+    size_t max_text;       /* largest thl accepted; 0 means the default, 65535 */
+    size_t max_body;       /* largest bl accepted; default (0) = 65535 */
     int reject_bad_opcode; /* op code 10-15 is a reader error (A7) */
 } tl_reader_options;
 
@@ -290,11 +291,11 @@ typedef struct {
 } tl_frame;
 
 typedef struct {
-    int code;            /* TL_E_LIMIT, TL_E_BAD_OPCODE or TL_E_NOMEM */
-    uint64_t offset;     /* stream offset of the offending field */
-    const char *rule;    /* the rule broken, e.g. "bl exceeds the body limit" */
-    size_t value;        /* the offending value */
-    size_t limit;        /* the limit broken, where there is one */
+    int code;         /* TL_E_LIMIT, TL_E_BAD_OPCODE or TL_E_NOMEM */
+    uint64_t offset;  /* stream offset of the offending field */
+    const char *rule; /* the rule broken, e.g. "bl exceeds the body limit" */
+    size_t value;     /* the offending value */
+    size_t limit;     /* the limit broken, where there is one */
 } tl_reader_error_info;
 
 typedef struct {
