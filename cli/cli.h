@@ -58,4 +58,9 @@ const char *cli_quote(const char *text, size_t len, char *out, size_t cap);
  * no space, no "0x"), value <= max. Returns 0 and *out on success, -1 otherwise. */
 int cli_parse_u64(const char *text, uint64_t max, uint64_t *out);
 
+/* A duration: a number with a unit (ns us ms s m h, e.g. 30s, 1.5s, 250ms, 2m)
+ * or a bare decimal number of seconds. Returns 0 and *out in nanoseconds, -1
+ * when malformed, zero, or above max_ns. */
+int cli_parse_time(const char *text, uint64_t max_ns, uint64_t *out);
+
 #endif /* TOFULAB_CLI_H */

@@ -1,7 +1,9 @@
 /*
  * `tofulab client`: run a client pattern (patterns/echo_client.h,
  * patterns/request_response.h) against a server, verify every reply, print
- * counts, round trips per second and latency percentiles.
+ * counts, round trips per second and latency percentiles; or the heartbeat
+ * pattern's connect role (patterns/heartbeat.h) against
+ * `tofulab serve --pattern heartbeat-server`.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -10,15 +12,19 @@
 
 #include "cli.h"
 #include "../patterns/echo_client.h"
+#include "../patterns/heartbeat.h"
 #include "../patterns/request_response.h"
 #include "../patterns/runner_posix.h"
 
 #define CLIENT_DEFAULT_TIMEOUT_S 10u
 #define CLIENT_MAX_TIMEOUT_S     86400u
 #define CLIENT_BACKSTOP_NS       5000000000ull /* runner deadline beyond the service's own timeout */
+#define CLIENT_MAX_TIME_NS       (86400ull * 1000000000ull)
 
 static const char client_usage[] =
     "usage: tofulab client --connect ADDR [--pattern NAME] [options]\n"
+    "       tofulab client --connect ADDR --pattern heartbeat [--interval TIME]\n"
+    "             [--timeout TIME] [--duration TIME] [--expect-death] [--verbose]\n"
     "\n"
     "Connects to a tofu echo server (e.g. `tofulab serve`), runs a pattern, checks\n"
     "every reply and prints: pattern, sent, answered, errors, round trips/s, and the\n"
@@ -33,6 +39,10 @@ static const char client_usage[] =
     "  request-response  N Requests with random body sizes, up to K outstanding; each\n"
     "                    must get exactly one Response with its id (and, by default,\n"
     "                    the echo body naming that id and size); then Bye\n"
+    "  heartbeat         against `tofulab serve --pattern heartbeat-server` (PROTOCOL.md\n"
+    "                    section 10): HelloRequest, then an empty Signal every --interval;\n"
+    "                    the server is declared dead after --timeout without any frame\n"
+    "                    from it, or at once when the connection closes (see below)\n"
     "\n"
     "options:\n"
     "  --connect ADDR        tcp|HOST|PORT or uds|PATH (quote it in shells)\n"
@@ -46,16 +56,50 @@ static const char client_usage[] =
     "  --no-echo-check       request-response: do not check the echo service's body\n"
     "  --verbose             log the client's steps on stderr\n"
     "\n"
+    "heartbeat options (TIME: a number with a unit ns us ms s m h, e.g. 30s, 250ms, 2m,\n"
+    "or a bare number of seconds; 0 < TIME <= 24h):\n"
+    "  --interval TIME       heartbeat period (default 1s)\n"
+    "  --timeout TIME        silence after which the server is declared dead (default\n"
+    "                        3 x interval); here not the give-up time of echo /\n"
+    "                        request-response\n"
+    "  --duration TIME       run this long, then leave with ByeRequest / ByeResponse\n"
+    "                        (default: until the server is declared dead, or SIGINT /\n"
+    "                        SIGTERM)\n"
+    "  --expect-death        the server is expected to die: end as soon as it is declared\n"
+    "                        dead; --duration, if given, is then the longest wait\n"
+    "prints 'key: value' lines: pattern, interval, timeout, heartbeats sent, heartbeats\n"
+    "received, suspicions, false suspicions (declared dead, then heard again), deaths\n"
+    "detected, detected by (silence, connection closed or -), detection latency (from\n"
+    "the last frame heard from the server to the declaration; the server died after\n"
+    "that frame was sent, so this bounds the time from its death), errors, elapsed\n"
+    "(times in seconds, on the client's clock: CLOCK_MONOTONIC, which libfaketime\n"
+    "speeds up).\n"
+    "\n"
     "exit status: 0 every reply arrived and passed its checks; 1 a check failed or a\n"
     "request was not answered in time; 2 usage error, bad address, or the server\n"
     "could not be reached.\n"
+    "heartbeat: with --expect-death, 0 when the server was declared dead with a\n"
+    "detection latency of at most interval + timeout, no false suspicion and no protocol\n"
+    "error, else 1 (no death before --duration, too late, or stopped by a signal);\n"
+    "without it, 0 when the run ended (--duration, SIGINT or SIGTERM) with the server\n"
+    "never suspected and no protocol error, else 1. 2 as above.\n"
     "\n"
     "examples:\n"
     "  tofulab client --connect 'tcp|127.0.0.1|7099' --pattern echo --count 100\n"
     "  tofulab client --connect 'uds|/tmp/echo.sock' --pattern request-response \\\n"
-    "      --count 10000 --size 16..4096 --concurrency 32\n";
+    "      --count 10000 --size 16..4096 --concurrency 32\n"
+    "  tofulab client --connect 'uds|/tmp/hb.sock' --pattern heartbeat \\\n"
+    "      --interval 30s --timeout 60s --expect-death\n";
 
-typedef enum { PATTERN_ECHO = 0, PATTERN_RR = 1 } client_pattern;
+typedef enum { PATTERN_ECHO = 0, PATTERN_RR = 1, PATTERN_HB = 2 } client_pattern;
+
+static volatile sig_atomic_t client_stop_flag;
+
+static void client_on_signal(int sig)
+{
+    (void)sig;
+    client_stop_flag = 1;
+}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -140,6 +184,137 @@ static void print_results(const char *pattern, const tl_svc_report *rep, const t
     free(sorted);
 }
 
+static void print_seconds(const char *key, uint64_t ns)
+{
+    printf("%s: %llu.%03llu s\n", key, (unsigned long long)(ns / 1000000000ull),
+           (unsigned long long)(ns % 1000000000ull / 1000000ull));
+}
+
+/* --pattern heartbeat: the connect role of patterns/heartbeat.h; exit status
+ * as client_usage says. */
+static int client_heartbeat(const char *connect, uint64_t interval_ns, uint64_t timeout_ns,
+                            uint64_t duration_ns, int expect_death, int verbose)
+{
+    tl_heartbeat_config cfg;
+    tl_heartbeat_stats st;
+    tl_svc_report rep;
+    tl_service *svc = NULL;
+    tl_runner *runner = NULL;
+    tl_runner_options ro;
+    tl_run_result res;
+    struct sigaction sa;
+    sigset_t block, old;
+    uint64_t start, elapsed, bound;
+    char q[160];
+    int rc, code = CLI_EXIT_OK;
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.address = connect;
+    cfg.interval_ns = interval_ns;
+    cfg.timeout_ns = timeout_ns;
+    cfg.stop_ns = duration_ns;
+    cfg.finish_on_death = expect_death;
+    rc = tl_heartbeat_create(&cfg, &svc);
+    if (rc != TL_OK) {
+        cli_error("client: %s", tl_strerror(rc));
+        return rc == TL_E_INVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+    }
+    /* The effective values (defaults filled in by the service). */
+    interval_ns = interval_ns ? interval_ns : 1000000000ull;
+    timeout_ns = timeout_ns ? timeout_ns : 3 * interval_ns;
+    bound = interval_ns + timeout_ns;
+
+    /* SIGINT / SIGTERM end the run; only this thread takes them (the host's
+     * reactor thread inherits the blocked mask). */
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = client_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+
+    memset(&ro, 0, sizeof ro);
+    ro.verbose = verbose;
+    ro.stop_flag = &client_stop_flag;
+    /* Backstop: the Bye of --duration gets one more timeout (+5 s) to finish. */
+    ro.deadline_ns = duration_ns != 0 ? duration_ns + timeout_ns + CLIENT_BACKSTOP_NS : 0;
+    rc = tl_runner_create(&ro, &runner);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != TL_OK) {
+        svc->ops->destroy(svc);
+        cli_error("client: cannot start the engine: %s", tl_strerror(rc));
+        return CLI_EXIT_FAIL;
+    }
+    memset(&res, 0, sizeof res);
+    start = tl_runner_now_ns();
+    tl_runner_run(runner, &svc, 1, &res);
+    elapsed = tl_runner_now_ns() - start;
+
+    svc->ops->report(svc, &rep);
+    tl_heartbeat_stats_get(svc, &st);
+    printf("pattern: heartbeat\n");
+    print_seconds("interval", interval_ns);
+    print_seconds("timeout", timeout_ns);
+    printf("heartbeats sent: %llu\n", (unsigned long long)rep.sent);
+    printf("heartbeats received: %llu\n", (unsigned long long)rep.signals);
+    printf("suspicions: %llu\n", (unsigned long long)st.suspicions);
+    printf("false suspicions: %llu\n", (unsigned long long)st.false_suspicions);
+    printf("deaths detected: %llu\n", (unsigned long long)st.deaths);
+    if (st.suspicions != 0) {
+        printf("detected by: %s\n", st.by_transport != 0 ? "connection closed" : "silence");
+        print_seconds("detection latency", st.last_latency_ns);
+    } else {
+        printf("detected by: -\ndetection latency: -\n");
+    }
+    printf("errors: %llu\n", (unsigned long long)rep.errors);
+    print_seconds("elapsed", elapsed);
+    fflush(stdout);
+
+    if (st.peers == 0) {
+        /* No HelloResponse: the server could not be reached. */
+        if (res.outcome == TL_RUN_STOPPED) {
+            cli_error("client: stopped before %s answered", cli_quote(connect, strlen(connect), q, sizeof q));
+            code = CLI_EXIT_FAIL;
+        } else {
+            cli_error("client: cannot connect to %s%s%s", cli_quote(connect, strlen(connect), q, sizeof q),
+                      rep.first_error[0] ? ": " : "", rep.first_error);
+            code = CLI_EXIT_USAGE;
+        }
+    } else if (rep.errors != 0) {
+        cli_error("client: %s", rep.first_error);
+        code = CLI_EXIT_FAIL;
+    } else if (st.false_suspicions != 0) {
+        cli_error("client: %llu false suspicion(s): the server was declared dead, then heard again",
+                  (unsigned long long)st.false_suspicions);
+        code = CLI_EXIT_FAIL;
+    } else if (expect_death) {
+        if (st.deaths == 0) {
+            cli_error("client: the server's death was expected, none detected%s",
+                      res.outcome == TL_RUN_STOPPED ? " (stopped by a signal)" : "");
+            code = CLI_EXIT_FAIL;
+        } else if (st.last_latency_ns > bound) {
+            cli_error("client: death detected %llu ms after the last frame heard, more than interval + "
+                      "timeout (%llu ms)",
+                      (unsigned long long)(st.last_latency_ns / 1000000u),
+                      (unsigned long long)(bound / 1000000u));
+            code = CLI_EXIT_FAIL;
+        }
+    } else if (st.suspicions != 0) {
+        cli_error("client: the server was declared dead (%s)",
+                  st.by_transport != 0 ? "connection closed" : "silence");
+        code = CLI_EXIT_FAIL;
+    } else if (res.outcome == TL_RUN_DEADLINE) {
+        cli_error("client: the Bye after --duration did not finish");
+        code = CLI_EXIT_FAIL;
+    }
+    svc->ops->destroy(svc);
+    tl_runner_destroy(runner);
+    return code;
+}
+
 int cli_client_main(int argc, char **argv)
 {
     const char *connect = NULL;
@@ -147,7 +322,9 @@ int cli_client_main(int argc, char **argv)
     uint64_t count = 10, timeout_s = CLIENT_DEFAULT_TIMEOUT_S, concurrency = 1;
     size_t size_min = 16, size_max = 16;
     int abort_close = 0, verbose = 0, echo_check = 1;
-    int rr_option = 0, echo_option = 0;
+    int rr_option = 0, echo_option = 0, hb_option = 0, count_given = 0, expect_death = 0;
+    uint64_t interval_ns = 0, hb_timeout_ns = 0, duration_ns = 0;
+    const char *timeout_text = NULL;
     char q[160];
     int i;
 
@@ -173,9 +350,15 @@ int cli_client_main(int argc, char **argv)
             rr_option = 1;
             continue;
         }
+        if (strcmp(arg, "--expect-death") == 0) {
+            expect_death = 1;
+            hb_option = 1;
+            continue;
+        }
         if (strcmp(arg, "--connect") != 0 && strcmp(arg, "--pattern") != 0 && strcmp(arg, "--count") != 0 &&
             strcmp(arg, "--timeout") != 0 && strcmp(arg, "--size") != 0 &&
-            strcmp(arg, "--concurrency") != 0) {
+            strcmp(arg, "--concurrency") != 0 && strcmp(arg, "--interval") != 0 &&
+            strcmp(arg, "--duration") != 0) {
             cli_error("client: unknown option '%s'; run 'tofulab client --help'",
                       cli_quote(arg, strlen(arg), q, sizeof q));
             return CLI_EXIT_USAGE;
@@ -192,23 +375,30 @@ int cli_client_main(int argc, char **argv)
                 pattern = PATTERN_ECHO;
             } else if (strcmp(val, "request-response") == 0) {
                 pattern = PATTERN_RR;
+            } else if (strcmp(val, "heartbeat") == 0) {
+                pattern = PATTERN_HB;
             } else {
-                cli_error("client: unknown pattern '%s' (echo, request-response)",
+                cli_error("client: unknown pattern '%s' (echo, request-response, heartbeat)",
+                          cli_quote(val, strlen(val), q, sizeof q));
+                return CLI_EXIT_USAGE;
+            }
+        } else if (strcmp(arg, "--interval") == 0 || strcmp(arg, "--duration") == 0) {
+            hb_option = 1;
+            if (cli_parse_time(val, CLIENT_MAX_TIME_NS,
+                               strcmp(arg, "--interval") == 0 ? &interval_ns : &duration_ns) != 0) {
+                cli_error("client: %s '%s' is not a time like 30s, 250ms or 2m (0 < TIME <= 24h)", arg,
                           cli_quote(val, strlen(val), q, sizeof q));
                 return CLI_EXIT_USAGE;
             }
         } else if (strcmp(arg, "--count") == 0) {
+            count_given = 1;
             if (cli_parse_u64(val, TL_RR_MAX_COUNT, &count) != 0) {
                 cli_error("client: --count '%s' is not a number 0-%llu",
                           cli_quote(val, strlen(val), q, sizeof q), (unsigned long long)TL_RR_MAX_COUNT);
                 return CLI_EXIT_USAGE;
             }
         } else if (strcmp(arg, "--timeout") == 0) {
-            if (cli_parse_u64(val, CLIENT_MAX_TIMEOUT_S, &timeout_s) != 0 || timeout_s == 0) {
-                cli_error("client: --timeout '%s' is not a number of seconds 1-%u",
-                          cli_quote(val, strlen(val), q, sizeof q), CLIENT_MAX_TIMEOUT_S);
-                return CLI_EXIT_USAGE;
-            }
+            timeout_text = val; /* seconds, or a TIME with --pattern heartbeat: parsed below */
         } else if (strcmp(arg, "--size") == 0) {
             rr_option = 1;
             if (parse_size(val, &size_min, &size_max) != 0) {
@@ -238,6 +428,33 @@ int cli_client_main(int argc, char **argv)
                       cli_quote(connect, strlen(connect), q, sizeof q));
             return CLI_EXIT_USAGE;
         }
+    }
+    if (timeout_text != NULL) {
+        const char *val = timeout_text;
+
+        if (pattern == PATTERN_HB) {
+            if (cli_parse_time(val, CLIENT_MAX_TIME_NS, &hb_timeout_ns) != 0) {
+                cli_error("client: --timeout '%s' is not a time like 60s, 500ms or 2m (0 < TIME <= 24h)",
+                          cli_quote(val, strlen(val), q, sizeof q));
+                return CLI_EXIT_USAGE;
+            }
+        } else if (cli_parse_u64(val, CLIENT_MAX_TIMEOUT_S, &timeout_s) != 0 || timeout_s == 0) {
+            cli_error("client: --timeout '%s' is not a number of seconds 1-%u",
+                      cli_quote(val, strlen(val), q, sizeof q), CLIENT_MAX_TIMEOUT_S);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (pattern != PATTERN_HB && hb_option) {
+        cli_error("client: --interval, --duration and --expect-death belong to --pattern heartbeat");
+        return CLI_EXIT_USAGE;
+    }
+    if (pattern == PATTERN_HB && (rr_option || echo_option || count_given)) {
+        cli_error("client: --count, --abort, --size, --concurrency and --no-echo-check do not apply to "
+                  "--pattern heartbeat");
+        return CLI_EXIT_USAGE;
+    }
+    if (pattern == PATTERN_HB) {
+        return client_heartbeat(connect, interval_ns, hb_timeout_ns, duration_ns, expect_death, verbose);
     }
     if (pattern == PATTERN_ECHO && rr_option) {
         cli_error("client: --size, --concurrency and --no-echo-check belong to --pattern request-response");

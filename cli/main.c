@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "../sim/scenario.h"
 
 typedef struct {
     const char *name;
@@ -18,8 +19,8 @@ typedef struct {
 
 static const cli_command commands[] = {
     {"frame", cli_frame_main, "decode and encode tofu frames (hex or raw bytes)"},
-    {"serve", cli_serve_main, "run tofu's echo service on TCP / Unix socket listeners"},
-    {"client", cli_client_main, "run a client pattern (echo, request-response) against a server"},
+    {"serve", cli_serve_main, "run tofu's echo service or a heartbeat server on TCP / Unix sockets"},
+    {"client", cli_client_main, "run a client pattern (echo, request-response, heartbeat) against a server"},
     {"conform", cli_conform_main, "run the conformance suite against a tofu peer (server or client role)"},
     {"sim", cli_sim_main, "run a scenario on the deterministic virtual network"},
 };
@@ -128,6 +129,25 @@ int cli_parse_u64(const char *text, uint64_t max, uint64_t *out)
         v = v * 10u + d;
     }
     if (v > max) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_time(const char *text, uint64_t max_ns, uint64_t *out)
+{
+    uint64_t v;
+
+    if (text == NULL) {
+        return -1;
+    }
+    if (cli_parse_u64(text, UINT64_MAX / 1000000000ull, &v) == 0) {
+        v *= 1000000000ull; /* bare number: seconds */
+    } else if (scn_parse_time(text, strlen(text), &v) != 0) {
+        return -1;
+    }
+    if (v == 0 || v > max_ns) {
         return -1;
     }
     *out = v;

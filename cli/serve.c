@@ -1,6 +1,7 @@
 /*
  * `tofulab serve`: tofu's echo server (PROTOCOL.md section 7, patterns/echo.h)
- * on real sockets, until SIGINT or SIGTERM.
+ * on real sockets, until SIGINT or SIGTERM; with --pattern heartbeat-server,
+ * the heartbeat pattern's listen role (patterns/heartbeat.h) instead.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -9,12 +10,16 @@
 
 #include "cli.h"
 #include "../patterns/echo.h"
+#include "../patterns/heartbeat.h"
 #include "../patterns/runner_posix.h"
 
-#define SERVE_MAX_LISTEN 64
+#define SERVE_MAX_LISTEN  64
+#define SERVE_MAX_TIME_NS (86400ull * 1000000000ull) /* --interval / --timeout: at most a day */
 
 static const char serve_usage[] =
     "usage: tofulab serve --listen ADDR [--listen ADDR ...] [--budget N] [--verbose]\n"
+    "       tofulab serve --listen ADDR [...] --pattern heartbeat-server [--interval TIME]\n"
+    "             [--timeout TIME] [--verbose]\n"
     "\n"
     "Runs tofu's echo service (PROTOCOL.md section 7) on the reference engine: every\n"
     "request is answered with its echo op code (Request->Response, HelloRequest->\n"
@@ -30,6 +35,21 @@ static const char serve_usage[] =
     "  --budget N      stop after N regular/welcome echoes (tofu stops after 1100;\n"
     "                  default: no budget)\n"
     "  --verbose       log every listener and notification on stderr\n"
+    "  --pattern NAME  echo (default: the echo service above) or heartbeat-server\n"
+    "\n"
+    "heartbeat-server (the Heartbeat pattern, PROTOCOL.md section 10, patterns/heartbeat.h):\n"
+    "instead of echoing, every HelloRequest is answered (HelloResponse) and its client\n"
+    "becomes a peer; every --interval the server sends each peer an empty Signal (id 0)\n"
+    "and declares a peer dead after --timeout without any frame from it, or at once when\n"
+    "its connection closes; a peer declared dead and then heard again is a false\n"
+    "suspicion; a client that leaves with ByeRequest is not counted dead. Use it with\n"
+    "`tofulab client --pattern heartbeat`. Runs until SIGINT or SIGTERM, then prints\n"
+    "'key: value' lines on stdout: pattern, peers, heartbeats sent, heartbeats\n"
+    "received, suspicions, false suspicions, deaths detected, errors.\n"
+    "  --interval TIME heartbeat period (default 1s)\n"
+    "  --timeout TIME  silence after which a peer is declared dead (default 3 x interval)\n"
+    "TIME is a number with a unit (ns, us, ms, s, m, h: 30s, 1.5s, 250ms, 2m) or a bare\n"
+    "number of seconds; 0 < TIME <= 24h. --budget belongs to the echo pattern.\n"
     "\n"
     "divergences from tofu's EchoService: no budget unless --budget; a response-role\n"
     "frame from a client is ignored instead of stopping the server; a frame with\n"
@@ -45,7 +65,9 @@ static const char serve_usage[] =
     "examples:\n"
     "  tofulab serve --listen 'tcp|127.0.0.1|7099'\n"
     "  tofulab serve --listen 'tcp|0.0.0.0|7099' --listen 'uds|/tmp/echo.sock' --verbose\n"
-    "  tofulab serve --listen 'tcp|127.0.0.1|0'      # OS-chosen port, printed\n";
+    "  tofulab serve --listen 'tcp|127.0.0.1|0'      # OS-chosen port, printed\n"
+    "  tofulab serve --listen 'uds|/tmp/hb.sock' --pattern heartbeat-server \\\n"
+    "      --interval 30s --timeout 60s\n";
 
 static volatile sig_atomic_t serve_stop_flag;
 
@@ -90,12 +112,108 @@ static int serve_install_signals(void)
     return sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* --pattern heartbeat-server: one heartbeat service (listen role) per
+ * listener, each on its own runner thread, until SIGINT / SIGTERM. */
+static int serve_heartbeat(tl_runner *runner, const char *const *listen, size_t listen_count,
+                           uint64_t interval_ns, uint64_t timeout_ns, int verbose)
+{
+    tl_service *svcs[SERVE_MAX_LISTEN];
+    tl_run_result res[SERVE_MAX_LISTEN];
+    serve_ctx sc = {runner};
+    tl_heartbeat_stats total, st;
+    tl_svc_report rep;
+    uint64_t sent = 0, received = 0, errors = 0;
+    size_t listening = 0, k;
+    char first_error[sizeof rep.first_error] = "";
+    int code = CLI_EXIT_OK, failed = 0, rc = TL_OK;
+
+    memset(svcs, 0, sizeof svcs);
+    memset(res, 0, sizeof res);
+    for (k = 0; k < listen_count; k++) {
+        tl_heartbeat_config cfg;
+
+        memset(&cfg, 0, sizeof cfg);
+        cfg.address = listen[k];
+        cfg.listen = 1;
+        cfg.interval_ns = interval_ns;
+        cfg.timeout_ns = timeout_ns;
+        cfg.on_listening = serve_on_listening;
+        cfg.ctx = &sc;
+        rc = tl_heartbeat_create(&cfg, &svcs[k]);
+        if (rc != TL_OK) {
+            break;
+        }
+    }
+    if (rc != TL_OK) {
+        cli_error("serve: %s", tl_strerror(rc));
+        for (k = 0; k < listen_count; k++) {
+            if (svcs[k] != NULL) {
+                svcs[k]->ops->destroy(svcs[k]);
+            }
+        }
+        return CLI_EXIT_FAIL;
+    }
+    tl_runner_run(runner, svcs, listen_count, res);
+
+    memset(&total, 0, sizeof total);
+    for (k = 0; k < listen_count; k++) {
+        tl_heartbeat_stats_get(svcs[k], &st);
+        svcs[k]->ops->report(svcs[k], &rep);
+        total.peers += st.peers;
+        total.suspicions += st.suspicions;
+        total.false_suspicions += st.false_suspicions;
+        total.deaths += st.deaths;
+        total.by_transport += st.by_transport;
+        listening += st.listening ? 1u : 0u;
+        sent += rep.sent;
+        received += rep.signals;
+        errors += rep.errors;
+        if (res[k].outcome != TL_RUN_STOPPED) {
+            failed = 1;
+            if (first_error[0] == '\0') {
+                memcpy(first_error, rep.first_error, sizeof first_error);
+            }
+        }
+    }
+    if (failed) {
+        if (listening < listen_count) {
+            /* A listener failed (bad address, port in use, path not bindable). */
+            cli_error("serve: %s", first_error[0] ? first_error : "a listener failed");
+            code = CLI_EXIT_USAGE;
+        } else {
+            cli_error("serve: %s", first_error[0] ? first_error : "the heartbeat service stopped");
+            code = CLI_EXIT_FAIL;
+        }
+    }
+    if (code == CLI_EXIT_OK) {
+        printf("pattern: heartbeat-server\n");
+        printf("peers: %llu\n", (unsigned long long)total.peers);
+        printf("heartbeats sent: %llu\n", (unsigned long long)sent);
+        printf("heartbeats received: %llu\n", (unsigned long long)received);
+        printf("suspicions: %llu\n", (unsigned long long)total.suspicions);
+        printf("false suspicions: %llu\n", (unsigned long long)total.false_suspicions);
+        printf("deaths detected: %llu\n", (unsigned long long)total.deaths);
+        printf("errors: %llu\n", (unsigned long long)errors);
+        fflush(stdout);
+    }
+    if (verbose) {
+        fprintf(stderr,
+                "tofulab: serve: heartbeat-server: %llu peers, %llu of the declarations at channel_closed\n",
+                (unsigned long long)total.peers, (unsigned long long)total.by_transport);
+    }
+    for (k = 0; k < listen_count; k++) {
+        svcs[k]->ops->destroy(svcs[k]);
+    }
+    return code;
+}
+
 int cli_serve_main(int argc, char **argv)
 {
     const char *listen[SERVE_MAX_LISTEN];
     size_t listen_count = 0;
     uint64_t budget = 0;
-    int verbose = 0;
+    uint64_t interval_ns = 0, timeout_ns = 0;
+    int verbose = 0, heartbeat = 0, budget_given = 0;
     char q[160];
     int i;
 
@@ -107,21 +225,45 @@ int cli_serve_main(int argc, char **argv)
             return CLI_EXIT_OK;
         } else if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0) {
             verbose = 1;
-        } else if (strcmp(arg, "--listen") == 0 || strcmp(arg, "--budget") == 0) {
+        } else if (strcmp(arg, "--listen") == 0 || strcmp(arg, "--budget") == 0 ||
+                   strcmp(arg, "--pattern") == 0 || strcmp(arg, "--interval") == 0 ||
+                   strcmp(arg, "--timeout") == 0) {
             if (i + 1 >= argc) {
                 cli_error("serve: %s needs a value; run 'tofulab serve --help'", arg);
                 return CLI_EXIT_USAGE;
             }
-            if (strcmp(arg, "--listen") == 0) {
+            if (strcmp(arg, "--pattern") == 0) {
+                const char *val = argv[++i];
+                if (strcmp(val, "echo") == 0) {
+                    heartbeat = 0;
+                } else if (strcmp(val, "heartbeat-server") == 0) {
+                    heartbeat = 1;
+                } else {
+                    cli_error("serve: unknown pattern '%s' (echo, heartbeat-server)",
+                              cli_quote(val, strlen(val), q, sizeof q));
+                    return CLI_EXIT_USAGE;
+                }
+            } else if (strcmp(arg, "--interval") == 0 || strcmp(arg, "--timeout") == 0) {
+                const char *val = argv[++i];
+                uint64_t *dst = strcmp(arg, "--interval") == 0 ? &interval_ns : &timeout_ns;
+                if (cli_parse_time(val, SERVE_MAX_TIME_NS, dst) != 0) {
+                    cli_error("serve: %s '%s' is not a time like 30s, 250ms or 2m (0 < TIME <= 24h)", arg,
+                              cli_quote(val, strlen(val), q, sizeof q));
+                    return CLI_EXIT_USAGE;
+                }
+            } else if (strcmp(arg, "--listen") == 0) {
                 if (listen_count == SERVE_MAX_LISTEN) {
                     cli_error("serve: at most %d --listen addresses", SERVE_MAX_LISTEN);
                     return CLI_EXIT_USAGE;
                 }
                 listen[listen_count++] = argv[++i];
-            } else if (cli_parse_u64(argv[++i], UINT64_MAX, &budget) != 0) {
-                cli_error("serve: --budget '%s' is not a number",
-                          cli_quote(argv[i], strlen(argv[i]), q, sizeof q));
-                return CLI_EXIT_USAGE;
+            } else {
+                budget_given = 1;
+                if (cli_parse_u64(argv[++i], UINT64_MAX, &budget) != 0) {
+                    cli_error("serve: --budget '%s' is not a number",
+                              cli_quote(argv[i], strlen(argv[i]), q, sizeof q));
+                    return CLI_EXIT_USAGE;
+                }
             }
         } else {
             cli_error("serve: unknown option '%s'; run 'tofulab serve --help'",
@@ -131,6 +273,14 @@ int cli_serve_main(int argc, char **argv)
     }
     if (listen_count == 0) {
         cli_error("serve: no --listen address; run 'tofulab serve --help'");
+        return CLI_EXIT_USAGE;
+    }
+    if (heartbeat && budget_given) {
+        cli_error("serve: --budget belongs to --pattern echo");
+        return CLI_EXIT_USAGE;
+    }
+    if (!heartbeat && (interval_ns != 0 || timeout_ns != 0)) {
+        cli_error("serve: --interval and --timeout belong to --pattern heartbeat-server");
         return CLI_EXIT_USAGE;
     }
     for (size_t k = 0; k < listen_count; k++) {
@@ -165,6 +315,12 @@ int cli_serve_main(int argc, char **argv)
     if (rc != TL_OK) {
         cli_error("serve: cannot start the engine: %s", tl_strerror(rc));
         return CLI_EXIT_FAIL;
+    }
+
+    if (heartbeat) {
+        rc = serve_heartbeat(runner, listen, listen_count, interval_ns, timeout_ns, verbose);
+        tl_runner_destroy(runner);
+        return rc;
     }
 
     serve_ctx sc = {runner};

@@ -95,6 +95,7 @@ static void declare_dead(hb_state *st, const tl_svc_env *env, hb_peer *p, const 
         p->latency = now - p->last_heard;
     }
     st->stats.suspicions++;
+    st->stats.last_latency_ns = p->latency;
     tl_svc_logf(env, "channel %u: peer declared dead (%s) after %llu ns of silence", (unsigned)p->channel,
                 why, (unsigned long long)(now - p->last_heard));
 }
@@ -225,6 +226,12 @@ static int hb_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
             tl_svc_report_error(&st->rep, env, "cannot listen on %s", st->address);
             return 1;
         }
+        if (!st->stats.listening) {
+            st->stats.listening = 1;
+            if (st->cfg.on_listening != NULL) {
+                st->cfg.on_listening(st->cfg.ctx, st->address, st->own);
+            }
+        }
         return 0;
     }
     if (op == TL_OP_HELLO_REQUEST && st->cfg.listen) {
@@ -288,6 +295,9 @@ static void hb_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
             hb_peer *p = &st->peers[i];
             if (!p->gone && !p->dead && now >= p->last_heard + st->cfg.timeout_ns) {
                 declare_dead(st, env, p, "silence");
+                if (!st->cfg.listen && st->cfg.finish_on_death) {
+                    s->done = 1;
+                }
             }
         }
         arm_check(st, env);

@@ -15,7 +15,8 @@
  *
  *   With stop_ns (connect role) the client ends after that long with
  *   ByeRequest / ByeResponse; the server then forgets the peer without
- *   counting a death.
+ *   counting a death. With finish_on_death (connect role) the client ends as
+ *   soon as it declares its peer dead (`tofulab client --expect-death`).
  *
  * Report: sent = heartbeats sent; signals = heartbeats received; failed =
  * false suspicions; answered = deaths detected (declared dead and never
@@ -44,6 +45,11 @@ typedef struct {
     uint64_t timeout_ns;      /* 0 = 3 x interval */
     uint64_t expect_death_ns; /* env->now of the peer's death, when known; 0 = not told */
     uint64_t stop_ns;         /* connect role: Bye after this long; 0 = never */
+    int finish_on_death;      /* connect role: the service ends once its peer is declared dead
+                                 (by silence too, not only at channel_closed) */
+    /* listen role, optional: called once the listener is up (WelcomeResponse). */
+    void (*on_listening)(void *ctx, const char *address, uint16_t channel);
+    void *ctx;
 } tl_heartbeat_config;
 
 typedef struct {
@@ -52,6 +58,8 @@ typedef struct {
     uint64_t false_suspicions; /* declared dead, then heard again */
     uint64_t deaths;           /* declared dead and not heard since */
     uint64_t by_transport;     /* of the declarations: channel_closed came first */
+    uint64_t listening;        /* listen role: 1 once the listener is up */
+    uint64_t last_latency_ns;  /* detection latency of the latest declaration (0 if none) */
 } tl_heartbeat_stats;
 
 int tl_heartbeat_create(const tl_heartbeat_config *cfg, tl_service **out);
