@@ -117,7 +117,8 @@ static void ec_abort(ec_client *c, const tl_svc_env *env)
     rc = env->post(env->host, &m, &out);
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        tl_svc_report_error(&c->rep, env, "abort on channel %u refused: %s", (unsigned)c->channel, tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "abort on channel %u refused: %s", (unsigned)c->channel,
+                            tl_strerror(rc));
     }
 }
 
@@ -250,8 +251,9 @@ static int ec_on_notification(ec_client *c, const tl_svc_env *env, const tl_mess
         c->rep.closed++;
         c->stats.closed = 1;
         if (c->state != EC_CLOSING && c->stats.connect_status == 0) {
-            tl_svc_report_error(&c->rep, env, "channel closed while %s (%llu of %llu answered)", ec_state_name(c->state),
-                     (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
+            tl_svc_report_error(&c->rep, env, "channel closed while %s (%llu of %llu answered)",
+                                ec_state_name(c->state), (unsigned long long)c->rep.answered,
+                                (unsigned long long)c->cfg.count);
         }
         env->cancel_timer(env->host, TL_CLIENT_TIMER_CLOSE);
         env->cancel_timer(env->host, TL_CLIENT_TIMER_TIMEOUT);
@@ -340,8 +342,9 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     case EC_CLOSING:
     case EC_FAILED: break;
     }
-    tl_svc_report_error(&c->rep, env, "unexpected %s id %llu while %s", tl_opcode_name(op) ? tl_opcode_name(op) : "frame",
-             (unsigned long long)m->hdr.message_id, ec_state_name(c->state));
+    tl_svc_report_error(&c->rep, env, "unexpected %s id %llu while %s",
+                        tl_opcode_name(op) ? tl_opcode_name(op) : "frame",
+                        (unsigned long long)m->hdr.message_id, ec_state_name(c->state));
     return 0;
 }
 
@@ -356,7 +359,7 @@ static void ec_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
             return;
         }
         tl_svc_report_error(&c->rep, env, "timed out %s (%llu of %llu answered)", ec_state_name(c->state),
-                 (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
+                            (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
         ec_abort(c, env);
     } else if (token == TL_CLIENT_TIMER_CLOSE) {
         tl_svc_report_error(&c->rep, env, "channel %u not closed in time", (unsigned)c->channel);
@@ -435,8 +438,8 @@ void tl_echo_client_stats(const tl_service *s, tl_client_stats *out)
     const ec_client *c = s->state;
 
     *out = c->stats;
-    out->clean = c->rep.errors == 0 && c->stats.connected && c->stats.closed && c->rep.answered == c->cfg.count &&
-                 !c->stats.timed_out;
+    out->clean = c->rep.errors == 0 && c->stats.connected && c->stats.closed &&
+                 c->rep.answered == c->cfg.count && !c->stats.timed_out;
     out->latencies = c->latencies;
     out->latency_count = (size_t)c->rep.answered;
 }

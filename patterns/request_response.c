@@ -68,7 +68,8 @@ static void rr_abort(rr_client *c, const tl_svc_env *env)
     rc = env->post(env->host, &m, &out);
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        tl_svc_report_error(&c->rep, env, "abort on channel %u refused: %s", (unsigned)c->channel, tl_strerror(rc));
+        tl_svc_report_error(&c->rep, env, "abort on channel %u refused: %s", (unsigned)c->channel,
+                            tl_strerror(rc));
     }
 }
 
@@ -130,7 +131,8 @@ static void rr_fill(rr_client *c, const tl_svc_env *env)
         }
         if (rc != TL_OK) {
             env->put(env->host, &m);
-            tl_svc_report_error(&c->rep, env, "post of Request id %llu refused: %s", (unsigned long long)id, tl_strerror(rc));
+            tl_svc_report_error(&c->rep, env, "post of Request id %llu refused: %s", (unsigned long long)id,
+                                tl_strerror(rc));
             rr_abort(c, env);
             return;
         }
@@ -200,8 +202,9 @@ static int rr_on_notification(rr_client *c, const tl_svc_env *env, const tl_mess
         c->rep.closed++;
         c->stats.closed = 1;
         if (c->state != RR_CLOSING && c->stats.connect_status == 0) {
-            tl_svc_report_error(&c->rep, env, "channel closed while %s (%llu of %llu answered)", rr_state_name(c->state),
-                     (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
+            tl_svc_report_error(&c->rep, env, "channel closed while %s (%llu of %llu answered)",
+                                rr_state_name(c->state), (unsigned long long)c->rep.answered,
+                                (unsigned long long)c->cfg.count);
         }
         env->cancel_timer(env->host, TL_CLIENT_TIMER_CLOSE);
         env->cancel_timer(env->host, TL_CLIENT_TIMER_TIMEOUT);
@@ -281,8 +284,9 @@ static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     if (c->state == RR_HELLO && op == TL_OP_HELLO_RESPONSE) {
         c->stats.connected = 1;
         if (m->hdr.message_id != c->hello.message_id) {
-            tl_svc_report_error(&c->rep, env, "HelloResponse id %llu, expected %llu", (unsigned long long)m->hdr.message_id,
-                     (unsigned long long)c->hello.message_id);
+            tl_svc_report_error(&c->rep, env, "HelloResponse id %llu, expected %llu",
+                                (unsigned long long)m->hdr.message_id,
+                                (unsigned long long)c->hello.message_id);
         } else if (c->cfg.check_echo_body) {
             char why[200];
 
@@ -301,15 +305,16 @@ static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     }
     if (c->state == RR_BYE && op == TL_OP_BYE_RESPONSE) {
         if (m->hdr.message_id != c->bye_id) {
-            tl_svc_report_error(&c->rep, env, "ByeResponse id %llu, expected %llu", (unsigned long long)m->hdr.message_id,
-                     (unsigned long long)c->bye_id);
+            tl_svc_report_error(&c->rep, env, "ByeResponse id %llu, expected %llu",
+                                (unsigned long long)m->hdr.message_id, (unsigned long long)c->bye_id);
         }
         c->state = RR_CLOSING;
         env->set_timer(env->host, TL_CLIENT_CLOSE_GRACE_NS, TL_CLIENT_TIMER_CLOSE);
         return 0;
     }
-    tl_svc_report_error(&c->rep, env, "unexpected %s id %llu while %s", tl_opcode_name(op) ? tl_opcode_name(op) : "frame",
-             (unsigned long long)m->hdr.message_id, rr_state_name(c->state));
+    tl_svc_report_error(&c->rep, env, "unexpected %s id %llu while %s",
+                        tl_opcode_name(op) ? tl_opcode_name(op) : "frame",
+                        (unsigned long long)m->hdr.message_id, rr_state_name(c->state));
     return 0;
 }
 
@@ -324,7 +329,7 @@ static void rr_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
             return;
         }
         tl_svc_report_error(&c->rep, env, "timed out %s (%llu of %llu answered)", rr_state_name(c->state),
-                 (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
+                            (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
         rr_abort(c, env);
     } else if (token == TL_CLIENT_TIMER_CLOSE) {
         tl_svc_report_error(&c->rep, env, "channel %u not closed in time", (unsigned)c->channel);
@@ -417,8 +422,8 @@ void tl_rr_client_stats(const tl_service *s, tl_client_stats *out)
     const rr_client *c = s->state;
 
     *out = c->stats;
-    out->clean = c->rep.errors == 0 && c->stats.connected && c->stats.closed && c->rep.answered == c->cfg.count &&
-                 !c->stats.timed_out;
+    out->clean = c->rep.errors == 0 && c->stats.connected && c->stats.closed &&
+                 c->rep.answered == c->cfg.count && !c->stats.timed_out;
     out->latencies = c->latencies;
     out->latency_count = (size_t)c->rep.answered;
 }

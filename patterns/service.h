@@ -38,13 +38,13 @@ typedef struct tl_svc_env {
 
 /* Outcome of a service's own checks (its oracle). */
 typedef struct {
-    uint64_t sent;        /* requests / messages the service originated */
-    uint64_t answered;    /* requests that got their complete answer */
-    uint64_t failed;      /* requests that ended in an explicit failure notification */
-    uint64_t errors;      /* check violations (wrong content, duplicate, reordering, loss) */
-    uint64_t signals;     /* signals received (progress, heartbeat) */
-    uint64_t bytes;       /* payload bytes verified */
-    uint64_t closed;      /* channel_closed notifications seen */
+    uint64_t sent;     /* requests / messages the service originated */
+    uint64_t answered; /* requests that got their complete answer */
+    uint64_t failed;   /* requests that ended in an explicit failure notification */
+    uint64_t errors;   /* check violations (wrong content, duplicate, reordering, loss) */
+    uint64_t signals;  /* signals received (progress, heartbeat) */
+    uint64_t bytes;    /* payload bytes verified */
+    uint64_t closed;   /* channel_closed notifications seen */
     uint64_t latency_count;
     uint64_t latency_sum_ns;
     uint64_t latency_max_ns;
