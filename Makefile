@@ -103,3 +103,6 @@ clean:
 	rm -rf build build-*
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Fuzzing (libFuzzer, AFL++, corpus replay as part of make test): see docs/fuzzing.md.
+include mk/fuzz.mk

@@ -48,7 +48,20 @@ int tl_address_parse(const char *value, size_t len, tl_address *out)
         if (kind_len != 3 || memcmp(value, "uds", 3) != 0) {
             return TL_E_BAD_ADDRESS;
         }
-        if (rest_len == 0 || rest_len > TL_ADDR_PATH_MAX || memchr(rest, '\0', rest_len) != NULL) {
+        if (rest_len == 0 || rest_len > TL_ADDR_PATH_MAX) {
+            return TL_E_BAD_ADDRESS;
+        }
+        /* Every accepted path must survive being written as a header and
+         * read back (fuzz finding F1): no control character (A17 refuses CR
+         * and LF in values) and no blank at either end (the iterator trims
+         * values, 4.2). */
+        for (size_t i = 0; i < rest_len; i++) {
+            unsigned char c = (unsigned char)rest[i];
+            if (c < 0x20 || c == 0x7f) {
+                return TL_E_BAD_ADDRESS;
+            }
+        }
+        if (rest[0] == ' ' || rest[rest_len - 1] == ' ') {
             return TL_E_BAD_ADDRESS;
         }
         a.kind = TL_ADDR_UDS;

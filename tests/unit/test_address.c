@@ -67,6 +67,22 @@ static void test_address_parse_tcp_ipv6_literal_splits_on_pipe_only(void **state
     assert_int_equal(a.port, 1);
 }
 
+/* Fuzz finding F1 (tests/regress/address/f1-*): every accepted UDS path must
+ * survive being written as a header and read back, so control characters
+ * and leading or trailing blanks (trimmed by the iterator, 4.2) are refused. */
+static void test_address_parse_uds_path_unwritable_rejected(void **state)
+{
+    (void)state;
+    tl_address a;
+    static const char *const bad[] = {"uds|\r", "uds|/tmp/a\nb", "uds|/tmp/x\t", "uds|/tmp/x ", "uds| /tmp/x",
+                                      "uds|\t", "uds|/tmp/\x7f", "uds|/tmp/\x01x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(parse_str(bad[i], &a), TL_E_BAD_ADDRESS);
+    }
+    assert_int_equal(parse_str("uds|/tmp/a b", &a), TL_OK); /* an inner space survives */
+    assert_string_equal(a.path, "/tmp/a b");
+}
+
 static void test_address_parse_uds_gives_path(void **state)
 {
     (void)state;
@@ -656,6 +672,7 @@ int main(void)
         cmocka_unit_test(test_address_parse_tcp_ipv4_gives_host_port),
         cmocka_unit_test(test_address_parse_tcp_ipv6_literal_splits_on_pipe_only),
         cmocka_unit_test(test_address_parse_uds_gives_path),
+        cmocka_unit_test(test_address_parse_uds_path_unwritable_rejected),
         cmocka_unit_test(test_address_parse_port_range_edges),
         cmocka_unit_test(test_address_parse_port_leading_zero_rejected),
         cmocka_unit_test(test_address_parse_every_accepted_port_formats_back),

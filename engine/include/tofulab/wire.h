@@ -222,7 +222,8 @@ typedef struct {
 /* Parse a value strictly: exactly "tcp|host|port" (host non-empty, no control
  * characters or spaces, <= 255 bytes; port a canonical decimal 0-65535: digits
  * only, no leading zero) or
- * "uds|path" (path non-empty, <= 107 bytes, no NUL). Port 0 is accepted here;
+ * "uds|path" (path non-empty, <= 107 bytes, no control character, no space at
+ * either end, so that it survives a header round trip). Port 0 is accepted here;
  * connecting to port 0 is refused by the engine. Returns TL_OK or
  * TL_E_BAD_ADDRESS. */
 int tl_address_parse(const char *value, size_t len, tl_address *out);
