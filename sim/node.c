@@ -1022,7 +1022,9 @@ static void node_stop(sim_node *n, int rst)
         l->error = 0;
     }
     chan_clear(n);
-    memset(n->group_svc, 0, n->group_cap * sizeof *n->group_svc);
+    if (n->group_svc != NULL) { /* none yet when a node dies before its first group */
+        memset(n->group_svc, 0, n->group_cap * sizeof *n->group_svc);
+    }
     n->ntimers = 0;
     n->engine_event_at = UINT64_MAX;
     n->state = rst ? TL_SIM_NODE_DOWN : TL_SIM_NODE_DEAD;

@@ -54,6 +54,7 @@ int regress_address(const uint8_t *data, size_t size);
 int regress_roundtrip(const uint8_t *data, size_t size);
 int regress_engine_server(const uint8_t *data, size_t size);
 int regress_engine_client(const uint8_t *data, size_t size);
+int regress_sim(const uint8_t *data, size_t size);
 
 #define LLVMFuzzerTestOneInput regress_reader
 #include "../../fuzz/fuzz_reader.c"
@@ -73,6 +74,9 @@ int regress_engine_client(const uint8_t *data, size_t size);
 #define LLVMFuzzerTestOneInput regress_engine_client
 #include "../../fuzz/fuzz_engine_client.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput regress_sim
+#include "../../fuzz/fuzz_sim.c"
+#undef LLVMFuzzerTestOneInput
 
 static const struct {
     const char *name;
@@ -84,6 +88,7 @@ static const struct {
     {"roundtrip", regress_roundtrip},
     {"engine_server", regress_engine_server},
     {"engine_client", regress_engine_client},
+    {"sim", regress_sim},
 };
 #define REGRESS_TARGET_COUNT (sizeof regress_targets / sizeof regress_targets[0])
 
@@ -260,6 +265,12 @@ static void test_regress_engine_client_inputs_pass(void **state)
     regress_target_inputs_pass("engine_client");
 }
 
+static void test_regress_sim_inputs_pass(void **state)
+{
+    (void)state;
+    regress_target_inputs_pass("sim");
+}
+
 /* Run one input in a child; 1 if it passed (exit 0). Under Valgrind with
  * --errors-for-leak-kinds=all a passing child still exits non-zero (cmocka's
  * state is reachable in it), so a fixed finding shows up in plain make test,
@@ -342,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_regress_roundtrip_inputs_pass),
         cmocka_unit_test(test_regress_engine_server_inputs_pass),
         cmocka_unit_test(test_regress_engine_client_inputs_pass),
+        cmocka_unit_test(test_regress_sim_inputs_pass),
         cmocka_unit_test(test_regress_known_open_inputs_still_fail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
