@@ -352,6 +352,20 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
             }
         }
     }
+    /* An oracle on every run, whatever the file expects: the invariants of
+     * every live engine hold at the end (tl_engine_check). */
+    for (uint32_t n = 0; n < tl_sim_node_count(sim); n++) {
+        tl_engine *eng = tl_sim_node_engine(sim, n);
+        const char *broken = eng != NULL ? tl_engine_check(eng) : NULL;
+        if (broken != NULL) {
+            res->failed++;
+            if (res->first_failure[0] == '\0' &&
+                snprintf(res->first_failure, sizeof res->first_failure, "%s: node %s: engine invariant: %s",
+                         scn->file, tl_sim_node_name(sim, n), broken) < 0) {
+                res->first_failure[0] = '\0';
+            }
+        }
+    }
     res->passed = res->failed == 0;
 
     if (opt->summary) {
