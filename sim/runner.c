@@ -366,6 +366,32 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
             }
         }
     }
+    /* No message leak: a node whose services have all finished holds no
+     * message outside its engine and its pool. */
+    for (uint32_t n = 0; n < tl_sim_node_count(sim); n++) {
+        tl_engine *eng = tl_sim_node_engine(sim, n);
+        int all_done = 1;
+        for (uint32_t sv = 0; sv < tl_sim_service_count(sim); sv++) {
+            if (tl_sim_service_node(sim, sv) == n && !tl_sim_service_done(sim, sv)) {
+                all_done = 0;
+            }
+        }
+        if (eng == NULL || !all_done) {
+            continue;
+        }
+        tl_engine_stats es;
+        tl_engine_get_stats(eng, &es);
+        uint32_t app = es.messages_live - es.pool_now - es.engine_now;
+        if (app != 0) {
+            res->failed++;
+            if (res->first_failure[0] == '\0' &&
+                snprintf(res->first_failure, sizeof res->first_failure,
+                         "%s: node %s: %u message(s) leaked by finished services", scn->file,
+                         tl_sim_node_name(sim, n), app) < 0) {
+                res->first_failure[0] = '\0';
+            }
+        }
+    }
     res->passed = res->failed == 0;
 
     if (opt->summary) {

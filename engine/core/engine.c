@@ -1224,6 +1224,14 @@ void tl_engine_get_stats(const tl_engine *e, tl_engine_stats *out)
     *out = e->stats;
     out->channels_now = e->nchannels;
     out->pool_now = e->pool_count;
+    uint32_t held = 0;
+    for (uint32_t i = 0; i < e->ngroups; i++) {
+        held += (uint32_t)e->groups[i].rxq.count;
+    }
+    for (const channel *ch = e->all_head; ch; ch = ch->next_all) {
+        held += (uint32_t)ch->sendq.count + (ch->rx != NULL) + (ch->welcome != NULL);
+    }
+    out->engine_now = held;
     out->next_message_id = e->next_id;
 }
 

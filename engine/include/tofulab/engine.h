@@ -118,6 +118,9 @@ typedef struct {
     uint32_t channels_now;
     uint32_t messages_live; /* allocated and not freed (pool + app + engine queues) */
     uint32_t pool_now;      /* messages resting in the pool */
+    uint32_t engine_now;    /* messages the engine holds (group and send queues, receive buffers,
+                               pending WelcomeRequests); the application holds the rest:
+                               messages_live - pool_now - engine_now */
     uint64_t next_message_id;
 } tl_engine_stats;
 
