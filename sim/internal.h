@@ -110,6 +110,7 @@ typedef enum {
 enum { TIMER_NONE = 0, TIMER_RTO, TIMER_PERSIST };
 
 #define SIM_OOO_MAX 16u
+#define SIM_OOW_ACK_NS 500000000ull /* challenge ACKs: at most one per 500 ms per socket */
 
 typedef struct sim_sock {
     sim_obj obj; /* first */
@@ -149,6 +150,7 @@ typedef struct sim_sock {
     uint32_t probe_backoff; /* probes sent while the window stayed closed */
     uint64_t last_heard;    /* time of the last segment from the peer */
     uint32_t dupacks;
+    uint64_t oow_ack_at; /* when the last challenge ACK went out (1 + time; 0 = never) */
     int timer; /* TIMER_* */
     uint64_t timer_deadline;
     uint64_t timer_gen;

@@ -15,7 +15,9 @@
  * an RTO (RFC 6298 estimator, minimum and maximum, exponential backoff,
  * go-back-N from the first unacknowledged byte) and fast retransmit after 3
  * duplicate ACKs; the receiver delivers in order, holds out-of-order segments
- * in the receive buffer and discards duplicates. Too many retransmissions
+ * in the receive buffer and discards duplicates; a segment that acknowledges
+ * unsent data is discarded and answered by a challenge ACK, at most one per
+ * 500 ms (RFC 5961 5.2, as Linux). Too many retransmissions
  * abort the connection (ETIMEDOUT: communication_failed, no RST). FIN is an
  * orderly close, RST a reset; segments for a closed endpoint are answered with
  * RST while the host lives, and silently dropped when it has vanished.
@@ -1049,14 +1051,23 @@ static void tcp_fin_check(sim_sock *s)
     }
 }
 
-static void tcp_ack(tl_sim *sim, sim_sock *s, const sim_seg *g)
+static int tcp_ack(tl_sim *sim, sim_sock *s, const sim_seg *g)
 {
     uint64_t ack = g->ack;
-    s->probes = 0; /* the peer is alive (Linux: icsk_probes_out = 0 on any ACK) */
     if (ack > s->snd_max) {
-        s->ack_pending = 1; /* acknowledges something never sent */
-        return;
+        /* It acknowledges something never sent: discard the segment and
+         * answer with a challenge ACK, at most one per SIM_OOW_ACK_NS (Linux:
+         * RFC 5961 5.2 and tcp_invalid_ratelimit). Unlimited answers let two
+         * desynchronised ends ping-pong pure ACKs for ever, and duplication
+         * on the link multiplies the loops (fuzz finding F3). */
+        sim->stats.challenge_acks++;
+        if (s->oow_ack_at == 0 || sim->now + 1 - s->oow_ack_at >= SIM_OOW_ACK_NS) {
+            s->oow_ack_at = sim->now + 1;
+            s->ack_pending = 1;
+        }
+        return -1;
     }
+    s->probes = 0; /* the peer is alive (Linux: icsk_probes_out = 0 on any ACK) */
     if (ack > s->snd_una) {
         uint64_t data_end = s->sb_seq + s->sb.len;
         uint64_t upto = ack < data_end ? ack : data_end;
@@ -1091,10 +1102,13 @@ static void tcp_ack(tl_sim *sim, sim_sock *s, const sim_seg *g)
     } else if (ack == s->snd_una && g->len == 0 && !(g->flags & (SEG_SYN | SEG_FIN)) &&
                s->snd_una < s->snd_max && g->wnd == s->snd_wnd) {
         if (++s->dupacks == 3) {
-            /* Fast retransmit of the first unacknowledged segment. */
+            /* Fast retransmit of the first unacknowledged segment: only what
+             * was sent before (beyond snd_max lies data the window did not
+             * admit; sending it would put the peer ahead of snd_max). */
             uint64_t data_end = s->sb_seq + s->sb.len;
-            if (s->snd_una < data_end) {
-                uint64_t len = data_end - s->snd_una;
+            uint64_t sent_end = data_end < s->snd_max ? data_end : s->snd_max;
+            if (s->snd_una < sent_end) {
+                uint64_t len = sent_end - s->snd_una;
                 if (len > s->node->opt.mss) {
                     len = s->node->opt.mss;
                 }
@@ -1127,6 +1141,7 @@ static void tcp_ack(tl_sim *sim, sim_sock *s, const sim_seg *g)
         tcp_closed(s);
         sock_maybe_release(sim, s);
     }
+    return 0;
 }
 
 static void syn_arrive(tl_sim *sim, sim_seg *g)
@@ -1272,7 +1287,12 @@ static void tcp_input(tl_sim *sim, sim_sock *s, sim_seg *g)
         return;
     }
     if (g->flags & SEG_ACK) {
-        tcp_ack(sim, s, g);
+        if (tcp_ack(sim, s, g) < 0) {
+            if (s->ack_pending) {
+                sim_sock_want_flush(s);
+            }
+            return;
+        }
         if (s->state == TCP_CLOSED) {
             return;
         }

@@ -231,6 +231,7 @@ typedef struct {
     uint64_t corrupted;      /* segments with a flipped byte */
     uint64_t duplicated;
     uint64_t duplicates_dropped; /* bytes received twice and discarded */
+    uint64_t challenge_acks;     /* segments discarded for acknowledging unsent data */
     uint64_t out_of_order;       /* segments held until the gap was filled */
     uint64_t resets_sent;
     uint64_t connections; /* connects started */

@@ -919,6 +919,34 @@ static void test_sim_duplicates_and_jitter_reordering_are_absorbed(void **state)
     net_free(&n);
 }
 
+static void test_sim_fast_retransmit_never_passes_what_was_sent(void **state)
+{
+    /* Fuzz finding F3: with a 512-byte window, reordering and duplicate ACKs,
+     * a fast retransmit of a whole MSS sent bytes the window had not admitted;
+     * the receiver then acknowledged past the sender's snd_max and the two
+     * ends ping-ponged pure ACKs (multiplied by duplication) for ever. */
+    net_cfg c;
+    net n;
+    (void)state;
+    net_defaults(&c);
+    c.link.delay_ns = 60 * MS;
+    c.link.jitter_ns = 5 * MS;
+    c.link.duplicate_ppb = TL_SIM_PPB / 20;
+    c.client_opt.rcvbuf = c.server_opt.rcvbuf = 512;
+    c.client_opt.segments = c.server_opt.segments = TL_SIM_CHOP_RANDOM;
+    c.rr.count = 32;
+    c.rr.size_min = 448;
+    c.rr.size_max = 8384;
+    c.rr.concurrency = 4;
+    net_build(&n, &c);
+    assert_int_equal(tl_sim_run(n.sim, 600 * SEC), TL_OK);
+    assert_rr_clean(&n, 32);
+    tl_sim_stats st = sim_stats(&n);
+    assert_true(st.retransmits > 0);
+    assert_int_equal(st.challenge_acks, 0); /* nobody acknowledged unsent data */
+    net_free(&n);
+}
+
 static void test_sim_gemodel_loss_comes_in_bursts(void **state)
 {
     net_cfg c;
@@ -1164,6 +1192,7 @@ int main(void)
         cmocka_unit_test(test_sim_fin_close_gives_peer_recv_failed),
         cmocka_unit_test(test_sim_stop_listener_refuses_new_connections),
         cmocka_unit_test(test_sim_duplicates_and_jitter_reordering_are_absorbed),
+        cmocka_unit_test(test_sim_fast_retransmit_never_passes_what_was_sent),
         cmocka_unit_test(test_sim_gemodel_loss_comes_in_bursts),
         cmocka_unit_test(test_sim_corruption_reaches_the_application),
         cmocka_unit_test(test_sim_full_queue_tail_drops_then_retransmits),
