@@ -109,7 +109,7 @@ typedef enum {
 
 enum { TIMER_NONE = 0, TIMER_RTO, TIMER_PERSIST };
 
-#define SIM_OOO_MAX 16u
+#define SIM_OOO_MAX    16u
 #define SIM_OOW_ACK_NS 500000000ull /* challenge ACKs: at most one per 500 ms per socket */
 
 typedef struct sim_sock {
@@ -151,7 +151,7 @@ typedef struct sim_sock {
     uint64_t last_heard;    /* time of the last segment from the peer */
     uint32_t dupacks;
     uint64_t oow_ack_at; /* when the last challenge ACK went out (1 + time; 0 = never) */
-    int timer; /* TIMER_* */
+    int timer;           /* TIMER_* */
     uint64_t timer_deadline;
     uint64_t timer_gen;
     uint64_t timer_event_at; /* time of the heap event that will look at the timer, UINT64_MAX if none */

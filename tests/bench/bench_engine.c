@@ -124,9 +124,9 @@ static int write_full(int fd, const uint8_t *buf, size_t len)
 
 typedef struct {
     int fd;
-    size_t frame;   /* bytes per message */
-    long count;     /* messages */
-    int echo;       /* 1: ping-pong server, 0: sink */
+    size_t frame; /* bytes per message */
+    long count;   /* messages */
+    int echo;     /* 1: ping-pong server, 0: sink */
 } raw_peer;
 
 static void *raw_server(void *arg)
@@ -233,8 +233,8 @@ static double raw_stream(transport *t, size_t frame, long count)
 typedef struct {
     tl_posix *p;
     uint32_t group;
-    long count;   /* messages the server expects (stream) */
-    int echo;     /* 1: echo Requests as Responses; 0: count and drop */
+    long count; /* messages the server expects (stream) */
+    int echo;   /* 1: echo Requests as Responses; 0: count and drop */
     long got;
 } engine_server;
 

@@ -12,7 +12,8 @@
 
 static const bench_entry benches[] = {
     {"reader", bench_reader_run, "streaming frame reader vs memcpy, 64 KiB chunks over ~64 MiB"},
-    {"engine", bench_engine_run, "engine over loopback TCP/UDS vs raw sockets; serve memory with 100 clients"},
+    {"engine", bench_engine_run,
+     "engine over loopback TCP/UDS vs raw sockets; serve memory with 100 clients"},
     {"sim", bench_sim_run, "virtual network: rr messages/s, rr-loss seeds/s, 100-peer 24 h heartbeat"},
     {"sweep", bench_sweep_run, "seed sweep of rr-loss: seeds/s in one process and with --jobs 2"},
 };

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #define PAIR_MAX_PASSES 200000
-#define PAIR_IOV 16
+#define PAIR_IOV        16
 
 uint64_t pair_xorshift(uint64_t *state)
 {
@@ -152,17 +152,10 @@ static size_t chunk_size(pair_net *n, size_t avail)
 {
     size_t k = avail;
     switch (n->mode) {
-    case PAIR_CHUNK_ALL:
-        break;
-    case PAIR_CHUNK_ONE:
-        k = 1;
-        break;
-    case PAIR_CHUNK_FIXED:
-        k = n->chunk;
-        break;
-    case PAIR_CHUNK_RANDOM:
-        k = 1 + (size_t)(pair_xorshift(&n->rng) % n->chunk);
-        break;
+    case PAIR_CHUNK_ALL: break;
+    case PAIR_CHUNK_ONE: k = 1; break;
+    case PAIR_CHUNK_FIXED: k = n->chunk; break;
+    case PAIR_CHUNK_RANDOM: k = 1 + (size_t)(pair_xorshift(&n->rng) % n->chunk); break;
     }
     return k < avail ? k : avail;
 }
@@ -201,8 +194,8 @@ static pair_conn *conn_new(pair_net *n)
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < PAIR_MAX_CONNS; i++) {
             pair_conn *c = &n->conn[i];
-            int done = c->used && !c->alive[0] && !c->alive[1] && !c->close_pending[0] &&
-                       !c->close_pending[1];
+            int done =
+                c->used && !c->alive[0] && !c->alive[1] && !c->close_pending[0] && !c->close_pending[1];
             if (c->used && !(pass == 1 && done)) {
                 continue;
             }
@@ -370,8 +363,8 @@ static void do_close(pair_net *n, int node, const tl_command *c)
     k->pipe_off[end] = 0;
     if (k->alive[other] || k->node[other] == PAIR_RAW) {
         k->close_pending[other] = 1;
-        k->close_reason[other] = (c->reset || k->kind == TL_ADDR_UDS) ? TL_STATUS_COMMUNICATION_FAILED
-                                                                      : TL_STATUS_RECV_FAILED;
+        k->close_reason[other] =
+            (c->reset || k->kind == TL_ADDR_UDS) ? TL_STATUS_COMMUNICATION_FAILED : TL_STATUS_RECV_FAILED;
     }
 }
 
@@ -385,9 +378,7 @@ static int run_commands(pair_net *n, int node)
         pair_check(n);
         log_cmd(n, node, &c);
         switch (c.kind) {
-        case TL_CMD_LISTEN:
-            do_listen(n, node, &c);
-            break;
+        case TL_CMD_LISTEN: do_listen(n, node, &c); break;
         case TL_CMD_CONNECT:
             if (n->hold_connects) {
                 int i;
@@ -402,13 +393,9 @@ static int run_commands(pair_net *n, int node)
                 do_connect(n, node, c.channel, &c.addr);
             }
             break;
-        case TL_CMD_CLOSE:
-            do_close(n, node, &c);
-            break;
-        case TL_CMD_IO:
-            break;
-        default:
-            fail_msg("node %d: unknown command kind %d", node, (int)c.kind);
+        case TL_CMD_CLOSE: do_close(n, node, &c); break;
+        case TL_CMD_IO: break;
+        default: fail_msg("node %d: unknown command kind %d", node, (int)c.kind);
         }
     }
     return did;

@@ -42,13 +42,13 @@
 
 #include "tofulab/engine.h"
 
-#define PAIR_MAX_NODES 4
-#define PAIR_MAX_CONNS 64
+#define PAIR_MAX_NODES     4
+#define PAIR_MAX_CONNS     64
 #define PAIR_MAX_LISTENERS 16
-#define PAIR_MAX_HELD 512
-#define PAIR_MAX_FAILS 8
-#define PAIR_RAW (-1)
-#define PAIR_ANY (-1)
+#define PAIR_MAX_HELD      512
+#define PAIR_MAX_FAILS     8
+#define PAIR_RAW           (-1)
+#define PAIR_ANY           (-1)
 
 typedef enum {
     PAIR_CHUNK_ALL = 0,   /* every byte available */
@@ -72,10 +72,10 @@ typedef struct {
     int stalled[2];       /* the driver does not take output from this end */
     int close_pending[2]; /* a transport_closed is due to end i */
     tl_status close_reason[2];
-    pair_bytes pipe[2];   /* bytes in flight towards end i */
+    pair_bytes pipe[2]; /* bytes in flight towards end i */
     size_t pipe_off[2];
-    pair_bytes wire[2];   /* transcript: every byte end i wrote */
-    int closed_reset[2];  /* end i's CLOSE: 1 reset, 0 orderly, -1 not closed */
+    pair_bytes wire[2];  /* transcript: every byte end i wrote */
+    int closed_reset[2]; /* end i's CLOSE: 1 reset, 0 orderly, -1 not closed */
     tl_addr_kind kind;
 } pair_conn;
 
@@ -146,8 +146,7 @@ int pair_run(pair_net *n);
 
 tl_message *pair_get(pair_net *n, int node);
 /* A message from node's pool: op code, channel, message_id, optional body text. */
-tl_message *pair_msg(pair_net *n, int node, unsigned opcode, uint16_t channel, uint64_t id,
-                     const char *body);
+tl_message *pair_msg(pair_net *n, int node, unsigned opcode, uint16_t channel, uint64_t id, const char *body);
 int pair_post(pair_net *n, int node, tl_message **m, tl_post_out *out);
 /* Post a WelcomeRequest / HelloRequest for addr; assert success; return the
  * channel (and the message_id in *id when id != NULL). */
@@ -161,8 +160,7 @@ size_t pair_pending(const pair_net *n, int node);
 void pair_put(pair_net *n, int node, tl_message **m);
 /* Receive one message and assert its fields (PAIR_ANY skips a field; opcode is
  * the proto's low nibble, origin 0/1). Returns it: the caller owns it. */
-tl_message *pair_expect(pair_net *n, int node, int opcode, int origin, int status, long channel,
-                        int64_t id);
+tl_message *pair_expect(pair_net *n, int node, int opcode, int origin, int status, long channel, int64_t id);
 /* pair_expect, then put the message back. */
 void pair_expect_put(pair_net *n, int node, int opcode, int origin, int status, long channel, int64_t id);
 /* Assert the group queue is empty. */

@@ -74,8 +74,8 @@ static void test_address_parse_uds_path_unwritable_rejected(void **state)
 {
     (void)state;
     tl_address a;
-    static const char *const bad[] = {"uds|\r", "uds|/tmp/a\nb", "uds|/tmp/x\t", "uds|/tmp/x ", "uds| /tmp/x",
-                                      "uds|\t", "uds|/tmp/\x7f", "uds|/tmp/\x01x"};
+    static const char *const bad[] = {"uds|\r",      "uds|/tmp/a\nb", "uds|/tmp/x\t",  "uds|/tmp/x ",
+                                      "uds| /tmp/x", "uds|\t",        "uds|/tmp/\x7f", "uds|/tmp/\x01x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(parse_str(bad[i], &a), TL_E_BAD_ADDRESS);
     }

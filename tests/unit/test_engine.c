@@ -21,7 +21,7 @@
 #include "../helpers/pair.h"
 
 #define ADDR "tcp|127.0.0.1|7099"
-#define ANY PAIR_ANY
+#define ANY  PAIR_ANY
 
 static pair_net net; /* large: static, one test at a time */
 
@@ -711,9 +711,9 @@ static void test_engine_pool_empty_one_signal_per_episode(void **state)
     assert_false(io.want_read);
     /* A host that offers bytes anyway: nothing consumed, no second Signal. */
     size_t used = 99;
-    assert_int_equal(tl_engine_input(E(1), sc, c->pipe[1].data + c->pipe_off[1],
-                                     c->pipe[1].len - c->pipe_off[1], &used),
-                     TL_OK);
+    assert_int_equal(
+        tl_engine_input(E(1), sc, c->pipe[1].data + c->pipe_off[1], c->pipe[1].len - c->pipe_off[1], &used),
+        TL_OK);
     pair_check(&net);
     assert_int_equal(used, 0);
     for (int i = 0; i < 5; i++) {
@@ -747,7 +747,6 @@ static void test_engine_pool_empty_one_signal_per_episode(void **state)
     assert_int_equal(c->pipe[1].len - c->pipe_off[1], 0);
     pair_free(&net);
 }
-
 
 static void test_engine_pool_empty_each_starving_channel_signalled(void **state)
 {
@@ -844,7 +843,7 @@ static void test_engine_post_closed_channel_rejected_invalid_channel_number(void
     pair_run(&net);
     pair_expect_put(&net, 1, TL_OP_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, sc, ANY);
     /* A6: every op code to the closed number is refused with status 10. */
-    const unsigned ops[] = {TL_OP_REQUEST, TL_OP_RESPONSE, TL_OP_SIGNAL, TL_OP_HELLO_RESPONSE,
+    const unsigned ops[] = {TL_OP_REQUEST,     TL_OP_RESPONSE,     TL_OP_SIGNAL,    TL_OP_HELLO_RESPONSE,
                             TL_OP_BYE_REQUEST, TL_OP_BYE_RESPONSE, TL_OP_BYE_SIGNAL};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         tl_message *m = pair_msg(&net, 0, ops[i], cc, 5, "x");
@@ -875,8 +874,8 @@ static void test_engine_post_regular_to_listener_not_allowed(void **state)
     pair_run(&net);
     pair_expect_put(&net, 1, TL_OP_WELCOME_RESPONSE, 0, 0, l, (int64_t)wid);
     /* A15: regular, hello-response and bye-request/response frames. */
-    const unsigned ops[] = {TL_OP_REQUEST, TL_OP_RESPONSE, TL_OP_SIGNAL, TL_OP_HELLO_RESPONSE,
-                            TL_OP_BYE_REQUEST, TL_OP_BYE_RESPONSE};
+    const unsigned ops[] = {TL_OP_REQUEST,        TL_OP_RESPONSE,    TL_OP_SIGNAL,
+                            TL_OP_HELLO_RESPONSE, TL_OP_BYE_REQUEST, TL_OP_BYE_RESPONSE};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         tl_message *m = pair_msg(&net, 1, ops[i], l, 5, "x");
         tl_post_out out;
@@ -1179,9 +1178,10 @@ static void test_engine_server_hello_response_matches_golden_v02(void **state)
     pair_run(&net);
     pair_expect_put(&net, 1, TL_OP_WELCOME_RESPONSE, 0, 0, l, (int64_t)wid);
     pair_conn *c = pair_raw_connect(&net, 1, l);
-    static const uint8_t v01[] = {0x1a, 0x2b, 0x03, 0x00, 0, 0, 0, 0, 0, 0, 0, 1, 0x00, 0x20, 0x00, 0x00,
-                                  '~', 'c', 'o', 'n', 'n', 'e', 'c', 't', '_', 't', 'o', ':', 't', 'c', 'p', '|',
-                                  '1', '2', '7', '.', '0', '.', '0', '.', '1', '|', '7', '0', '9', '9', '\r', '\n'};
+    static const uint8_t v01[] = {0x1a, 0x2b, 0x03, 0x00, 0,   0,   0,   0,   0,   0,   0,    1,
+                                  0x00, 0x20, 0x00, 0x00, '~', 'c', 'o', 'n', 'n', 'e', 'c',  't',
+                                  '_',  't',  'o',  ':',  't', 'c', 'p', '|', '1', '2', '7',  '.',
+                                  '0',  '.',  '0',  '.',  '1', '|', '7', '0', '9', '9', '\r', '\n'};
     pair_inject(c, 1, v01, sizeof v01);
     pair_run(&net);
     tl_message *m = pair_expect(&net, 1, TL_OP_HELLO_REQUEST, 0, 0, c->ch[1], 1);
@@ -1372,8 +1372,8 @@ static void test_engine_receive_origin_and_internal_bits_cleared_counted(void **
     }
     pair_run(&net);
     for (size_t i = 0; i < N; i++) {
-        tl_message *m = pair_expect(&net, 1, cases[i].want_proto & 0x0F, 0, cases[i].status, s,
-                                    (int64_t)(100 + i));
+        tl_message *m =
+            pair_expect(&net, 1, cases[i].want_proto & 0x0F, 0, cases[i].status, s, (int64_t)(100 + i));
         assert_int_equal(m->hdr.proto, cases[i].want_proto);
         assert_body(m, "b");
         pair_put(&net, 1, &m);
@@ -1526,7 +1526,7 @@ static void test_engine_post_validation_rules_status_byte(void **state)
     expect_reject(0, &m, TL_E_REJECTED, TL_STATUS_INVALID_MORE_USAGE);
 
     /* Step 6: channel 0 only for Hello/Welcome requests. */
-    const unsigned need[] = {TL_OP_REQUEST, TL_OP_RESPONSE, TL_OP_SIGNAL, TL_OP_HELLO_RESPONSE,
+    const unsigned need[] = {TL_OP_REQUEST,     TL_OP_RESPONSE,     TL_OP_SIGNAL,    TL_OP_HELLO_RESPONSE,
                              TL_OP_BYE_REQUEST, TL_OP_BYE_RESPONSE, TL_OP_BYE_SIGNAL};
     for (size_t i = 0; i < 7; i++) {
         m = pair_msg(&net, 0, need[i], 0, 3, NULL);
@@ -1638,7 +1638,7 @@ static void test_engine_message_id_per_engine_from_one(void **state)
     assert_int_equal(hid, 1);
     assert_int_equal(pair_send(&net, 0, TL_OP_SIGNAL, c, 0, NULL), 2);
     assert_int_equal(pair_send(&net, 0, TL_OP_REQUEST, c, 100, NULL), 100); /* kept */
-    assert_int_equal(pair_send(&net, 0, TL_OP_REQUEST, c, 0, NULL), 3);    /* counter not moved by 100 */
+    assert_int_equal(pair_send(&net, 0, TL_OP_REQUEST, c, 0, NULL), 3);     /* counter not moved by 100 */
     pair_run(&net);
     pair_expect_put(&net, 1, TL_OP_WELCOME_RESPONSE, 0, 0, l, 1);
     tl_message *m = pair_expect(&net, 1, TL_OP_HELLO_REQUEST, 0, 0, ANY, 1);
@@ -1670,11 +1670,9 @@ static void test_engine_internal_bits_never_on_wire(void **state)
         uint8_t extra, want;
         uint64_t id;
     } cases[] = {
-        {TL_OP_REQUEST, 0xF0, 0x20, 0},  /* A, B, origin, more -> more only */
-        {TL_OP_SIGNAL, 0x40, 0x02, 0},
-        {TL_OP_RESPONSE, 0x80, 0x01, 9},
-        {TL_OP_REQUEST, 0xC0, 0x00, 0},
-        {TL_OP_BYE_REQUEST, 0xC0, 0x05, 0},
+        {TL_OP_REQUEST, 0xF0, 0x20, 0}, /* A, B, origin, more -> more only */
+        {TL_OP_SIGNAL, 0x40, 0x02, 0},  {TL_OP_RESPONSE, 0x80, 0x01, 9},
+        {TL_OP_REQUEST, 0xC0, 0x00, 0}, {TL_OP_BYE_REQUEST, 0xC0, 0x05, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tl_message *m = pair_msg(&net, 0, cases[i].op, cc, cases[i].id, "z");
@@ -2009,7 +2007,7 @@ typedef struct {
     size_t fail_at; /* 1-based call that fails; 0 = none */
     size_t live;    /* blocks held */
     int failed;
-    int fail_all;   /* every call fails */
+    int fail_all; /* every call fails */
 } fail_alloc;
 
 static void *fa_alloc(void *ctx, size_t size)
@@ -2065,8 +2063,9 @@ static int sweep_wait(int node, unsigned op, uint64_t id, tl_message **keep, int
     for (int k = 0; k < 2; k++) {
         tl_message *m;
         while ((m = pair_recv(&net, k)) != NULL) {
-            if (k == node && !found && tl_proto_opcode(m->hdr.proto) == op && !tl_proto_origin_engine(m->hdr.proto) &&
-                m->hdr.status == 0 && (id == 0 || m->hdr.message_id == id)) {
+            if (k == node && !found && tl_proto_opcode(m->hdr.proto) == op &&
+                !tl_proto_origin_engine(m->hdr.proto) && m->hdr.status == 0 &&
+                (id == 0 || m->hdr.message_id == id)) {
                 found = 1;
                 if (keep) {
                     *keep = m;
@@ -2081,13 +2080,13 @@ static int sweep_wait(int node, unsigned op, uint64_t id, tl_message **keep, int
     return found;
 }
 
-#define SWEEP_STEP(cond, what)                                                                             \
-    do {                                                                                                   \
-        if (!(cond)) {                                                                                     \
-            r.outcome = SW_API_ERROR;                                                                      \
-            r.where = what;                                                                                \
-            goto done;                                                                                     \
-        }                                                                                                  \
+#define SWEEP_STEP(cond, what)                                                                               \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            r.outcome = SW_API_ERROR;                                                                        \
+            r.where = what;                                                                                  \
+            goto done;                                                                                       \
+        }                                                                                                    \
     } while (0)
 
 /* A post in the sweep fails only for memory: TL_E_REJECTED must say
@@ -2102,19 +2101,19 @@ static int sweep_post(int node, tl_message **m, tl_post_out *out)
     return rc;
 }
 
-#define SWEEP_WAIT(node, op, id, keep, what)                                                               \
-    do {                                                                                                   \
-        int failed_ = 0;                                                                                   \
-        pair_run(&net);                                                                                    \
-        if (!sweep_wait(node, op, id, keep, &failed_)) {                                                   \
-            if (!failed_) {                                                                                \
-                fail_msg("allocation %zu failing: hang waiting for %s (nothing reported)", fa.fail_at,     \
-                         what);                                                                            \
-            }                                                                                              \
-            r.outcome = SW_NOTIFIED;                                                                       \
-            r.where = what;                                                                                \
-            goto done;                                                                                     \
-        }                                                                                                  \
+#define SWEEP_WAIT(node, op, id, keep, what)                                                                 \
+    do {                                                                                                     \
+        int failed_ = 0;                                                                                     \
+        pair_run(&net);                                                                                      \
+        if (!sweep_wait(node, op, id, keep, &failed_)) {                                                     \
+            if (!failed_) {                                                                                  \
+                fail_msg("allocation %zu failing: hang waiting for %s (nothing reported)", fa.fail_at,       \
+                         what);                                                                              \
+            }                                                                                                \
+            r.outcome = SW_NOTIFIED;                                                                         \
+            r.where = what;                                                                                  \
+            goto done;                                                                                       \
+        }                                                                                                    \
     } while (0)
 
 static sweep_result sweep_run(size_t fail_at, pair_chunk_mode mode, size_t *calls)
@@ -2205,8 +2204,8 @@ static sweep_result sweep_run(size_t fail_at, pair_chunk_mode mode, size_t *call
         }
         if (!closed0 || !closed1) {
             if (!failed && fa.fail_at != 0) {
-                fail_msg("allocation %zu failing: a final Signal is missing (client %d, server %d)", fa.fail_at,
-                         closed0, closed1);
+                fail_msg("allocation %zu failing: a final Signal is missing (client %d, server %d)",
+                         fa.fail_at, closed0, closed1);
             }
             assert_true(fa.fail_at != 0);
             r.outcome = SW_NOTIFIED;
@@ -2253,12 +2252,8 @@ static void sweep(pair_chunk_mode mode)
                 fail_msg("allocation %zu of %zu failed without a trace", n, total);
             }
             break;
-        case SW_API_ERROR:
-            api++;
-            break;
-        default:
-            notified++;
-            break;
+        case SW_API_ERROR: api++; break;
+        default: notified++; break;
         }
     }
     assert_true(api > 0);
@@ -2277,7 +2272,6 @@ static void test_engine_alloc_failure_sweep_split_input_no_leak(void **state)
     (void)state;
     sweep(PAIR_CHUNK_RANDOM);
 }
-
 
 static void test_engine_alloc_failure_host_commands_never_lost(void **state)
 {
@@ -2326,7 +2320,8 @@ static void test_engine_alloc_failure_host_commands_never_lost(void **state)
 static size_t sample_stream(uint8_t *buf, size_t cap)
 {
     size_t n = 0;
-    n += mkframe(buf + n, cap - n, 0x1A2B, TL_OP_HELLO_REQUEST, 0, 1, "~connect_to:tcp|127.0.0.1|7099\r\n", NULL);
+    n += mkframe(buf + n, cap - n, 0x1A2B, TL_OP_HELLO_REQUEST, 0, 1, "~connect_to:tcp|127.0.0.1|7099\r\n",
+                 NULL);
     n += mkframe(buf + n, cap - n, 0x1A2B, TL_OP_REQUEST, 0, 0x0102030405060708ull,
                  "Content-Type:application/json\r\nJob-ID:12345\r\n", "{\"a\":1}");
     n += mkframe(buf + n, cap - n, 0x1A2B, TL_OP_SIGNAL, 0, 1000, NULL, NULL);
@@ -2528,7 +2523,6 @@ static void test_engine_engine_to_engine_any_chunking_identical(void **state)
     assert_memory_equal(got, ref, sizeof(snap) * n);
 }
 
-
 static void test_engine_receive_over_limits_closes_with_length_status(void **state)
 {
     (void)state;
@@ -2669,7 +2663,6 @@ static void test_engine_callbacks_report_commands_and_deliveries(void **state)
     pair_expect_put(&net, 0, TL_OP_SIGNAL, 1, TL_STATUS_RECEIVER_UPDATE, 0, 0);
     pair_free(&net);
 }
-
 
 static void test_engine_output_done_past_offer_rejected_state_kept(void **state)
 {
