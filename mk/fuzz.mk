@@ -67,7 +67,7 @@ define fuzz_flavor
 $(FUZZ_DIR)/$(1)/obj/%.o: %.c $(FUZZ_DEPS)
 	@mkdir -p $$(dir $$@)
 	$(if $(V),,@echo "  CC [$(1)] $$<")
-	$(FUZZ_Q)$(5) $(2) $(FUZZ_CPPFLAGS) $(FUZZ_WARN) $(3) -c $$< -o $$@
+	$(FUZZ_Q)$(5) $(2) $(FUZZ_CPPFLAGS) $(FUZZ_WARN) $(3) -MMD -MP -c $$< -o $$@
 $(FUZZ_DIR)/$(1)/fuzz_%: $(FUZZ_DIR)/$(1)/obj/fuzz/fuzz_%.o $(patsubst %.c,$(FUZZ_DIR)/$(1)/obj/%.o,$(4) $(FUZZ_CORE_SRC))
 	$(if $(V),,@echo "  LD [$(1)] $$@")
 	$(FUZZ_Q)$(5) $(2) $(3) -o $$@ $$^
@@ -123,3 +123,7 @@ fuzz-corpus: $(BIN)
 
 # ARCHITECTURE.md 6: make test includes the fuzz corpus replay.
 test: fuzz-replay
+
+# Header dependencies of every fuzz flavor (a changed struct must rebuild
+# every object that uses it, or the binaries mix layouts and crash).
+-include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
