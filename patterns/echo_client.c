@@ -95,6 +95,7 @@ typedef struct {
     uint64_t *latencies;
     tl_client_stats stats;
     uint64_t requests_sent;
+    int inflight;      /* request next_id waits for its Response */
     tl_svc_report rep; /* counters and the first error */
 } ec_client;
 
@@ -171,6 +172,7 @@ static void ec_send_bye_or_request(ec_client *c, const tl_svc_env *env)
         }
         c->sent.thl = 0;
         c->requests_sent++;
+        c->inflight = 1;
         c->state = EC_RUN;
         return;
     }
@@ -251,9 +253,12 @@ static int ec_on_notification(ec_client *c, const tl_svc_env *env, const tl_mess
         c->rep.closed++;
         c->stats.closed = 1;
         if (c->state != EC_CLOSING && c->stats.connect_status == 0) {
-            tl_svc_report_error(&c->rep, env, "channel closed while %s (%llu of %llu answered)",
-                                ec_state_name(c->state), (unsigned long long)c->rep.answered,
-                                (unsigned long long)c->cfg.count);
+            tl_svc_logf(env, "channel closed while %s (%llu of %llu answered)", ec_state_name(c->state),
+                        (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
+        }
+        if (c->inflight) {
+            c->inflight = 0; /* channel_closed: the explicit failure of the request in flight */
+            c->rep.failed++;
         }
         env->cancel_timer(env->host, TL_CLIENT_TIMER_CLOSE);
         env->cancel_timer(env->host, TL_CLIENT_TIMER_TIMEOUT);
@@ -263,7 +268,6 @@ static int ec_on_notification(ec_client *c, const tl_svc_env *env, const tl_mess
         m->hdr.status != TL_STATUS_SUCCESS) {
         /* Connect failure (6.4, A10): our HelloRequest comes back. */
         c->stats.connect_status = m->hdr.status;
-        c->rep.failed++;
         tl_svc_logf(env, "cannot connect to %s: %s (%u)", c->connect, tl_status_name(m->hdr.status),
                     (unsigned)m->hdr.status);
         return 0;
@@ -272,8 +276,11 @@ static int ec_on_notification(ec_client *c, const tl_svc_env *env, const tl_mess
         return 0; /* our abort handed back (6.8) */
     }
     if (m->hdr.status != TL_STATUS_POOL_EMPTY) {
-        /* One of our messages returned unsent. */
-        c->rep.failed++;
+        /* One of our messages returned unsent: the request fails if it was it. */
+        if (op == TL_OP_REQUEST && c->inflight && m->hdr.message_id == c->next_id) {
+            c->inflight = 0;
+            c->rep.failed++;
+        }
         tl_svc_logf(env, "%s id %llu returned: %s", tl_opcode_name(op) ? tl_opcode_name(op) : "?",
                     (unsigned long long)m->hdr.message_id, tl_status_name(m->hdr.status));
     }
@@ -310,9 +317,10 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
         ec_send_bye_or_request(c, env);
         return 0;
     case EC_RUN:
-        if (op != TL_OP_RESPONSE || m->hdr.message_id != c->next_id) {
+        if (op != TL_OP_RESPONSE || m->hdr.message_id != c->next_id || !c->inflight) {
             break;
         }
+        c->inflight = 0;
         {
             uint64_t now = env->now(env->host);
             uint64_t lat = now - c->sent_at;
@@ -373,6 +381,8 @@ static void ec_report(const tl_service *s, tl_svc_report *out)
 
     *out = c->rep;
     out->sent = c->requests_sent;
+    out->requests = 1;
+    out->open = (uint64_t)c->inflight;
 }
 
 static void ec_destroy(tl_service *s)

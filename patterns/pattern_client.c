@@ -9,6 +9,7 @@
 #include "pattern_server.h"
 
 typedef enum { PC_IDLE = 0, PC_HELLO, PC_RUN, PC_BYE, PC_CLOSING } pc_phase;
+enum { PC_ANSWERED = 1, PC_FAILED = 2 }; /* answered[] values */
 
 typedef struct {
     tl_pattern_client_config cfg;
@@ -18,7 +19,7 @@ typedef struct {
     uint64_t next_id;     /* next request id to send (1..count) */
     uint64_t outstanding; /* requests sent, not yet fully answered */
     uint64_t oldest;      /* correlation: lowest unanswered id */
-    uint8_t *answered;    /* per id (1..count) */
+    uint8_t *answered;    /* per id (1..count): 0 outstanding or not sent, PC_ANSWERED, PC_FAILED */
     uint64_t *sent_at;    /* per id */
     /* the request in flight (modes other than correlation) */
     uint64_t cur_frames;
@@ -209,11 +210,25 @@ static int pc_start(tl_service *s, const tl_svc_env *env)
 
 static void request_done(pc_client *c, const tl_svc_env *env, uint64_t id)
 {
-    c->answered[id] = 1;
+    c->answered[id] = PC_ANSWERED;
     c->outstanding--;
     tl_svc_report_answer(&c->rep, env->now(env->host) - c->sent_at[id]);
     while (c->oldest <= c->cfg.count && c->answered[c->oldest]) {
         c->oldest++;
+    }
+}
+
+/* End request id with an explicit failure (its channel closed, or the engine
+ * returned one of its frames). */
+static void request_failed(pc_client *c, uint64_t id)
+{
+    if (id >= 1 && id < c->next_id && id <= c->cfg.count && !c->answered[id]) {
+        c->answered[id] = PC_FAILED;
+        c->outstanding--;
+        c->rep.failed++;
+        while (c->oldest <= c->cfg.count && c->answered[c->oldest]) {
+            c->oldest++;
+        }
     }
 }
 
@@ -225,7 +240,9 @@ static uint64_t check_id(pc_client *c, const tl_svc_env *env, const tl_message *
     if (id == 0 || id >= c->next_id || id > c->cfg.count || c->answered[id]) {
         tl_svc_report_error(&c->rep, env, "%s id %llu answers no outstanding request%s", what,
                             (unsigned long long)id,
-                            id != 0 && id < c->next_id && id <= c->cfg.count ? " (duplicate)" : "");
+                            id == 0 || id >= c->next_id || id > c->cfg.count ? ""
+                            : c->answered[id] == PC_FAILED                   ? " (it had failed)"
+                                                                             : " (duplicate)");
         return 0;
     }
     return id;
@@ -421,16 +438,23 @@ static int on_notification(pc_client *c, const tl_svc_env *env, const tl_message
             return 1;
         }
         if (c->phase != PC_CLOSING) {
-            tl_svc_report_error(&c->rep, env, "channel closed while %s (%llu of %llu answered)",
-                                c->phase == PC_HELLO ? "connecting"
-                                : c->phase == PC_BYE ? "waiting for ByeResponse"
-                                                     : "running",
-                                (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
+            tl_svc_logf(env, "channel closed while %s (%llu of %llu answered, %llu outstanding fail)",
+                        c->phase == PC_HELLO ? "connecting"
+                        : c->phase == PC_BYE ? "waiting for ByeResponse"
+                                             : "running",
+                        (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count,
+                        (unsigned long long)c->outstanding);
+        }
+        /* channel_closed is the explicit failure of every outstanding request */
+        for (uint64_t id = 1; id < c->next_id && id <= c->cfg.count; id++) {
+            request_failed(c, id);
         }
         return 1;
     }
     if (m->hdr.status != TL_STATUS_POOL_EMPTY && !(op == TL_OP_BYE_SIGNAL && c->phase == PC_CLOSING)) {
-        c->rep.failed++;
+        if (op == TL_OP_REQUEST) {
+            request_failed(c, m->hdr.message_id);
+        }
         tl_svc_logf(env, "%s id %llu returned: %s", tl_opcode_name(op) ? tl_opcode_name(op) : "?",
                     (unsigned long long)m->hdr.message_id, tl_status_name(m->hdr.status));
     }
@@ -510,6 +534,12 @@ static void pc_report(const tl_service *s, tl_svc_report *out)
     const pc_client *c = s->state;
 
     *out = c->rep;
+    out->out_of_order = c->stats.out_of_order;
+    out->requests = 1;
+    out->open = 0;
+    for (uint64_t id = 1; id < c->next_id && id <= c->cfg.count; id++) {
+        out->open += c->answered[id] == 0;
+    }
 }
 
 static void pc_destroy(tl_service *s)

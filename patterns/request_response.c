@@ -8,7 +8,7 @@
 
 #include "request_response.h"
 
-enum { RQ_NOT_SENT = 0, RQ_OUTSTANDING = 1, RQ_ANSWERED = 2 };
+enum { RQ_NOT_SENT = 0, RQ_OUTSTANDING = 1, RQ_ANSWERED = 2, RQ_FAILED = 3 };
 
 typedef enum {
     RR_HELLO = 0, /* waiting for HelloResponse */
@@ -34,6 +34,7 @@ typedef struct {
     uint8_t *scratch; /* size_max bytes of body pattern */
     uint64_t next_id; /* next id to send */
     uint64_t outstanding;
+    uint64_t oldest; /* lowest id that may still be outstanding */
     tl_client_stats stats;
     tl_svc_report rep; /* counters and the first error */
 } rr_client;
@@ -48,6 +49,17 @@ static const char *rr_state_name(rr_state st)
     case RR_FAILED: break;
     }
     return "not started";
+}
+
+/* End request id with an explicit failure (its channel closed, or the engine
+ * returned it). */
+static void rr_fail(rr_client *c, uint64_t id)
+{
+    if (id >= 1 && id < c->next_id && c->req_state[id] == RQ_OUTSTANDING) {
+        c->req_state[id] = RQ_FAILED;
+        c->outstanding--;
+        c->rep.failed++;
+    }
 }
 
 static void rr_abort(rr_client *c, const tl_svc_env *env)
@@ -188,6 +200,7 @@ static int rr_start(tl_service *s, const tl_svc_env *env)
     c->channel = out.hdr.channel;
     c->state = RR_HELLO;
     c->next_id = 1;
+    c->oldest = 1;
     if (c->cfg.timeout_ns != 0) {
         env->set_timer(env->host, c->cfg.timeout_ns, TL_CLIENT_TIMER_TIMEOUT);
     }
@@ -202,9 +215,13 @@ static int rr_on_notification(rr_client *c, const tl_svc_env *env, const tl_mess
         c->rep.closed++;
         c->stats.closed = 1;
         if (c->state != RR_CLOSING && c->stats.connect_status == 0) {
-            tl_svc_report_error(&c->rep, env, "channel closed while %s (%llu of %llu answered)",
-                                rr_state_name(c->state), (unsigned long long)c->rep.answered,
-                                (unsigned long long)c->cfg.count);
+            tl_svc_logf(env, "channel closed while %s (%llu of %llu answered, %llu outstanding fail)",
+                        rr_state_name(c->state), (unsigned long long)c->rep.answered,
+                        (unsigned long long)c->cfg.count, (unsigned long long)c->outstanding);
+        }
+        /* channel_closed is the explicit failure of every outstanding request */
+        for (uint64_t id = 1; id < c->next_id; id++) {
+            rr_fail(c, id);
         }
         env->cancel_timer(env->host, TL_CLIENT_TIMER_CLOSE);
         env->cancel_timer(env->host, TL_CLIENT_TIMER_TIMEOUT);
@@ -213,7 +230,6 @@ static int rr_on_notification(rr_client *c, const tl_svc_env *env, const tl_mess
     if (c->state == RR_HELLO && (op == TL_OP_HELLO_REQUEST || op == TL_OP_HELLO_RESPONSE) &&
         m->hdr.status != TL_STATUS_SUCCESS) {
         c->stats.connect_status = m->hdr.status;
-        c->rep.failed++;
         tl_svc_logf(env, "cannot connect to %s: %s (%u)", c->connect, tl_status_name(m->hdr.status),
                     (unsigned)m->hdr.status);
         return 0;
@@ -222,7 +238,9 @@ static int rr_on_notification(rr_client *c, const tl_svc_env *env, const tl_mess
         return 0;
     }
     if (m->hdr.status != TL_STATUS_POOL_EMPTY) {
-        c->rep.failed++;
+        if (op == TL_OP_REQUEST) {
+            rr_fail(c, m->hdr.message_id);
+        }
         tl_svc_logf(env, "%s id %llu returned: %s", tl_opcode_name(op) ? tl_opcode_name(op) : "?",
                     (unsigned long long)m->hdr.message_id, tl_status_name(m->hdr.status));
     }
@@ -242,6 +260,16 @@ static void rr_on_response(rr_client *c, const tl_svc_env *env, const tl_message
     if (c->req_state[id] == RQ_ANSWERED) {
         tl_svc_report_error(&c->rep, env, "duplicate Response for id %llu", (unsigned long long)id);
         return;
+    }
+    if (c->req_state[id] == RQ_FAILED) {
+        tl_svc_report_error(&c->rep, env, "Response for id %llu after its failure", (unsigned long long)id);
+        return;
+    }
+    while (c->oldest < c->next_id && c->req_state[c->oldest] != RQ_OUTSTANDING) {
+        c->oldest++;
+    }
+    if (id != c->oldest) {
+        c->rep.out_of_order++; /* an earlier request is still waiting */
     }
     now = env->now(env->host);
     lat = now - c->sent_at[id];
@@ -343,6 +371,11 @@ static void rr_report(const tl_service *s, tl_svc_report *out)
 
     *out = c->rep;
     out->sent = c->next_id > 0 ? c->next_id - 1 : 0;
+    out->requests = 1;
+    out->open = 0;
+    for (uint64_t id = 1; id < c->next_id; id++) {
+        out->open += c->req_state[id] == RQ_OUTSTANDING;
+    }
 }
 
 static void rr_destroy(tl_service *s)

@@ -44,3 +44,55 @@ void tl_svc_report_answer(tl_svc_report *r, uint64_t latency_ns)
         r->latency_max_ns = latency_ns;
     }
 }
+
+void tl_svc_report_add(tl_svc_report *t, const tl_svc_report *r, int with_open)
+{
+    t->requests |= r->requests;
+    t->sent += r->sent;
+    t->answered += r->answered;
+    t->failed += r->failed;
+    if (with_open) {
+        t->open += r->open;
+    } else {
+        t->abandoned += r->open;
+    }
+    t->abandoned += r->abandoned;
+    t->out_of_order += r->out_of_order;
+    t->errors += r->errors;
+    t->signals += r->signals;
+    t->bytes += r->bytes;
+    t->closed += r->closed;
+    t->latency_count += r->latency_count;
+    t->latency_sum_ns += r->latency_sum_ns;
+    if (r->latency_max_ns > t->latency_max_ns) {
+        t->latency_max_ns = r->latency_max_ns;
+    }
+    t->suspicions += r->suspicions;
+    t->false_suspicions += r->false_suspicions;
+    t->deaths += r->deaths;
+    if (t->first_error[0] == '\0' && r->first_error[0] != '\0') {
+        memcpy(t->first_error, r->first_error, sizeof t->first_error);
+        t->first_error[sizeof t->first_error - 1] = '\0';
+    }
+}
+
+const char *tl_svc_report_check(const tl_svc_report *r, int done, char *buf, size_t cap)
+{
+    if (!r->requests) {
+        return NULL;
+    }
+    if (r->answered + r->failed + r->open + r->abandoned != r->sent) {
+        snprintf(
+            buf, cap,
+            "request accounting: %llu sent, but %llu answered + %llu failed + %llu open + %llu abandoned",
+            (unsigned long long)r->sent, (unsigned long long)r->answered, (unsigned long long)r->failed,
+            (unsigned long long)r->open, (unsigned long long)r->abandoned);
+        return buf;
+    }
+    if (done && r->open != 0) {
+        snprintf(buf, cap, "finished with %llu request(s) neither answered nor failed (silently lost)",
+                 (unsigned long long)r->open);
+        return buf;
+    }
+    return NULL;
+}

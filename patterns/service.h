@@ -9,6 +9,7 @@
 #define TOFULAB_SERVICE_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tofulab/engine.h"
@@ -36,18 +37,35 @@ typedef struct tl_svc_env {
     void (*log)(void *host, const char *fmt, va_list ap);
 } tl_svc_env;
 
-/* Outcome of a service's own checks (its oracle). */
+/* Outcome of a service's own checks (its oracle).
+ *
+ * A service that originates requests (the client patterns) sets requests = 1
+ * and accounts for each request exactly once: answered (its complete answer
+ * came), failed (an explicit failure notification ended it: channel_closed
+ * while it was outstanding, or the engine returned it with an error status)
+ * or open (still waiting). The hosts check sent == answered + failed + open
+ * (+ abandoned: open when a crash killed the process),
+ * and open == 0 once the service has finished: nothing silently lost. */
 typedef struct {
-    uint64_t sent;     /* requests / messages the service originated */
-    uint64_t answered; /* requests that got their complete answer */
-    uint64_t failed;   /* requests that ended in an explicit failure notification */
-    uint64_t errors;   /* check violations (wrong content, duplicate, reordering, loss) */
-    uint64_t signals;  /* signals received (progress, heartbeat) */
-    uint64_t bytes;    /* payload bytes verified */
-    uint64_t closed;   /* channel_closed notifications seen */
+    int requests;          /* 1: sent/answered/failed/open count requests (the per-request oracle applies) */
+    uint64_t sent;         /* requests / messages the service originated */
+    uint64_t answered;     /* requests that got their complete answer */
+    uint64_t failed;       /* requests that ended in an explicit failure notification */
+    uint64_t open;         /* requests still waiting for their answer */
+    uint64_t abandoned;    /* requests open when the service's process died (host only) */
+    uint64_t out_of_order; /* answers that came before the answer of an earlier request */
+    uint64_t errors;       /* check violations (wrong content, duplicate, reordering, loss) */
+    uint64_t signals;      /* signals received (progress, heartbeat) */
+    uint64_t bytes;        /* payload bytes verified */
+    uint64_t closed;       /* channel_closed notifications seen */
     uint64_t latency_count;
     uint64_t latency_sum_ns;
     uint64_t latency_max_ns;
+    /* heartbeat: declarations of a peer's death; false ones (heard again
+     * afterwards); deaths (declared and not heard since). Latency = detection. */
+    uint64_t suspicions;
+    uint64_t false_suspicions;
+    uint64_t deaths;
     char first_error[200]; /* first violation, "" if none */
 } tl_svc_report;
 
@@ -83,6 +101,15 @@ void tl_svc_report_error(tl_svc_report *r, const tl_svc_env *env, const char *fm
 
 /* Record one answered request and its latency. */
 void tl_svc_report_answer(tl_svc_report *r, uint64_t latency_ns);
+
+/* Add r to t (counters summed, latency max kept, first error kept). With
+ * with_open = 0, r's open requests are added as abandoned: r is the report of
+ * a process that died, and its open requests died with it. */
+void tl_svc_report_add(tl_svc_report *t, const tl_svc_report *r, int with_open);
+
+/* The per-request oracle on a report: NULL if it holds, else what is wrong
+ * (written into buf). done: the service has finished. */
+const char *tl_svc_report_check(const tl_svc_report *r, int done, char *buf, size_t cap);
 
 void tl_svc_logf(const tl_svc_env *env, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -295,26 +295,6 @@ static void on_deliver(void *ctx, uint32_t group)
     }
 }
 
-static void report_add(tl_svc_report *t, const tl_svc_report *r)
-{
-    t->sent += r->sent;
-    t->answered += r->answered;
-    t->failed += r->failed;
-    t->errors += r->errors;
-    t->signals += r->signals;
-    t->bytes += r->bytes;
-    t->closed += r->closed;
-    t->latency_count += r->latency_count;
-    t->latency_sum_ns += r->latency_sum_ns;
-    if (r->latency_max_ns > t->latency_max_ns) {
-        t->latency_max_ns = r->latency_max_ns;
-    }
-    if (t->first_error[0] == '\0' && r->first_error[0] != '\0') {
-        memcpy(t->first_error, r->first_error, sizeof t->first_error);
-        t->first_error[sizeof t->first_error - 1] = '\0';
-    }
-}
-
 static void svc_retire(sim_svc *v)
 {
     if (v->svc == NULL) {
@@ -324,7 +304,7 @@ static void svc_retire(sim_svc *v)
         tl_svc_report r;
         memset(&r, 0, sizeof r);
         v->svc->ops->report(v->svc, &r);
-        report_add(&v->total, &r);
+        tl_svc_report_add(&v->total, &r, 0);
     }
     if (v->svc->ops->destroy) {
         v->svc->ops->destroy(v->svc);
@@ -1577,7 +1557,7 @@ int tl_sim_service_report(tl_sim *sim, uint32_t svc, tl_svc_report *out)
         tl_svc_report r;
         memset(&r, 0, sizeof r);
         v->svc->ops->report(v->svc, &r);
-        report_add(out, &r);
+        tl_svc_report_add(out, &r, 1);
     }
     return TL_OK;
 }

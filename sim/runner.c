@@ -158,18 +158,7 @@ static uint64_t actual(const tl_scenario *scn, tl_sim *sim, const scn_expect *e)
         }
         tl_svc_report r;
         tl_sim_service_report(sim, (uint32_t)i, &r);
-        sum.sent += r.sent;
-        sum.answered += r.answered;
-        sum.failed += r.failed;
-        sum.errors += r.errors;
-        sum.signals += r.signals;
-        sum.bytes += r.bytes;
-        sum.closed += r.closed;
-        sum.latency_count += r.latency_count;
-        sum.latency_sum_ns += r.latency_sum_ns;
-        if (r.latency_max_ns > sum.latency_max_ns) {
-            sum.latency_max_ns = r.latency_max_ns;
-        }
+        tl_svc_report_add(&sum, &r, 1);
         if (!tl_sim_service_done(sim, (uint32_t)i)) {
             all_done = 0;
         }
@@ -186,6 +175,12 @@ static uint64_t actual(const tl_scenario *scn, tl_sim *sim, const scn_expect *e)
     case M_LATENCY_MAX: return sum.latency_max_ns;
     case M_LATENCY_MEAN: return sum.latency_count ? sum.latency_sum_ns / sum.latency_count : 0;
     case M_DONE: return any && all_done;
+    case M_OPEN: return sum.open;
+    case M_ABANDONED: return sum.abandoned;
+    case M_OUT_OF_ORDER: return sum.out_of_order;
+    case M_SUSPICIONS: return sum.suspicions;
+    case M_FALSE_SUSPICIONS: return sum.false_suspicions;
+    case M_DEATHS: return sum.deaths;
     default: return 0;
     }
 }
@@ -224,12 +219,19 @@ static void summary_services(const tl_scenario *scn, tl_sim *sim, FILE *f)
         fmt_dur(mean, sizeof mean, r.latency_count ? r.latency_sum_ns / r.latency_count : 0);
         fmt_dur(max, sizeof max, r.latency_max_ns);
         fprintf(f,
-                "  %s/%s: sent=%llu answered=%llu failed=%llu errors=%llu signals=%llu closed=%llu latency "
-                "mean=%s max=%s%s\n",
+                "  %s/%s: sent=%llu answered=%llu failed=%llu open=%llu errors=%llu signals=%llu closed=%llu "
+                "latency mean=%s max=%s%s\n",
                 scn->nodes[scn->services[i].node].name, scn->services[i].name, (unsigned long long)r.sent,
-                (unsigned long long)r.answered, (unsigned long long)r.failed, (unsigned long long)r.errors,
-                (unsigned long long)r.signals, (unsigned long long)r.closed, mean, max,
-                tl_sim_service_done(sim, (uint32_t)i) ? " (done)" : "");
+                (unsigned long long)r.answered, (unsigned long long)r.failed, (unsigned long long)r.open,
+                (unsigned long long)r.errors, (unsigned long long)r.signals, (unsigned long long)r.closed,
+                mean, max, tl_sim_service_done(sim, (uint32_t)i) ? " (done)" : "");
+        if (r.abandoned || r.out_of_order || r.suspicions) {
+            fprintf(
+                f, "    abandoned=%llu out-of-order=%llu suspicions=%llu false-suspicions=%llu deaths=%llu\n",
+                (unsigned long long)r.abandoned, (unsigned long long)r.out_of_order,
+                (unsigned long long)r.suspicions, (unsigned long long)r.false_suspicions,
+                (unsigned long long)r.deaths);
+        }
         if (r.first_error[0]) {
             fprintf(f, "    first error: %s\n", r.first_error);
         }
@@ -266,12 +268,17 @@ static void json_run(const tl_scenario *scn, tl_sim *sim, uint64_t seed, const t
         fputs(",\"name\":", f);
         json_str(f, scn->services[i].name);
         fprintf(f,
-                ",\"sent\":%llu,\"answered\":%llu,\"failed\":%llu,\"errors\":%llu,\"signals\":%llu,"
-                "\"bytes\":%llu,\"closed\":%llu,\"latency_count\":%llu,\"latency_sum_ns\":%llu,"
-                "\"latency_max_ns\":%llu,\"done\":%s,\"first_error\":",
+                ",\"sent\":%llu,\"answered\":%llu,\"failed\":%llu,\"open\":%llu,\"abandoned\":%llu,"
+                "\"out_of_order\":%llu,\"errors\":%llu,\"signals\":%llu,\"bytes\":%llu,\"closed\":%llu,"
+                "\"suspicions\":%llu,\"false_suspicions\":%llu,\"deaths\":%llu,"
+                "\"latency_count\":%llu,\"latency_sum_ns\":%llu,\"latency_max_ns\":%llu,\"done\":%s,"
+                "\"first_error\":",
                 (unsigned long long)r.sent, (unsigned long long)r.answered, (unsigned long long)r.failed,
-                (unsigned long long)r.errors, (unsigned long long)r.signals, (unsigned long long)r.bytes,
-                (unsigned long long)r.closed, (unsigned long long)r.latency_count,
+                (unsigned long long)r.open, (unsigned long long)r.abandoned,
+                (unsigned long long)r.out_of_order, (unsigned long long)r.errors,
+                (unsigned long long)r.signals, (unsigned long long)r.bytes, (unsigned long long)r.closed,
+                (unsigned long long)r.suspicions, (unsigned long long)r.false_suspicions,
+                (unsigned long long)r.deaths, (unsigned long long)r.latency_count,
                 (unsigned long long)r.latency_sum_ns, (unsigned long long)r.latency_max_ns,
                 tl_sim_service_done(sim, (uint32_t)i) ? "true" : "false");
         json_str(f, r.first_error);
@@ -388,6 +395,24 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
                 snprintf(res->first_failure, sizeof res->first_failure,
                          "%s: node %s: %u message(s) leaked by finished services", scn->file,
                          tl_sim_node_name(sim, n), app) < 0) {
+                res->first_failure[0] = '\0';
+            }
+        }
+    }
+    /* Each request ends in exactly one answer or one explicit failure: the
+     * accounting of every request-originating service adds up, and a finished
+     * service left none open (nothing silently lost). */
+    for (uint32_t sv = 0; sv < tl_sim_service_count(sim); sv++) {
+        tl_svc_report r;
+        char why[200];
+        tl_sim_service_report(sim, sv, &r);
+        const char *bad = tl_svc_report_check(&r, tl_sim_service_done(sim, sv), why, sizeof why);
+        if (bad != NULL) {
+            res->failed++;
+            if (res->first_failure[0] == '\0' &&
+                snprintf(res->first_failure, sizeof res->first_failure, "%s: %s/%s: %s", scn->file,
+                         tl_sim_node_name(sim, tl_sim_service_node(sim, sv)), tl_sim_service_name(sim, sv),
+                         bad) < 0) {
                 res->first_failure[0] = '\0';
             }
         }

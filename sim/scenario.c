@@ -1010,6 +1010,14 @@ static const struct {
     {"done", M_DONE, 0, 0},
     {"state", M_STATE, 0, 0},
     {"incarnation", M_INCARNATION, 0, 0},
+    {"open", M_OPEN, 0, 0},
+    {"abandoned", M_ABANDONED, 0, 0},
+    {"out-of-order", M_OUT_OF_ORDER, 0, 0},
+    {"suspicions", M_SUSPICIONS, 0, 0},
+    {"false-suspicions", M_FALSE_SUSPICIONS, 0, 0},
+    {"deaths", M_DEATHS, 0, 0},
+    {"detection-latency-max", M_LATENCY_MAX, 1, 0},
+    {"detection-latency-mean", M_LATENCY_MEAN, 1, 0},
     {"events", M_EVENTS, 0, 1},
     {"retransmits", M_RETRANSMITS, 0, 1},
     {"timeouts", M_TIMEOUTS, 0, 1},
@@ -1104,10 +1112,12 @@ static int d_expect(parser *ps)
         }
     }
     if (mi == sizeof metrics / sizeof metrics[0]) {
-        return expected(ps, 2,
-                        "a metric: sent answered failed errors signals bytes closed latency-max "
-                        "latency-mean closed-by done state incarnation, or for *: events retransmits "
-                        "timeouts lost corrupted resets connections accepted aborted probes delivered");
+        return expected(
+            ps, 2,
+            "a metric: sent answered failed open abandoned errors out-of-order signals bytes closed "
+            "latency-max latency-mean suspicions false-suspicions deaths detection-latency-max "
+            "detection-latency-mean closed-by done state incarnation, or for *: events retransmits "
+            "timeouts lost corrupted resets connections accepted aborted probes delivered");
     }
     e->metric = metrics[mi].m;
     e->is_time = metrics[mi].is_time;

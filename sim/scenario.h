@@ -101,6 +101,12 @@ typedef enum {
     M_DONE,      /* every service of the target finished */
     M_STATE,     /* node state (value: tl_sim_node_state) */
     M_INCARNATION,
+    M_OPEN,      /* requests still waiting */
+    M_ABANDONED, /* requests open when a crash killed the process */
+    M_OUT_OF_ORDER,
+    M_SUSPICIONS, /* heartbeat */
+    M_FALSE_SUSPICIONS,
+    M_DEATHS,
     /* network-wide (target `*`) */
     M_EVENTS,
     M_RETRANSMITS,

@@ -313,7 +313,44 @@ static void test_patterns_reject_hello_closes_channel(void **state)
     assert_false(st.connected);
 }
 
-static void test_patterns_server_crash_client_reports_one_error(void **state)
+static void test_patterns_request_oracle_catches_lost_and_double_counted_requests(void **state)
+{
+    tl_svc_report r, t;
+    char why[200];
+
+    (void)state;
+    memset(&r, 0, sizeof r);
+    r.sent = 10;
+    r.answered = 7;
+    r.failed = 2;
+    r.open = 1;
+    assert_null(tl_svc_report_check(&r, 0, why, sizeof why)); /* still waiting: fine */
+    assert_null(tl_svc_report_check(&r, 1, why, sizeof why)); /* not a request service: no oracle */
+    r.requests = 1;
+    assert_null(tl_svc_report_check(&r, 0, why, sizeof why));
+    assert_non_null(tl_svc_report_check(&r, 1, why, sizeof why)); /* finished with one open: lost */
+    assert_non_null(strstr(why, "1 request(s) neither answered nor failed"));
+    r.open = 0;
+    r.failed = 3;
+    assert_null(tl_svc_report_check(&r, 1, why, sizeof why));
+    r.answered = 8; /* one request both answered and failed */
+    assert_non_null(tl_svc_report_check(&r, 0, why, sizeof why));
+    assert_non_null(strstr(why, "10 sent, but 8 answered + 3 failed + 0 open + 0 abandoned"));
+    /* a crashed incarnation's open requests are abandoned, not lost */
+    memset(&t, 0, sizeof t);
+    r.answered = 7;
+    r.failed = 2;
+    r.open = 1;
+    tl_svc_report_add(&t, &r, 0);
+    assert_int_equal(t.abandoned, 1);
+    assert_int_equal(t.open, 0);
+    assert_null(tl_svc_report_check(&t, 1, why, sizeof why));
+    tl_svc_report_add(&t, &r, 1);
+    assert_int_equal(t.open, 1);
+    assert_non_null(tl_svc_report_check(&t, 1, why, sizeof why));
+}
+
+static void test_patterns_server_crash_fails_every_outstanding_request(void **state)
 {
     tl_pattern_server_config sc;
     tl_pattern_client_config c = client_cfg(TL_PC_CORRELATION, 100000);
@@ -321,14 +358,20 @@ static void test_patterns_server_crash_client_reports_one_error(void **state)
     net n;
 
     (void)state;
+    c.concurrency = 8;
     memset(&sc, 0, sizeof sc);
     sc.listen = ADDR;
     net_up(&n, 1, 10 * MS, 0, make_server, &sc, make_client, &c);
     assert_int_equal(tl_sim_at(n.sim, 200 * MS, TL_SIM_CRASH, n.server, 0, 0, 0), TL_OK);
     net_reports(&n, 60 * SEC, &s, &r);
-    assert_int_equal(r.errors, 1);
+    assert_int_equal(r.errors, 0);
     assert_int_equal(r.closed, 1);
     assert_true(r.answered > 0);
+    /* channel_closed ended each outstanding request: at least one, at most the window */
+    assert_true(r.failed >= 1 && r.failed <= c.concurrency);
+    assert_int_equal(r.open, 0);
+    assert_int_equal(r.sent, r.answered + r.failed);
+    assert_true(r.requests);
     assert_true(tl_sim_service_done(n.sim, n.csvc));
     tl_sim_destroy(n.sim);
 }
@@ -417,8 +460,11 @@ static void test_patterns_heartbeat_silent_death_detected_within_timeout(void **
     assert_int_equal(tl_sim_at(n.sim, 10 * SEC, TL_SIM_SILENT_DEATH, n.client, 0, 0, 0), TL_OK);
     net_reports(&n, 30 * SEC, &s, &r);
     assert_clean(&s);
-    assert_int_equal(s.answered, 1);
-    assert_int_equal(s.failed, 0);
+    assert_int_equal(s.deaths, 1);
+    assert_int_equal(s.suspicions, 1);
+    assert_int_equal(s.false_suspicions, 0);
+    assert_int_equal(s.answered, 0); /* a heartbeat is no request */
+    assert_false(s.requests);
     assert_true(s.latency_max_ns <= 3 * SEC && s.latency_max_ns >= 2 * SEC);
     tl_heartbeat_stats_get(tl_sim_service_get(n.sim, n.ssvc), &st);
     assert_int_equal(st.deaths, 1);
@@ -439,8 +485,8 @@ static void test_patterns_heartbeat_pause_counts_false_suspicion(void **state)
     net_reports(&n, 40 * SEC, &s, &r);
     assert_clean(&s);
     assert_clean(&r);
-    assert_int_equal(s.failed, 1);
-    assert_int_equal(s.answered, 0);
+    assert_int_equal(s.false_suspicions, 1);
+    assert_int_equal(s.deaths, 0);
     tl_sim_destroy(n.sim);
 }
 
@@ -535,7 +581,8 @@ int main(void)
         cmocka_unit_test(test_patterns_bidir_clean_both_verify),
         cmocka_unit_test(test_patterns_bidir_loss_both_verify),
         cmocka_unit_test(test_patterns_reject_hello_closes_channel),
-        cmocka_unit_test(test_patterns_server_crash_client_reports_one_error),
+        cmocka_unit_test(test_patterns_request_oracle_catches_lost_and_double_counted_requests),
+        cmocka_unit_test(test_patterns_server_crash_fails_every_outstanding_request),
         cmocka_unit_test(test_patterns_churn_server_finishes_without_leaks),
         cmocka_unit_test(test_patterns_heartbeat_clean_no_suspicion),
         cmocka_unit_test(test_patterns_heartbeat_silent_death_detected_within_timeout),

@@ -643,7 +643,9 @@ static void test_sim_retransmission_exhaustion_aborts_connection(void **state)
     assert_int_equal(cs.closed_by[TL_STATUS_COMMUNICATION_FAILED], 1);
     tl_svc_report r = report_of(&n, n.rr);
     assert_int_equal(r.closed, 1);
-    assert_int_equal(r.errors, 1);       /* channel closed while waiting */
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.failed, 1); /* channel_closed failed the request in flight */
+    assert_int_equal(r.open, 0);
     assert_int_equal(st.resets_sent, 0); /* a timeout sends no RST */
     net_free(&n);
 }
