@@ -171,6 +171,7 @@ static void print_results(const char *pattern, const tl_svc_report *rep, const t
     printf("pattern: %s\n", pattern);
     printf("sent: %llu\n", (unsigned long long)rep->sent);
     printf("answered: %llu\n", (unsigned long long)rep->answered);
+    printf("failed: %llu\n", (unsigned long long)rep->failed);
     printf("errors: %llu\n", (unsigned long long)rep->errors);
     printf("round trips/s: %.1f\n", rate);
     if (sorted != NULL) {
@@ -541,8 +542,8 @@ int cli_client_main(int argc, char **argv)
         } else if (res.outcome == TL_RUN_DEADLINE) {
             cli_error("client: no end after %llu s", (unsigned long long)timeout_s);
         } else {
-            cli_error("client: %llu of %llu requests answered", (unsigned long long)rep.answered,
-                      (unsigned long long)count);
+            cli_error("client: %llu of %llu requests answered, %llu failed (channel closed)",
+                      (unsigned long long)rep.answered, (unsigned long long)count, (unsigned long long)rep.failed);
         }
         code = CLI_EXIT_FAIL;
     }
