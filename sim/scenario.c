@@ -17,12 +17,20 @@
 
 #define MAX_TOKENS 64
 #define MAX_FILE   (4u << 20)
+#define RANGE_MAX  1000  /* nodes in one NAME[A..B] */
+#define EXPAND_MAX 10000 /* directives one line expands to */
 
 typedef struct {
     const char *p;
     size_t n;
     unsigned col;
 } tok;
+
+/* The nodes a node word names, in order (-1 = `*`). */
+typedef struct {
+    int *v;
+    size_t n, cap;
+} node_set;
 
 typedef struct {
     tl_scenario *scn;
@@ -33,6 +41,7 @@ typedef struct {
     const char *line_start;
     size_t line_len;
     int failed;
+    node_set set[2]; /* the node words of the current line */
 } parser;
 
 /* ------------------------------------------------------------ errors */
@@ -332,6 +341,152 @@ static int valid_name(const tok *t)
         }
     }
     return 1;
+}
+
+/* ------------------------------------------------------------ node ranges */
+
+static int is_range_word(const tok *t) { return memchr(t->p, '[', t->n) != NULL; }
+
+/* A..B, both decimal, A <= B: 0; -1 if not; -2 for a leading zero (names
+ * are NAME1, NAME2, ...: `peer[01..10]` would not name peer01). */
+static int parse_index_range(const tok *t, uint64_t *lo, uint64_t *hi)
+{
+    for (size_t i = 0; i + 1 < t->n; i++) {
+        if (t->p[i] == '.' && t->p[i + 1] == '.') {
+            size_t bn = t->n - i - 2;
+            if (scn_parse_u64(t->p, i, lo) != 0 || scn_parse_u64(t->p + i + 2, bn, hi) != 0 || *lo > *hi) {
+                return -1;
+            }
+            return (i > 1 && t->p[0] == '0') || (bn > 1 && t->p[i + 2] == '0') ? -2 : 0;
+        }
+    }
+    return -1;
+}
+
+/* NAME[A..B] (or NAME[*] when allow_star) in word t: the name, and *star or
+ * the bounds (at most RANGE_MAX nodes apart). */
+static int range_word(parser *ps, const tok *t, int allow_star, tok *name, int *star, uint64_t *lo,
+                      uint64_t *hi)
+{
+    const char *lb = memchr(t->p, '[', t->n);
+    char q[80];
+    name->p = t->p;
+    name->n = (size_t)(lb - t->p);
+    name->col = t->col;
+    tok in = {lb + 1, t->n - name->n - 1, t->col + (unsigned)name->n + 1};
+    if (in.n == 0 || in.p[in.n - 1] != ']' || memchr(in.p, '[', in.n) || memchr(in.p, ']', in.n - 1)) {
+        quote(t, q, sizeof q);
+        return perr(ps, t, "expected NAME[A..B]%s, got '%s'", allow_star ? " or NAME[*]" : "", q);
+    }
+    in.n--;
+    if (!valid_name(name)) {
+        quote(name, q, sizeof q);
+        return perr(ps, t, "expected a node name (1-31 of A-Z a-z 0-9 _ . -) before [, got '%s'", q);
+    }
+    *star = allow_star && tok_is(&in, "*");
+    if (*star) {
+        return 0;
+    }
+    quote(&in, q, sizeof q);
+    int rc = parse_index_range(&in, lo, hi);
+    if (rc != 0) {
+        return perr(ps, &in, "expected a range A..B with A <= B, got '%s'%s", q,
+                    rc == -2 ? " (no leading zeros: the names are NAME1, NAME2, ...)" : "");
+    }
+    if (*hi - *lo >= RANGE_MAX) {
+        return perr(ps, &in, "expected a range of at most %d nodes, got '%s'", RANGE_MAX, q);
+    }
+    return 0;
+}
+
+/* NAME followed by the decimal k. */
+static void range_name(const tok *name, uint64_t k, char *out, size_t cap)
+{
+    snprintf(out, cap, "%.*s%llu", (int)name->n, name->p, (unsigned long long)k);
+}
+
+static int set_add(parser *ps, node_set *s, int node)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        int *v = realloc(s->v, cap * sizeof *v);
+        if (v == NULL) {
+            return perr(ps, NULL, "out of memory");
+        }
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = node;
+    return 0;
+}
+
+/* The declared nodes a range word t names, into out: NAME[A..B] (every one
+ * declared) or NAME[*] (NAME followed by digits only, in declaration order,
+ * at least one). */
+static int range_nodes(parser *ps, const tok *t, node_set *out)
+{
+    tok name;
+    int star;
+    uint64_t lo = 0, hi = 0;
+    char q[80], nm[64];
+    out->n = 0;
+    if (range_word(ps, t, 1, &name, &star, &lo, &hi)) {
+        return -1;
+    }
+    quote(t, q, sizeof q);
+    if (star) {
+        for (size_t j = 0; j < ps->scn->nnodes; j++) {
+            const char *s = ps->scn->nodes[j].name;
+            size_t len = strlen(s);
+            if (len > name.n && memcmp(s, name.p, name.n) == 0 &&
+                strspn(s + name.n, "0123456789") == len - name.n && set_add(ps, out, (int)j)) {
+                return -1;
+            }
+        }
+        if (out->n == 0) {
+            return perr(ps, t, "expected a declared node named %.*s followed by digits, got none for '%s'",
+                        (int)name.n, name.p, q);
+        }
+        return 0;
+    }
+    for (uint64_t k = lo;; k++) {
+        range_name(&name, k, nm, sizeof nm);
+        int n = find_node_str(ps->scn, nm);
+        if (n < 0) {
+            return perr(ps, t, "expected only declared nodes in '%s', got '%s' (not declared)", q, nm);
+        }
+        if (set_add(ps, out, n)) {
+            return -1;
+        }
+        if (k == hi) {
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Word i as nodes: a declared name, NAME[A..B], NAME[*], or * (-1) when
+ * allow_star. */
+static int tok_nodes(parser *ps, size_t i, int allow_star, node_set *out)
+{
+    int n = -1;
+    out->n = 0;
+    if (i < ps->nt && is_range_word(&ps->t[i])) {
+        return range_nodes(ps, &ps->t[i], out);
+    }
+    if (tok_node(ps, i, allow_star, &n)) {
+        return -1;
+    }
+    return set_add(ps, out, n);
+}
+
+/* A line may expand to at most EXPAND_MAX directives. */
+static int check_expand(parser *ps, size_t i, size_t n)
+{
+    if (n > EXPAND_MAX) {
+        return perr(ps, &ps->t[i], "expected at most %d directives from one line, got %zu", EXPAND_MAX, n);
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------ arrays */
@@ -726,8 +881,56 @@ static int d_tcp(parser *ps)
     return parse_options(ps, 1, &ps->scn->tcp, &ps->scn->tcp_mask);
 }
 
+/* node NAME[A..B] [options]: NAMEA ... NAMEB, each with the options. */
+static int d_node_range(parser *ps)
+{
+    const tok *t = &ps->t[1];
+    tok name;
+    int star;
+    uint64_t lo = 0, hi = 0;
+    char nm[64];
+    if (range_word(ps, t, 0, &name, &star, &lo, &hi)) {
+        return -1;
+    }
+    for (uint64_t k = lo;; k++) {
+        range_name(&name, k, nm, sizeof nm);
+        tok nt = {nm, strlen(nm), t->col};
+        if (!valid_name(&nt)) {
+            return perr(ps, t, "expected node names of at most %d characters, got '%s'", SCN_NAME_MAX - 1,
+                        nm);
+        }
+        if (find_node(ps->scn, &nt) >= 0) {
+            return perr(ps, t, "expected a new node name, got '%s' (declared before)", nm);
+        }
+        if (k == hi) {
+            break;
+        }
+    }
+    tl_sim_node_options opt;
+    uint64_t mask = 0;
+    memset(&opt, 0, sizeof opt);
+    if (parse_options(ps, 2, &opt, &mask)) {
+        return -1;
+    }
+    for (uint64_t k = lo;; k++) {
+        scn_node *n;
+        PUSH(ps, nodes, nnodes, n);
+        range_name(&name, k, n->name, sizeof n->name);
+        n->opt = opt;
+        n->mask = mask;
+        n->line = ps->line;
+        if (k == hi) {
+            break;
+        }
+    }
+    return 0;
+}
+
 static int d_node(parser *ps)
 {
+    if (ps->nt >= 2 && is_range_word(&ps->t[1])) {
+        return d_node_range(ps);
+    }
     if (ps->nt < 2 || !valid_name(&ps->t[1])) {
         return expected(ps, 1, "a node name (1-31 of A-Z a-z 0-9 _ . -)");
     }
@@ -743,28 +946,75 @@ static int d_node(parser *ps)
     return parse_options(ps, 2, &n->opt, &n->mask);
 }
 
-static int d_link(parser *ps)
+/* The pairs of a cross product of node sets; with a range word among them a
+ * node is not paired with itself (as a wildcard never sets a loopback). */
+static size_t count_pairs(const node_set *a, const node_set *b, int ranged)
 {
-    int a, b;
-    if (tok_node(ps, 1, 1, &a) || tok_node(ps, 2, 1, &b)) {
-        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        for (size_t j = 0; j < b->n; j++) {
+            n += !(ranged && a->v[i] >= 0 && a->v[i] == b->v[j]);
+        }
     }
-    scn_link *l;
-    PUSH(ps, links, nlinks, l);
-    l->a = a;
-    l->b = b;
-    l->line = ps->line;
-    tl_sim_link_defaults(&l->p);
-    return parse_netem(ps, 3, &l->p, &l->sw, &l->oneway);
+    return n;
 }
 
-static int d_service(parser *ps)
+static int d_link(parser *ps)
 {
-    int node;
-    char kind_name[40];
-    if (tok_node(ps, 1, 0, &node)) {
+    node_set *as = &ps->set[0], *bs = &ps->set[1];
+    if (tok_nodes(ps, 1, 1, as) || tok_nodes(ps, 2, 1, bs)) {
         return -1;
     }
+    scn_link tmpl;
+    memset(&tmpl, 0, sizeof tmpl);
+    tmpl.line = ps->line;
+    tl_sim_link_defaults(&tmpl.p);
+    if (parse_netem(ps, 3, &tmpl.p, &tmpl.sw, &tmpl.oneway)) {
+        return -1;
+    }
+    int ranged = is_range_word(&ps->t[1]) || is_range_word(&ps->t[2]);
+    size_t pairs = count_pairs(as, bs, ranged);
+    if (pairs == 0) {
+        return expected(ps, 2, "a node other than the first");
+    }
+    if (check_expand(ps, 1, pairs)) {
+        return -1;
+    }
+    for (size_t i = 0; i < as->n; i++) {
+        for (size_t j = 0; j < bs->n; j++) {
+            if (ranged && as->v[i] >= 0 && as->v[i] == bs->v[j]) {
+                continue;
+            }
+            scn_link *l;
+            PUSH(ps, links, nlinks, l);
+            *l = tmpl;
+            l->a = as->v[i];
+            l->b = bs->v[j];
+        }
+    }
+    return 0;
+}
+
+static int service_on(parser *ps, int node);
+
+/* service NODE KIND ...: one service per node of the node word. */
+static int d_service(parser *ps)
+{
+    node_set *ns = &ps->set[0];
+    if (tok_nodes(ps, 1, 0, ns) || check_expand(ps, 1, ns->n)) {
+        return -1;
+    }
+    for (size_t i = 0; i < ns->n; i++) {
+        if (service_on(ps, ns->v[i])) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int service_on(parser *ps, int node)
+{
+    char kind_name[40];
     if (ps->nt < 3) {
         return expected(ps, 2, "a service kind");
     }
@@ -903,12 +1153,28 @@ static int d_service(parser *ps)
     return 0;
 }
 
+/* One action per pair of the node sets (b NULL: per node of a, b = tmpl's). */
+static int push_actions(parser *ps, const scn_action *tmpl, const node_set *as, const node_set *bs,
+                        int ranged)
+{
+    for (size_t i = 0; i < as->n; i++) {
+        for (size_t j = 0; j < (bs ? bs->n : 1); j++) {
+            int b = bs ? bs->v[j] : tmpl->b;
+            if (bs && ranged && b >= 0 && as->v[i] == b) {
+                continue;
+            }
+            scn_action *a;
+            PUSH(ps, actions, nactions, a);
+            *a = *tmpl;
+            a->a = as->v[i];
+            a->b = b;
+        }
+    }
+    return 0;
+}
+
 static int d_at(parser *ps)
 {
-    uint64_t t;
-    if (tok_time(ps, 1, &t)) {
-        return -1;
-    }
     static const struct {
         const char *word;
         tl_sim_action action;
@@ -916,25 +1182,33 @@ static int d_at(parser *ps)
                   {"pause", TL_SIM_PAUSE},         {"resume", TL_SIM_RESUME},
                   {"restart", TL_SIM_RESTART},     {"stop-listener", TL_SIM_STOP_LISTENER},
                   {"partition", TL_SIM_PARTITION}, {"heal", TL_SIM_HEAL}};
-    scn_action *a;
-    PUSH(ps, actions, nactions, a);
-    a->t = t;
+    node_set *as = &ps->set[0], *bs = &ps->set[1];
+    scn_action tmpl, *a = &tmpl;
+    memset(&tmpl, 0, sizeof tmpl);
+    if (tok_time(ps, 1, &a->t)) {
+        return -1;
+    }
     a->line = ps->line;
     if (ps->nt > 2 && tok_is(&ps->t[2], "link")) {
-        int x, y;
-        if (tok_node(ps, 3, 0, &x) || tok_node(ps, 4, 0, &y)) {
+        if (tok_nodes(ps, 3, 0, as) || tok_nodes(ps, 4, 0, bs)) {
             return -1;
         }
         a->is_link = 1;
-        a->a = x;
-        a->b = y;
         tl_sim_link_defaults(&a->link);
         int oneway = 0;
         if (parse_netem(ps, 5, &a->link, &a->sw, &oneway)) {
             return -1;
         }
         a->flags = oneway ? TL_SIM_ONEWAY : 0;
-        return 0;
+        int ranged = is_range_word(&ps->t[3]) || is_range_word(&ps->t[4]);
+        size_t pairs = count_pairs(as, bs, ranged);
+        if (pairs == 0) {
+            return expected(ps, 4, "a node other than the first");
+        }
+        if (check_expand(ps, 3, pairs)) {
+            return -1;
+        }
+        return push_actions(ps, a, as, bs, ranged);
     }
     size_t k;
     for (k = 0; k < sizeof simple / sizeof simple[0]; k++) {
@@ -948,10 +1222,13 @@ static int d_at(parser *ps)
                         "heal or link");
     }
     a->action = simple[k].action;
-    if (tok_node(ps, 3, 0, &a->a)) {
+    if (tok_nodes(ps, 3, 0, as)) {
         return -1;
     }
     size_t i = 4;
+    int pair = a->action == TL_SIM_PARTITION || a->action == TL_SIM_HEAL;
+    int ranged = is_range_word(&ps->t[3]);
+    size_t n = as->n;
     if (a->action == TL_SIM_STOP_LISTENER) {
         if (i < ps->nt) {
             uint64_t port;
@@ -961,11 +1238,13 @@ static int d_at(parser *ps)
             a->arg = port;
             i++;
         }
-    } else if (a->action == TL_SIM_PARTITION || a->action == TL_SIM_HEAL) {
-        if (tok_node(ps, i, 1, &a->b)) {
+    } else if (pair) {
+        if (tok_nodes(ps, i, 1, bs)) {
             return -1;
         }
-        if (a->b == a->a) {
+        ranged |= is_range_word(&ps->t[i]);
+        n = count_pairs(as, bs, ranged);
+        if (n == 0 || (!ranged && bs->v[0] == as->v[0])) {
             return expected(ps, i, "a node other than the first");
         }
         i++;
@@ -988,7 +1267,10 @@ static int d_at(parser *ps)
                         a->action == TL_SIM_PARTITION ? "oneway, for TIME or the end of the line"
                                                       : "the end of the line");
     }
-    return 0;
+    if (check_expand(ps, 3, n)) {
+        return -1;
+    }
+    return push_actions(ps, a, as, pair ? bs : NULL, ranged);
 }
 
 static const struct {
@@ -1058,10 +1340,15 @@ static int parse_op(const tok *t, scn_op *op)
     return -1;
 }
 
+/* expect TARGET ...: one expectation per node of a range target, each with
+ * its own text (the node's name in place of the range word). */
 static int d_expect(parser *ps)
 {
-    scn_expect *e;
-    PUSH(ps, expects, nexpects, e);
+    scn_expect tmpl, *e = &tmpl;
+    node_set *ns = &ps->set[0], *svc = &ps->set[1];
+    const char *rest = NULL; /* after the range word, for the texts */
+    memset(&tmpl, 0, sizeof tmpl);
+    ns->n = svc->n = 0;
     e->line = ps->line;
     e->service = -1;
     e->node = -1;
@@ -1083,26 +1370,43 @@ static int d_expect(parser *ps)
     if (!tok_is(target, "*")) {
         const char *slash = memchr(target->p, '/', target->n);
         tok nt = {target->p, slash ? (size_t)(slash - target->p) : target->n, target->col};
-        int n = find_node(ps->scn, &nt);
-        if (n < 0) {
-            char q[40];
-            quote(&nt, q, sizeof q);
-            return perr(ps, target, "expected a declared node, node/service or *, got '%s'", q);
+        if (is_range_word(&nt)) {
+            if (range_nodes(ps, &nt, ns) || check_expand(ps, 1, ns->n)) {
+                return -1;
+            }
+            rest = nt.p + nt.n;
+        } else {
+            int n = find_node(ps->scn, &nt);
+            if (n < 0) {
+                char q[40];
+                quote(&nt, q, sizeof q);
+                return perr(ps, target, "expected a declared node, node/service or *, got '%s'", q);
+            }
+            if (set_add(ps, ns, n)) {
+                return -1;
+            }
         }
-        e->node = n;
+        e->node = ns->v[0];
         if (slash) {
             tok st = {slash + 1, target->n - nt.n - 1, target->col + (unsigned)nt.n + 1};
-            for (size_t j = 0; j < ps->scn->nservices; j++) {
-                if (ps->scn->services[j].node == n && tok_is(&st, ps->scn->services[j].name)) {
-                    e->service = (int)j;
+            for (size_t k = 0; k < ns->n; k++) {
+                int n = ns->v[k], found = -1;
+                for (size_t j = 0; j < ps->scn->nservices; j++) {
+                    if (ps->scn->services[j].node == n && tok_is(&st, ps->scn->services[j].name)) {
+                        found = (int)j;
+                    }
+                }
+                if (found < 0) {
+                    char q[40];
+                    quote(&st, q, sizeof q);
+                    return perr(ps, &st, "expected a service of node %s (its name= or kind), got '%s'",
+                                ps->scn->nodes[n].name, q);
+                }
+                if (set_add(ps, svc, found)) {
+                    return -1;
                 }
             }
-            if (e->service < 0) {
-                char q[40];
-                quote(&st, q, sizeof q);
-                return perr(ps, &st, "expected a service of node %s (its name= or kind), got '%s'",
-                            ps->scn->nodes[n].name, q);
-            }
+            e->service = svc->v[0];
         }
     }
     size_t mi;
@@ -1179,6 +1483,20 @@ static int d_expect(parser *ps)
     }
     if (i < ps->nt) {
         return expected(ps, i, "the end of the line");
+    }
+    for (size_t k = 0; k < (ns->n ? ns->n : 1); k++) {
+        scn_expect *x;
+        PUSH(ps, expects, nexpects, x);
+        *x = tmpl;
+        if (ns->n) {
+            x->node = ns->v[k];
+            x->service = svc->n ? svc->v[k] : -1;
+        }
+        if (rest) {
+            const tok *last = &ps->t[ps->nt - 1];
+            snprintf(x->text, sizeof x->text, "%s%.*s", ps->scn->nodes[x->node].name,
+                     (int)(last->p + last->n - rest), rest);
+        }
     }
     return 0;
 }
@@ -1286,6 +1604,8 @@ int tl_scn_parse(const char *text, size_t len, const char *file, tl_scenario **o
         }
         pos += n + (nl ? 1 : 0);
     }
+    free(ps.set[0].v);
+    free(ps.set[1].v);
     if (!ps.failed && ps.scn->nnodes == 0) {
         ps.line = 0;
         perr(&ps, NULL, "expected at least one `node` line");

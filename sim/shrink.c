@@ -12,8 +12,6 @@
 #include "scenario.h"
 #include "shrink.h"
 
-#define MAX_LINES 4096
-
 typedef struct {
     char **line;
     size_t n;
@@ -95,15 +93,20 @@ static char *dup_n(const char *s, size_t n)
     return d;
 }
 
+/* Every line of text (a scenario written from node ranges has many). */
 static int split(const char *text, lines *out)
 {
-    out->line = calloc(MAX_LINES, sizeof *out->line);
+    size_t max = 1;
+    for (const char *q = strchr(text, '\n'); q; q = strchr(q + 1, '\n')) {
+        max++;
+    }
+    out->line = calloc(max, sizeof *out->line);
     out->n = 0;
     if (out->line == NULL) {
         return -1;
     }
     const char *p = text;
-    while (*p && out->n < MAX_LINES) {
+    while (*p && out->n < max) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
         if (n > 0 && (out->line[out->n] = dup_n(p, n)) == NULL) {

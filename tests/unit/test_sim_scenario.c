@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../sim/scenario.h" /* the expanded directives of node ranges */
 #include "../../sim/sim.h"
 
 static tl_scenario *parse_ok(const char *text)
@@ -259,6 +260,317 @@ static void test_sim_scenario_files_pass_and_repeat(void **state)
     }
 }
 
+/* ---- node ranges: NAME[A..B], NAME[*] ---- */
+
+static void test_sim_scenario_node_range_declares_each_node_with_its_options(void **state)
+{
+    (void)state;
+    tl_scenario *scn = parse_ok("tcp mss=1000\n"
+                                "node server\n"
+                                "\n"
+                                "node peer[1..3] mss=536 close=fin\n"
+                                "node peer[10..10]\n"
+                                "node x[0..1]\n");
+    static const char *names[] = {"server", "peer1", "peer2", "peer3", "peer10", "x0", "x1"};
+    static const unsigned lines[] = {2, 4, 4, 4, 5, 6, 6};
+    assert_int_equal(tl_scn_node_count(scn), 7);
+    for (size_t i = 0; i < 7; i++) {
+        assert_string_equal(tl_scn_node_name(scn, i), names[i]);
+        assert_int_equal(scn->nodes[i].line, lines[i]);
+    }
+    for (size_t i = 1; i <= 3; i++) {
+        assert_int_equal(scn->nodes[i].opt.mss, 536);
+        assert_int_equal(scn->nodes[i].opt.close_fin, 1);
+        assert_true(scn->nodes[i].mask == (1ull << 0 | 1ull << 13)); /* mss, close */
+    }
+    assert_true(scn->nodes[0].mask == 0 && scn->nodes[4].mask == 0);
+    tl_scn_free(scn);
+}
+
+static void test_sim_scenario_ranges_expand_every_directive_per_node(void **state)
+{
+    (void)state;
+    tl_scenario *scn = parse_ok("node server\n"                                           /* 1: node 0 */
+                                "node peer[1..3]\n"                                       /* 2: nodes 1-3 */
+                                "node other\n"                                            /* 3: node 4 */
+                                "link peer[1..3] server delay 5ms\n"                      /* 4 */
+                                "link peer[1..2] peer[2..3] oneway delay 1ms\n"           /* 5 */
+                                "service server echo listen=tcp|server|7099\n"            /* 6 */
+                                "service peer[2..3] rr connect=tcp|server|7099 count=2\n" /* 7 */
+                                "at 5s crash peer[1..2]\n"                                /* 8 */
+                                "at 6s partition peer[1..2] server oneway for 1s\n"       /* 9 */
+                                "at 7s heal peer[1..2] *\n"                               /* 10 */
+                                "at 8s link peer[1..2] other delay 9ms\n"                 /* 11 */
+                                "at 9s stop-listener peer[3..3] 80\n"                     /* 12 */
+                                "at 10s silent-death peer[*]\n"                           /* 13 */
+                                "expect peer[2..3]/request-response answered == 2\n"      /* 14 */
+                                "expect peer[*] errors == 0\n"                            /* 15 */
+                                "expect * lost >= 0\n");                                  /* 16 */
+    /* links: the cross product, in order, a node never paired with itself */
+    static const int la[] = {1, 2, 3, 1, 1, 2}, lb[] = {0, 0, 0, 2, 3, 3};
+    static const unsigned ll[] = {4, 4, 4, 5, 5, 5};
+    assert_int_equal(scn->nlinks, 6);
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(scn->links[i].a, la[i]);
+        assert_int_equal(scn->links[i].b, lb[i]);
+        assert_int_equal(scn->links[i].line, ll[i]);
+        assert_int_equal(scn->links[i].oneway, i >= 3);
+        assert_true(scn->links[i].p.delay_ns == (i < 3 ? 5000000u : 1000000u));
+    }
+    /* services: one per node, each with its own configuration */
+    assert_int_equal(scn->nservices, 3);
+    for (size_t i = 1; i < 3; i++) {
+        assert_int_equal(scn->services[i].node, (int)i + 1);
+        assert_string_equal(scn->services[i].name, "request-response");
+        assert_int_equal(scn->services[i].line, 7);
+        assert_string_equal(scn->services[i].args, "connect=tcp|server|7099 count=2");
+    }
+    assert_true(scn->services[1].cfg != scn->services[2].cfg);
+    /* actions */
+    static const struct {
+        tl_sim_action action;
+        int a, b, is_link;
+        uint64_t arg;
+        unsigned flags, line;
+    } want[] = {
+        {TL_SIM_CRASH, 1, 0, 0, 0, 0, 8},
+        {TL_SIM_CRASH, 2, 0, 0, 0, 0, 8},
+        {TL_SIM_PARTITION, 1, 0, 0, 1000000000ull, TL_SIM_ONEWAY, 9},
+        {TL_SIM_PARTITION, 2, 0, 0, 1000000000ull, TL_SIM_ONEWAY, 9},
+        {TL_SIM_HEAL, 1, -1, 0, 0, 0, 10},
+        {TL_SIM_HEAL, 2, -1, 0, 0, 0, 10},
+        {0, 1, 4, 1, 0, 0, 11},
+        {0, 2, 4, 1, 0, 0, 11},
+        {TL_SIM_STOP_LISTENER, 3, 0, 0, 80, 0, 12},
+        {TL_SIM_SILENT_DEATH, 1, 0, 0, 0, 0, 13},
+        {TL_SIM_SILENT_DEATH, 2, 0, 0, 0, 0, 13},
+        {TL_SIM_SILENT_DEATH, 3, 0, 0, 0, 0, 13},
+    };
+    assert_int_equal(scn->nactions, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < scn->nactions; i++) {
+        const scn_action *a = &scn->actions[i];
+        if (a->action != want[i].action || a->a != want[i].a || a->b != want[i].b ||
+            a->is_link != want[i].is_link || a->arg != want[i].arg || a->flags != want[i].flags ||
+            a->line != want[i].line) {
+            fail_msg("action %zu: action %d a %d b %d link %d arg %llu flags %u line %u", i, (int)a->action,
+                     a->a, a->b, a->is_link, (unsigned long long)a->arg, a->flags, a->line);
+        }
+    }
+    assert_true(scn->actions[6].link.delay_ns == 9000000u && scn->actions[6].t == 8000000000ull);
+    /* expectations: one per node, each with its own text, on the range's line */
+    static const struct {
+        int node, service;
+        const char *text;
+        unsigned line;
+    } ex[] = {
+        {2, 1, "peer2/request-response answered == 2", 14},
+        {3, 2, "peer3/request-response answered == 2", 14},
+        {1, -1, "peer1 errors == 0", 15},
+        {2, -1, "peer2 errors == 0", 15},
+        {3, -1, "peer3 errors == 0", 15},
+        {-1, -1, "* lost >= 0", 16},
+    };
+    assert_int_equal(scn->nexpects, 6);
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(scn->expects[i].node, ex[i].node);
+        assert_int_equal(scn->expects[i].service, ex[i].service);
+        assert_string_equal(scn->expects[i].text, ex[i].text);
+        assert_int_equal(scn->expects[i].line, ex[i].line);
+    }
+    tl_scn_free(scn);
+}
+
+static void test_sim_scenario_star_range_is_name_then_digits_in_declaration_order(void **state)
+{
+    (void)state;
+    tl_scenario *scn = parse_ok("node peer2\n"  /* 0 */
+                                "node peerx\n"  /* 1 */
+                                "node peer10\n" /* 2 */
+                                "node p3\n"     /* 3 */
+                                "node peer\n"   /* 4 */
+                                "node peer1\n"  /* 5 */
+                                "node peer2a\n" /* 6 */
+                                "node peer-3\n" /* 7 */
+                                "node apeer4\n" /* 8 */
+                                "link * * delay 1ms\n"
+                                "service peer[*] echo listen=tcp|0.0.0.0|7\n"
+                                "at 1s partition peer[*] *\n"
+                                "expect peer[*]/echo done == 0\n");
+    static const int want[] = {0, 2, 5};
+    /* `*` keeps its meaning: one line, every node */
+    assert_int_equal(scn->nlinks, 1);
+    assert_true(scn->links[0].a == -1 && scn->links[0].b == -1);
+    assert_int_equal(scn->nservices, 3);
+    assert_int_equal(scn->nactions, 3);
+    assert_int_equal(scn->nexpects, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(scn->services[i].node, want[i]);
+        assert_int_equal(scn->actions[i].a, want[i]);
+        assert_int_equal(scn->actions[i].b, -1);
+        assert_int_equal(scn->expects[i].node, want[i]);
+        assert_int_equal(scn->expects[i].service, (int)i);
+    }
+    assert_string_equal(scn->expects[2].text, "peer1/echo done == 0");
+    tl_scn_free(scn);
+}
+
+typedef struct {
+    const char *text;
+    const char *message; /* exactly, as file:line:column: message */
+} range_error;
+
+static const range_error range_errors[] = {
+    {"node a\nnode b\nnode peer[5..2]\n", "bad.scn:3:11: expected a range A..B with A <= B, got '5..2'"},
+    {"node peer[1..x]\n", "bad.scn:1:11: expected a range A..B with A <= B, got '1..x'"},
+    {"node peer[*]\n", "bad.scn:1:11: expected a range A..B with A <= B, got '*'"},
+    {"node peer[01..10]\n",
+     "bad.scn:1:11: expected a range A..B with A <= B, got '01..10' (no leading zeros: "
+     "the names are NAME1, NAME2, ...)"},
+    {"node peer[1..1001]\n", "bad.scn:1:11: expected a range of at most 1000 nodes, got '1..1001'"},
+    {"node peer[1..3\n", "bad.scn:1:6: expected NAME[A..B], got 'peer[1..3'"},
+    {"node [1..3]\n", "bad.scn:1:6: expected a node name (1-31 of A-Z a-z 0-9 _ . -) before [, got ''"},
+    {"node abcdefghijklmnopqrstuvwxyzabc[98..100]\n",
+     "bad.scn:1:6: expected node names of at most 31 characters, got 'abcdefghijklmnopqrstuvwxyzabc100'"},
+    {"node peer2\nnode peer[1..3]\n", "bad.scn:2:6: expected a new node name, got 'peer2' (declared before)"},
+    {"node peer[1..100]\nlink peer[1..200] peer1 delay 1ms\n",
+     "bad.scn:2:6: expected only declared nodes in 'peer[1..200]', got 'peer101' (not declared)"},
+    {"node server\nnode peer[1..2]\nservice peer[1..3] echo listen=tcp|0.0.0.0|7\n",
+     "bad.scn:3:9: expected only declared nodes in 'peer[1..3]', got 'peer3' (not declared)"},
+    {"node peer[1..4]\nat 5s crash peer[2..5]\n",
+     "bad.scn:2:13: expected only declared nodes in 'peer[2..5]', got 'peer5' (not declared)"},
+    {"node server\nnode peer[1..4]\nat 5s partition server peer[0..4]\n",
+     "bad.scn:3:24: expected only declared nodes in 'peer[0..4]', got 'peer0' (not declared)"},
+    {"node peer[1..4]\nexpect peer[3..9] errors == 0\n",
+     "bad.scn:2:8: expected only declared nodes in 'peer[3..9]', got 'peer5' (not declared)"},
+    {"node a\nexpect ghost[*] errors == 0\n",
+     "bad.scn:2:8: expected a declared node named ghost followed by digits, got none for 'ghost[*]'"},
+    {"node a\nnode ghost\nlink a ghost[*] delay 1ms\n",
+     "bad.scn:3:8: expected a declared node named ghost followed by digits, got none for 'ghost[*]'"},
+    {"node peer[1..150]\nlink peer[*] peer[*] delay 1ms\n",
+     "bad.scn:2:6: expected at most 10000 directives from one line, got 22350"},
+    {"node peer[1..3]\nlink peer[2..2] peer[2..2] delay 1ms\n",
+     "bad.scn:2:17: expected a node other than the first, got 'peer[2..2]'"},
+    {"node peer[1..3]\nat 1s partition peer[1..1] peer1\n",
+     "bad.scn:2:28: expected a node other than the first, got 'peer1'"},
+    {"node peer[1..3]\nat 1s crash peer[1..3]x\n",
+     "bad.scn:2:13: expected NAME[A..B] or NAME[*], got 'peer[1..3]x'"},
+    {"node peer[1..3]\nservice peer[*] echo listen=tcp|peer1|7\n",
+     "bad.scn:2:29: expected the service's own node (peer2) as the host of tcp|peer1|7"},
+    {"node peer[1..2]\nservice peer1 echo listen=tcp|peer1|7\nexpect peer[*]/echo errors == 0\n",
+     "bad.scn:3:16: expected a service of node peer2 (its name= or kind), got 'echo'"},
+};
+
+static void test_sim_scenario_range_errors_name_line_column_and_expectation(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof range_errors / sizeof range_errors[0]; i++) {
+        const char *text = range_errors[i].text;
+        tl_scenario *scn = NULL;
+        tl_scn_error err;
+        char got[600];
+        int rc = tl_scn_parse(text, strlen(text), "bad.scn", &scn, &err);
+        if (rc != TL_E_INVAL || scn != NULL) {
+            fail_msg("case %zu parsed: %s", i, text);
+        }
+        snprintf(got, sizeof got, "%s:%u:%u: %s", err.file, err.line, err.column, err.message);
+        if (strcmp(got, range_errors[i].message) != 0) {
+            fail_msg("case %zu: got\n  %s\nwant\n  %s", i, got, range_errors[i].message);
+        }
+    }
+}
+
+/* 20 heartbeat clients declared by range; two die silently at 10 s. */
+static const char hb20[] = "seeds 1..2\n"
+                           "duration 30s\n"
+                           "node server\n"
+                           "node peer[1..20]\n"
+                           "link peer[*] server delay 5ms jitter 1ms\n"
+                           "service server heartbeat-server listen=tcp|server|7200 interval=500ms timeout=2s "
+                           "expect-death-at=10s\n"
+                           "service peer[1..20] heartbeat connect=tcp|server|7200 interval=500ms timeout=2s\n"
+                           "at 10s silent-death peer[4..5]\n"
+                           "expect server answered == 2\n"
+                           "expect server failed == 0\n"
+                           "expect server latency-max <= 2s\n"
+                           "expect peer[*] errors == 0\n"       /* line 12 */
+                           "expect peer[*] failed == 0\n"       /* line 13 */
+                           "expect peer[4..5] state == dead\n"; /* line 14 */
+
+static void test_sim_scenario_heartbeat_clients_by_range_run_and_pass(void **state)
+{
+    (void)state;
+    tl_scenario *scn = parse_ok(hb20);
+    assert_int_equal(tl_scn_node_count(scn), 21);
+    assert_string_equal(tl_scn_node_name(scn, 20), "peer20");
+    for (uint64_t seed = 1; seed <= 2; seed++) {
+        char *sum = NULL;
+        size_t sum_len = 0;
+        tl_scn_run_options o;
+        tl_scn_result r;
+        memset(&o, 0, sizeof o);
+        o.summary = open_memstream(&sum, &sum_len);
+        assert_int_equal(tl_scn_run(scn, seed, &o, &r), TL_OK);
+        fclose(o.summary);
+        if (!r.passed) {
+            fail_msg("seed %llu: %s", (unsigned long long)seed, r.first_failure);
+        }
+        assert_int_equal(r.expectations, 3 + 20 + 20 + 2);
+        /* each node reports separately, citing the range's line */
+        assert_non_null(strstr(sum, "  ok   expect peer20 errors == 0 (actual 0)  [line 12]"));
+        assert_non_null(strstr(sum, "  ok   expect peer5 state == dead (actual dead)  [line 14]"));
+        assert_non_null(strstr(sum, "  ok   expect server answered == 2 (actual 2)  [line 9]"));
+        free(sum);
+    }
+    tl_scn_free(scn);
+
+    /* a failing range expectation fails once per node, named by node and line */
+    char text[sizeof hb20 + 64];
+    snprintf(text, sizeof text, "%sexpect peer[1..20] signals == 0\n", hb20);
+    scn = parse_ok(text);
+    tl_scn_result r;
+    assert_int_equal(tl_scn_run(scn, 1, NULL, &r), TL_OK);
+    assert_false(r.passed);
+    assert_int_equal(r.failed, 20);
+    assert_true(strncmp(r.first_failure, "t.scn:15: expect peer1 signals == 0 (actual ", 44) == 0);
+    tl_scn_free(scn);
+}
+
+static void test_sim_scenario_write_expands_ranges_into_a_parseable_file(void **state)
+{
+    (void)state;
+    tl_scenario *scn = parse_ok(hb20), *back = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    assert_int_equal(tl_scn_write(scn, m, 0, 0), TL_OK);
+    fclose(m);
+    assert_null(strchr(text, '[')); /* the expanded form */
+    assert_non_null(strstr(text, "\nnode peer20\n"));
+    assert_non_null(strstr(text, "\nlink peer7 server delay 5ms jitter 1ms\n"));
+    assert_non_null(
+        strstr(text, "\nservice peer13 heartbeat connect=tcp|server|7200 interval=500ms timeout=2s\n"));
+    assert_non_null(strstr(text, "\nat 10s silent-death peer5\n"));
+    assert_non_null(strstr(text, "\nexpect peer17 failed == 0\n"));
+    tl_scn_error err;
+    if (tl_scn_parse(text, len, "written", &back, &err) != TL_OK) {
+        fail_msg("written:%u:%u: %s", err.line, err.column, err.message);
+    }
+    assert_int_equal(back->nnodes, scn->nnodes);
+    assert_int_equal(back->nlinks, scn->nlinks);
+    assert_int_equal(back->nservices, scn->nservices);
+    assert_int_equal(back->nactions, scn->nactions);
+    assert_int_equal(back->nexpects, scn->nexpects);
+    /* the same network: the same run */
+    tl_scn_result a, b;
+    assert_int_equal(tl_scn_run(scn, 1, NULL, &a), TL_OK);
+    assert_int_equal(tl_scn_run(back, 1, NULL, &b), TL_OK);
+    assert_true(a.passed && b.passed);
+    assert_true(a.trace_hash == b.trace_hash);
+    free(text);
+    tl_scn_free(back);
+    tl_scn_free(scn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +580,12 @@ int main(void)
         cmocka_unit_test(test_sim_scenario_summary_and_json_are_written),
         cmocka_unit_test(test_sim_scenario_load_reports_missing_file),
         cmocka_unit_test(test_sim_scenario_files_pass_and_repeat),
+        cmocka_unit_test(test_sim_scenario_node_range_declares_each_node_with_its_options),
+        cmocka_unit_test(test_sim_scenario_ranges_expand_every_directive_per_node),
+        cmocka_unit_test(test_sim_scenario_star_range_is_name_then_digits_in_declaration_order),
+        cmocka_unit_test(test_sim_scenario_range_errors_name_line_column_and_expectation),
+        cmocka_unit_test(test_sim_scenario_heartbeat_clients_by_range_run_and_pass),
+        cmocka_unit_test(test_sim_scenario_write_expands_ranges_into_a_parseable_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
