@@ -543,7 +543,8 @@ int cli_client_main(int argc, char **argv)
             cli_error("client: no end after %llu s", (unsigned long long)timeout_s);
         } else {
             cli_error("client: %llu of %llu requests answered, %llu failed (channel closed)",
-                      (unsigned long long)rep.answered, (unsigned long long)count, (unsigned long long)rep.failed);
+                      (unsigned long long)rep.answered, (unsigned long long)count,
+                      (unsigned long long)rep.failed);
         }
         code = CLI_EXIT_FAIL;
     }

@@ -489,11 +489,11 @@ static const char hb20[] = "seeds 1..2\n"
                            "expect-death-at=10s\n"
                            "service peer[1..20] heartbeat connect=tcp|server|7200 interval=500ms timeout=2s\n"
                            "at 10s silent-death peer[4..5]\n"
-                           "expect server answered == 2\n"
-                           "expect server failed == 0\n"
+                           "expect server deaths == 2\n"
+                           "expect server false-suspicions == 0\n"
                            "expect server latency-max <= 2s\n"
                            "expect peer[*] errors == 0\n"       /* line 12 */
-                           "expect peer[*] failed == 0\n"       /* line 13 */
+                           "expect peer[*] suspicions == 0\n"   /* line 13 */
                            "expect peer[4..5] state == dead\n"; /* line 14 */
 
 static void test_sim_scenario_heartbeat_clients_by_range_run_and_pass(void **state)
@@ -518,7 +518,7 @@ static void test_sim_scenario_heartbeat_clients_by_range_run_and_pass(void **sta
         /* each node reports separately, citing the range's line */
         assert_non_null(strstr(sum, "  ok   expect peer20 errors == 0 (actual 0)  [line 12]"));
         assert_non_null(strstr(sum, "  ok   expect peer5 state == dead (actual dead)  [line 14]"));
-        assert_non_null(strstr(sum, "  ok   expect server answered == 2 (actual 2)  [line 9]"));
+        assert_non_null(strstr(sum, "  ok   expect server deaths == 2 (actual 2)  [line 9]"));
         free(sum);
     }
     tl_scn_free(scn);
@@ -550,7 +550,7 @@ static void test_sim_scenario_write_expands_ranges_into_a_parseable_file(void **
     assert_non_null(
         strstr(text, "\nservice peer13 heartbeat connect=tcp|server|7200 interval=500ms timeout=2s\n"));
     assert_non_null(strstr(text, "\nat 10s silent-death peer5\n"));
-    assert_non_null(strstr(text, "\nexpect peer17 failed == 0\n"));
+    assert_non_null(strstr(text, "\nexpect peer17 suspicions == 0\n"));
     tl_scn_error err;
     if (tl_scn_parse(text, len, "written", &back, &err) != TL_OK) {
         fail_msg("written:%u:%u: %s", err.line, err.column, err.message);
