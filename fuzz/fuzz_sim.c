@@ -13,6 +13,8 @@
  *
  * Oracles:
  *   - tl_engine_check() holds on every live engine every 100 ms of virtual time;
+ *   - the simulator's host oracles hold (per-channel FIFO, channel_closed
+ *     once, last and never missing: tl_sim_oracle_error);
  *   - the same input run twice gives the same trace hash (determinism);
  *   - the client never has more answers than requests sent;
  *   - the echo server never sees an op code 10-15 (A7) nor, without
@@ -209,6 +211,10 @@ static uint64_t sm_run(sm_plan *p, tl_svc_report *client, tl_echo_stats *echo)
     if (tl_sim_run(sim, SM_DURATION) == TL_OK) {
         sm_check_engines(sim, NULL);
         tl_sim_finish(sim);
+        if (tl_sim_oracle_error(sim) != NULL) {
+            fprintf(stderr, "fuzz_sim: %s\n", tl_sim_oracle_error(sim));
+        }
+        FUZZ_CHECK(tl_sim_oracle_error(sim) == NULL);
         hash = tl_sim_trace_hash(sim);
         memset(client, 0, sizeof *client);
         tl_sim_service_report(sim, csvc, client);

@@ -165,9 +165,21 @@ typedef struct sim_sock {
     sim_listener *listener; /* server end: until accepted */
     struct sim_sock *next_accept;
     struct sim_sock *node_prev, *node_next;
+    uint16_t app_channel; /* the engine channel it was bound to (kept after the unbind) */
     uint32_t iss;     /* pcap: initial sequence number */
     uint8_t ws_shift; /* pcap: our window scale */
 } sim_sock;
+
+/* Host oracles (node.c), per engine channel of a node: which service saw the
+ * channel and whether it got channel_closed; and, for per-channel FIFO, the
+ * digests of the application messages posted on the channel that the peer
+ * has not delivered yet (front = oldest). */
+typedef struct {
+    uint64_t *q;
+    uint32_t head, n, cap;
+    uint32_t svc; /* index + 1 of the service that saw the channel, 0 none */
+    uint8_t seen, closed;
+} sim_chan_oracle;
 
 typedef struct sim_conn {
     sim_sock ep[2];
@@ -244,6 +256,7 @@ typedef struct sim_node {
     sim_prng tcp_rng;
     sim_prng svc_rng;
     sim_obj **pages[256]; /* channel -> socket / listener */
+    sim_chan_oracle *oracle_pages[256]; /* channel -> host oracle state, this incarnation */
     sim_obj *dirty_head, *dirty_tail;
     sim_sock *socks;
     sim_listener *listeners;
@@ -295,6 +308,8 @@ struct tl_sim {
     int started;
     int failed;
     int finished;
+    int fifo_off;           /* a link corrupts: the FIFO oracle cannot match content */
+    char oracle_first[240]; /* the first host-oracle violation, "" if none */
     /* trace */
     char line[1024];
     size_t line_len;

@@ -157,6 +157,9 @@ static void bind_obj(sim_node *n, uint16_t ch, sim_obj *o)
         return;
     }
     o->channel = ch;
+    if (o->kind == OBJ_SOCK) {
+        ((sim_sock *)o)->app_channel = ch;
+    }
 }
 
 /* ------------------------------------------------------------------ links */
@@ -278,6 +281,236 @@ static sim_node *resolve(tl_sim *sim, sim_node *self, const char *host)
 
 /* --------------------------------------------------------------- services */
 
+/* ------------------------------------------------------------ host oracles */
+
+static sim_chan_oracle *oracle_get(sim_node *n, uint16_t ch, int create)
+{
+    sim_chan_oracle **page = &n->oracle_pages[ch >> 8];
+    if (*page == NULL) {
+        if (!create) {
+            return NULL;
+        }
+        *page = calloc(256, sizeof(sim_chan_oracle));
+        if (*page == NULL) {
+            sim_fail(n->sim);
+            return NULL;
+        }
+    }
+    return &(*page)[ch & 255];
+}
+
+/* A new incarnation: its channels start unseen. The FIFO queues stay: what
+ * the dead process posted may still arrive at its peers. */
+static void oracle_reset(sim_node *n)
+{
+    for (int i = 0; i < 256; i++) {
+        for (int j = 0; n->oracle_pages[i] && j < 256; j++) {
+            sim_chan_oracle *o = &n->oracle_pages[i][j];
+            o->seen = o->closed = 0;
+            o->svc = 0;
+        }
+    }
+}
+
+static void oracle_clear(sim_node *n)
+{
+    for (int i = 0; i < 256; i++) {
+        if (n->oracle_pages[i]) {
+            for (int j = 0; j < 256; j++) {
+                free(n->oracle_pages[i][j].q);
+            }
+            free(n->oracle_pages[i]);
+            n->oracle_pages[i] = NULL;
+        }
+    }
+}
+
+static void oracle_violation(sim_node *n, uint16_t ch, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static void oracle_violation(sim_node *n, uint16_t ch, const char *fmt, ...)
+{
+    tl_sim *sim = n->sim;
+    char what[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    sim->stats.oracle_violations++;
+    tr_node(sim, n, ch, "oracle ");
+    sim_tr_str(sim, what);
+    sim_tr_end(sim);
+    if (sim->oracle_first[0] == '\0') {
+        snprintf(sim->oracle_first, sizeof sim->oracle_first, "node %s channel %u: %s", n->name, (unsigned)ch, what);
+    }
+}
+
+/* The messages the FIFO oracle follows: what one application posts and the
+ * peer's application receives unchanged (Hello, Welcome and Bye are the
+ * engine's business). */
+static int oracle_app_message(uint8_t proto)
+{
+    unsigned op = tl_proto_opcode(proto);
+    return !tl_proto_origin_engine(proto) && (op == TL_OP_REQUEST || op == TL_OP_RESPONSE || op == TL_OP_SIGNAL);
+}
+
+static uint64_t oracle_fnv(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ b[i]) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* What travels of a message, without its message id (known after the post). */
+static uint64_t oracle_content(const tl_message *m)
+{
+    uint8_t fixed[2] = {(uint8_t)(m->hdr.proto & (TL_PROTO_OPCODE_MASK | TL_PROTO_MORE)), m->hdr.status};
+    uint64_t h = oracle_fnv(14695981039346656037ull, fixed, sizeof fixed);
+    h = oracle_fnv(h, m->text.data, m->text.len);
+    return oracle_fnv(h, m->body.data, m->body.len);
+}
+
+static uint64_t oracle_digest(uint64_t content, uint64_t message_id)
+{
+    uint8_t id[8];
+    for (int i = 0; i < 8; i++) {
+        id[i] = (uint8_t)(message_id >> (8 * i));
+    }
+    return oracle_fnv(content, id, sizeof id);
+}
+
+/* Posted on ch of n: the peer must deliver it after what came before. */
+static void oracle_posted(sim_node *n, uint16_t ch, uint64_t digest)
+{
+    sim_chan_oracle *o = oracle_get(n, ch, 1);
+    if (o == NULL) {
+        return;
+    }
+    if (o->head + o->n == o->cap) {
+        if (o->head > 0) {
+            memmove(o->q, o->q + o->head, o->n * sizeof *o->q);
+            o->head = 0;
+        }
+        if (o->n == o->cap) {
+            uint32_t cap = o->cap ? o->cap * 2 : 16;
+            uint64_t *q = realloc(o->q, cap * sizeof *q);
+            if (q == NULL) {
+                sim_fail(n->sim);
+                return;
+            }
+            o->q = q;
+            o->cap = cap;
+        }
+    }
+    o->q[o->head + o->n++] = digest;
+}
+
+/* Delivered on ch of n: find it in what the peer posted on its channel,
+ * dropping what comes before it (lost with a connection, or a reorder that
+ * shows when the skipped message arrives later and is no longer there). */
+static void oracle_delivered_app(sim_node *n, uint16_t ch, const tl_message *m)
+{
+    sim_obj *obj = chan_get(n, ch);
+    if (n->sim->fifo_off || obj == NULL || obj->kind != OBJ_SOCK) {
+        return;
+    }
+    sim_sock *s = (sim_sock *)obj;
+    sim_sock *peer = &s->conn->ep[!s->dir];
+    sim_node *pn = s->conn->node[!s->dir];
+    if (peer->app_channel == 0) {
+        return;
+    }
+    sim_chan_oracle *o = oracle_get(pn, peer->app_channel, 0);
+    uint64_t d = oracle_digest(oracle_content(m), m->hdr.message_id);
+    while (o != NULL && o->n > 0) {
+        uint64_t x = o->q[o->head++];
+        o->n--;
+        if (x == d) {
+            return;
+        }
+    }
+    oracle_violation(n, ch, "%s id %llu delivered, but %s never posted it on its channel %u after what came before "
+                     "(reordered, duplicated or altered)",
+                     tl_opcode_name(tl_proto_opcode(m->hdr.proto)), (unsigned long long)m->hdr.message_id,
+                     pn->name, (unsigned)peer->app_channel);
+}
+
+/* Every message handed to service index i of n. */
+static void oracle_delivered(sim_node *n, uint32_t i, const tl_message *m)
+{
+    uint16_t ch = m->hdr.channel;
+    if (ch == 0) {
+        return;
+    }
+    sim_chan_oracle *o = oracle_get(n, ch, 1);
+    if (o == NULL) {
+        return;
+    }
+    unsigned op = tl_proto_opcode(m->hdr.proto);
+    int engine = tl_proto_origin_engine(m->hdr.proto);
+    if (engine && op == TL_OP_SIGNAL && m->hdr.status == TL_STATUS_CHANNEL_CLOSED) {
+        if (o->closed) {
+            oracle_violation(n, ch, "channel_closed delivered twice");
+        }
+        o->closed = 1;
+        o->seen = 1;
+        o->svc = i + 1;
+        return;
+    }
+    if (o->closed && !engine) {
+        if (op == TL_OP_HELLO_REQUEST) {
+            o->closed = 0; /* the number names a new, accepted channel */
+        } else {
+            oracle_violation(n, ch, "%s id %llu from the peer after channel_closed", tl_opcode_name(op),
+                             (unsigned long long)m->hdr.message_id);
+        }
+    } else if (o->closed && engine && m->hdr.status == TL_STATUS_SUCCESS &&
+               (op == TL_OP_HELLO_REQUEST || op == TL_OP_WELCOME_REQUEST)) {
+        o->closed = 0; /* a new channel of ours under the same number */
+    }
+    o->seen = 1;
+    o->svc = i + 1;
+    if (oracle_app_message(m->hdr.proto)) {
+        oracle_delivered_app(n, ch, m);
+    }
+}
+
+/* End of run: a channel a live service saw, that its engine closed, must
+ * have brought that service its channel_closed. */
+static void oracle_finish(tl_sim *sim)
+{
+    for (uint32_t id = 0; id < sim->nnodes; id++) {
+        sim_node *n = sim->nodes[id];
+        if (n->engine == NULL || n->state == TL_SIM_NODE_DOWN || n->state == TL_SIM_NODE_DEAD) {
+            continue;
+        }
+        for (uint32_t ch = 1; ch < 65536; ch++) {
+            sim_chan_oracle *o = n->oracle_pages[ch >> 8] ? &n->oracle_pages[ch >> 8][ch & 255] : NULL;
+            if (o == NULL) {
+                ch |= 255;
+                continue;
+            }
+            if (!o->seen || o->closed || o->svc == 0 || o->svc > n->nsvcs) {
+                continue;
+            }
+            sim_svc *v = n->svcs[o->svc - 1];
+            if (v->done || v->svc == NULL || tl_engine_channel_group(n->engine, (uint16_t)ch) != 0 ||
+                tl_engine_pending(n->engine, v->group) != 0) {
+                continue;
+            }
+            oracle_violation(n, (uint16_t)ch, "closed by the engine, but its service %s never got channel_closed",
+                             v->name);
+        }
+    }
+}
+
+const char *tl_sim_oracle_error(const tl_sim *sim) { return sim->oracle_first[0] ? sim->oracle_first : NULL; }
+
 static sim_svc *svc_of_group(const sim_node *n, uint32_t group)
 {
     if (group >= n->group_cap || n->group_svc[group] == 0) {
@@ -378,8 +611,13 @@ static int env_post(void *host, tl_message **msg, tl_post_out *out)
     if (n->engine == NULL) {
         return TL_E_CLOSED;
     }
+    int follow = msg != NULL && *msg != NULL && oracle_app_message((*msg)->hdr.proto);
+    uint64_t content = follow ? oracle_content(*msg) : 0;
     int rc = tl_engine_post(n->engine, v->group, msg, out);
     if (rc == TL_OK) {
+        if (follow) {
+            oracle_posted(n, out->hdr.channel, oracle_digest(content, out->hdr.message_id));
+        }
         sim->stats.messages_posted++;
         tr_node(sim, n, out->hdr.channel, "send ");
         sim_tr_header(sim, &out->hdr, 0);
@@ -577,6 +815,7 @@ static int dispatch_services(sim_node *n)
             tr_node(sim, n, m->hdr.channel, "recv ");
             sim_tr_header(sim, &m->hdr, 1);
             sim_tr_end(sim);
+            oracle_delivered(n, i, m);
             int r = v->svc->ops->on_message(v->svc, &v->env, &m);
             if (m != NULL) {
                 tl_engine_put(n->engine, &m);
@@ -1002,6 +1241,7 @@ static void node_stop(sim_node *n, int rst)
         l->error = 0;
     }
     chan_clear(n);
+    oracle_reset(n);
     if (n->group_svc != NULL) { /* none yet when a node dies before its first group */
         memset(n->group_svc, 0, n->group_cap * sizeof *n->group_svc);
     }
@@ -1319,6 +1559,7 @@ void tl_sim_finish(tl_sim *sim)
         return;
     }
     sim->finished = 1;
+    oracle_finish(sim);
     sim_tr_begin(sim, NULL, 0);
     sim_tr_str(sim, "end events=");
     sim_tr_u64(sim, sim->stats.events);
@@ -1459,6 +1700,9 @@ int tl_sim_link_set(tl_sim *sim, uint32_t from, uint32_t to, const tl_sim_link *
     if (k == NULL) {
         return TL_E_NOMEM;
     }
+    if (l->corrupt_ppb > 0) {
+        sim->fifo_off = 1;
+    }
     k->p = *l;
     k->set = 1;
     return TL_OK;
@@ -1470,6 +1714,9 @@ int tl_sim_link_set_default(tl_sim *sim, const tl_sim_link *l)
         return TL_E_INVAL;
     }
     sim->default_link = *l;
+    if (l->corrupt_ppb > 0) {
+        sim->fifo_off = 1;
+    }
     for (uint32_t a = 0; a < sim->links_n; a++) {
         for (uint32_t b = 0; b < sim->links_n; b++) {
             sim_link *k = &sim->links[(size_t)a * sim->links_n + b];
@@ -1614,6 +1861,9 @@ int tl_sim_at_link(tl_sim *sim, uint64_t t, uint32_t from, uint32_t to, const tl
     x->a = from;
     x->b = to;
     x->link = *l;
+    if (l->corrupt_ppb > 0) {
+        sim->fifo_off = 1;
+    }
     return action_push(sim, t, x);
 }
 
@@ -1731,6 +1981,7 @@ void tl_sim_destroy(tl_sim *sim)
             free(l);
         }
         chan_clear(n);
+        oracle_clear(n);
         for (uint32_t k = 0; k < n->nsvcs; k++) {
             free(n->svcs[k]);
         }

@@ -399,6 +399,16 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
             }
         }
     }
+    /* The host oracles (sim.h, tl_sim_oracle_error): per-channel FIFO,
+     * channel_closed once, last and never missing. */
+    if (tl_sim_oracle_error(sim) != NULL) {
+        res->failed++;
+        if (res->first_failure[0] == '\0' &&
+            snprintf(res->first_failure, sizeof res->first_failure, "%s: %s", scn->file, tl_sim_oracle_error(sim)) <
+                0) {
+            res->first_failure[0] = '\0';
+        }
+    }
     /* Each request ends in exactly one answer or one explicit failure: the
      * accounting of every request-originating service adds up, and a finished
      * service left none open (nothing silently lost). */

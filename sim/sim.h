@@ -242,9 +242,20 @@ typedef struct {
     uint64_t pcap_records;       /* packets written to the pcap file */
     uint64_t messages_delivered; /* messages handed to services */
     uint64_t messages_posted;    /* successful posts by services */
+    uint64_t oracle_violations;  /* host oracles: per-channel FIFO, channel_closed once, last and never missing */
 } tl_sim_stats;
 
 void tl_sim_get_stats(const tl_sim *sim, tl_sim_stats *out);
+
+/* The first violation of the host oracles (NULL if none): every application
+ * message (Request, Response, Signal) a service receives on a channel was
+ * posted by the peer's service on its channel, in the order posted, once
+ * (skipped when a link corrupts); channel_closed reaches a service at most
+ * once per channel and no peer message follows it; at tl_sim_finish, every
+ * channel a live service saw and its engine closed has had its
+ * channel_closed delivered (unless the service finished or messages still
+ * wait in its group). */
+const char *tl_sim_oracle_error(const tl_sim *sim);
 
 typedef struct {
     tl_sim_node_state state;
