@@ -166,8 +166,8 @@ typedef struct sim_sock {
     struct sim_sock *next_accept;
     struct sim_sock *node_prev, *node_next;
     uint16_t app_channel; /* the engine channel it was bound to (kept after the unbind) */
-    uint32_t iss;     /* pcap: initial sequence number */
-    uint8_t ws_shift; /* pcap: our window scale */
+    uint32_t iss;         /* pcap: initial sequence number */
+    uint8_t ws_shift;     /* pcap: our window scale */
 } sim_sock;
 
 /* Host oracles (node.c), per engine channel of a node: which service saw the
@@ -255,7 +255,7 @@ typedef struct sim_node {
     tl_engine *engine;
     sim_prng tcp_rng;
     sim_prng svc_rng;
-    sim_obj **pages[256]; /* channel -> socket / listener */
+    sim_obj **pages[256];               /* channel -> socket / listener */
     sim_chan_oracle *oracle_pages[256]; /* channel -> host oracle state, this incarnation */
     sim_obj *dirty_head, *dirty_tail;
     sim_sock *socks;

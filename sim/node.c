@@ -344,7 +344,8 @@ static void oracle_violation(sim_node *n, uint16_t ch, const char *fmt, ...)
     sim_tr_str(sim, what);
     sim_tr_end(sim);
     if (sim->oracle_first[0] == '\0') {
-        snprintf(sim->oracle_first, sizeof sim->oracle_first, "node %s channel %u: %s", n->name, (unsigned)ch, what);
+        snprintf(sim->oracle_first, sizeof sim->oracle_first, "node %s channel %u: %s", n->name, (unsigned)ch,
+                 what);
     }
 }
 
@@ -354,7 +355,8 @@ static void oracle_violation(sim_node *n, uint16_t ch, const char *fmt, ...)
 static int oracle_app_message(uint8_t proto)
 {
     unsigned op = tl_proto_opcode(proto);
-    return !tl_proto_origin_engine(proto) && (op == TL_OP_REQUEST || op == TL_OP_RESPONSE || op == TL_OP_SIGNAL);
+    return !tl_proto_origin_engine(proto) &&
+           (op == TL_OP_REQUEST || op == TL_OP_RESPONSE || op == TL_OP_SIGNAL);
 }
 
 static uint64_t oracle_fnv(uint64_t h, const void *p, size_t n)
@@ -434,7 +436,8 @@ static void oracle_delivered_app(sim_node *n, uint16_t ch, const tl_message *m)
             return;
         }
     }
-    oracle_violation(n, ch, "%s id %llu delivered, but %s never posted it on its channel %u after what came before "
+    oracle_violation(n, ch,
+                     "%s id %llu delivered, but %s never posted it on its channel %u after what came before "
                      "(reordered, duplicated or altered)",
                      tl_opcode_name(tl_proto_opcode(m->hdr.proto)), (unsigned long long)m->hdr.message_id,
                      pn->name, (unsigned)peer->app_channel);
@@ -503,8 +506,8 @@ static void oracle_finish(tl_sim *sim)
                 tl_engine_pending(n->engine, v->group) != 0) {
                 continue;
             }
-            oracle_violation(n, (uint16_t)ch, "closed by the engine, but its service %s never got channel_closed",
-                             v->name);
+            oracle_violation(n, (uint16_t)ch,
+                             "closed by the engine, but its service %s never got channel_closed", v->name);
         }
     }
 }

@@ -403,9 +403,8 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
      * channel_closed once, last and never missing. */
     if (tl_sim_oracle_error(sim) != NULL) {
         res->failed++;
-        if (res->first_failure[0] == '\0' &&
-            snprintf(res->first_failure, sizeof res->first_failure, "%s: %s", scn->file, tl_sim_oracle_error(sim)) <
-                0) {
+        if (res->first_failure[0] == '\0' && snprintf(res->first_failure, sizeof res->first_failure, "%s: %s",
+                                                      scn->file, tl_sim_oracle_error(sim)) < 0) {
             res->first_failure[0] = '\0';
         }
     }

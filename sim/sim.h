@@ -242,7 +242,8 @@ typedef struct {
     uint64_t pcap_records;       /* packets written to the pcap file */
     uint64_t messages_delivered; /* messages handed to services */
     uint64_t messages_posted;    /* successful posts by services */
-    uint64_t oracle_violations;  /* host oracles: per-channel FIFO, channel_closed once, last and never missing */
+    uint64_t
+        oracle_violations; /* host oracles: per-channel FIFO, channel_closed once, last and never missing */
 } tl_sim_stats;
 
 void tl_sim_get_stats(const tl_sim *sim, tl_sim_stats *out);

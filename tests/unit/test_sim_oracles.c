@@ -103,7 +103,8 @@ static int sneak_on_message(tl_service *s, const tl_svc_env *env, tl_message **m
         tl_message *got = NULL;
         int swallowed = 0;
         while (tl_engine_receive(e, group, &got) == TL_OK) {
-            swallowed |= tl_proto_opcode(got->hdr.proto) == TL_OP_SIGNAL && got->hdr.status == TL_STATUS_CHANNEL_CLOSED;
+            swallowed |= tl_proto_opcode(got->hdr.proto) == TL_OP_SIGNAL &&
+                         got->hdr.status == TL_STATUS_CHANNEL_CLOSED;
             tl_engine_put(e, &got);
         }
         assert_true(swallowed);
@@ -117,12 +118,10 @@ static void sneak_report(const tl_service *s, tl_svc_report *out)
     memset(out, 0, sizeof *out);
 }
 
-static void sneak_destroy(tl_service *s)
-{
-    free(s);
-}
+static void sneak_destroy(tl_service *s) { free(s); }
 
-static const tl_service_ops sneak_ops = {"sneak", sneak_start, sneak_on_message, NULL, sneak_report, sneak_destroy};
+static const tl_service_ops sneak_ops = {"sneak", sneak_start,  sneak_on_message,
+                                         NULL,    sneak_report, sneak_destroy};
 
 static int make_sneak(void *arg, tl_service **out)
 {
