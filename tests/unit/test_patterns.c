@@ -472,6 +472,24 @@ static void test_patterns_heartbeat_silent_death_detected_within_timeout(void **
     tl_sim_destroy(n.sim);
 }
 
+static void test_patterns_heartbeat_late_detection_is_an_error(void **state)
+{
+    /* told the client dies at 5 s; it vanishes at 10 s: declared at 13 s, 8 s
+     * after the death it was told of, more than interval + timeout (4 s) */
+    tl_heartbeat_config hs = hb_cfg(1, 5 * SEC), hc = hb_cfg(0, 0);
+    tl_svc_report s, r;
+    net n;
+
+    (void)state;
+    net_up(&n, 1, 5 * MS, 0, make_heartbeat, &hs, make_heartbeat, &hc);
+    assert_int_equal(tl_sim_at(n.sim, 10 * SEC, TL_SIM_SILENT_DEATH, n.client, 0, 0, 0), TL_OK);
+    net_reports(&n, 30 * SEC, &s, &r);
+    assert_int_equal(s.deaths, 1);
+    assert_int_equal(s.errors, 1);
+    assert_non_null(strstr(s.first_error, "later than interval + timeout (4000000000 ns)"));
+    tl_sim_destroy(n.sim);
+}
+
 static void test_patterns_heartbeat_pause_counts_false_suspicion(void **state)
 {
     tl_heartbeat_config hs = hb_cfg(1, 0), hc = hb_cfg(0, 0);
@@ -586,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_patterns_churn_server_finishes_without_leaks),
         cmocka_unit_test(test_patterns_heartbeat_clean_no_suspicion),
         cmocka_unit_test(test_patterns_heartbeat_silent_death_detected_within_timeout),
+        cmocka_unit_test(test_patterns_heartbeat_late_detection_is_an_error),
         cmocka_unit_test(test_patterns_heartbeat_pause_counts_false_suspicion),
         cmocka_unit_test(test_patterns_scenario_kinds_parse_and_run),
         cmocka_unit_test(test_patterns_scenario_files_pass_and_repeat),
