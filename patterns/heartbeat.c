@@ -344,10 +344,11 @@ static void hb_report(const tl_service *s, tl_svc_report *out)
         if (st->peers[i].dead && st->peers[i].latency > bound) {
             out->errors++;
             if (out->first_error[0] == '\0') {
-                snprintf(out->first_error, sizeof out->first_error,
-                         "channel %u: death detected %llu ns after it, later than interval + timeout (%llu ns)",
-                         (unsigned)st->peers[i].channel, (unsigned long long)st->peers[i].latency,
-                         (unsigned long long)bound);
+                snprintf(
+                    out->first_error, sizeof out->first_error,
+                    "channel %u: death detected %llu ns after it, later than interval + timeout (%llu ns)",
+                    (unsigned)st->peers[i].channel, (unsigned long long)st->peers[i].latency,
+                    (unsigned long long)bound);
             }
         }
     }
