@@ -1031,7 +1031,7 @@ static int service_on(parser *ps, int node)
     s->node = node;
     s->kind = k;
     s->line = ps->line;
-    s->cfg = k->cfg_new();
+    s->cfg = scn_service_new(k);
     if (s->cfg == NULL) {
         return perr(ps, NULL, "out of memory");
     }
@@ -1068,7 +1068,7 @@ static int service_on(parser *ps, int node)
             continue;
         }
         what[0] = '\0';
-        int rc = k->set(s->cfg, key, value, what, sizeof what);
+        int rc = scn_service_set(k, s->cfg, key, value, what, sizeof what);
         if (rc == SCN_KEY_UNKNOWN) {
             return perr(ps, t, "expected a key of %s (%s name=NAME start=TIME), got '%s'", k->name, k->keys,
                         key);
@@ -1092,13 +1092,13 @@ static int service_on(parser *ps, int node)
         s->args[n] = '\0';
     }
     char what[160];
-    if (k->check(s->cfg, what, sizeof what) != 0) {
+    if (scn_service_check(k, s->cfg, what, sizeof what) != 0) {
         return perr(ps, NULL, "expected %s for a %s service", what, k->name);
     }
     /* Hosts must be nodes of this scenario (or literals); a listener listens
      * on its own node. */
     const char *addrs[8];
-    size_t na = k->addresses(s->cfg, addrs, 8);
+    size_t na = scn_service_addresses(k, s->cfg, addrs, 8);
     for (size_t j = 0; j < na; j++) {
         tl_address a;
         if (tl_address_parse(addrs[j], strlen(addrs[j]), &a) != TL_OK || a.kind != TL_ADDR_TCP) {
@@ -1563,7 +1563,7 @@ void tl_scn_free(tl_scenario *scn)
     }
     for (size_t i = 0; i < scn->nservices; i++) {
         if (scn->services[i].kind && scn->services[i].cfg) {
-            scn->services[i].kind->cfg_free(scn->services[i].cfg);
+            scn_service_free(scn->services[i].kind, scn->services[i].cfg);
         }
         free(scn->services[i].args);
     }
