@@ -35,7 +35,7 @@ for src in fuzz/fuzz_*.c; do
     [ "$name" = sim ] && objs="$objs $simobjs"
     # shellcheck disable=SC2086
     $CXX $CFLAGS $objs $LIB_FUZZING_ENGINE -o "$OUT/$t"
-    if [ -d "fuzz/corpus/$name" ]; then
+    if [ -d "fuzz/corpus/$name" ] && command -v zip >/dev/null; then
         (cd "fuzz/corpus/$name" && zip -q -r "$OUT/${t}_seed_corpus.zip" .)
     fi
     cp fuzz/dict/tofu.dict "$OUT/$t.dict"

@@ -13,6 +13,8 @@
 #   make fuzz-min T=<target> CRASH=<file> [NAME=<name>]
 #                                       minimise a crash into tests/regress/
 #   make fuzz-corpus                    regenerate the seed-* files
+#   make fuzz-cflite                    .clusterfuzzlite/build.sh with libFuzzer,
+#                                       every target on its corpus once
 #
 # Everything is built under build-fuzz/ from engine/core/*.c directly, so it
 # does not depend on the main build.
@@ -127,3 +129,16 @@ test: fuzz-replay
 # Header dependencies of every fuzz flavor (a changed struct must rebuild
 # every object that uses it, or the binaries mix layouts and crash).
 -include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
+
+# The ClusterFuzzLite build script, tried with clang's libFuzzer: every target
+# built by .clusterfuzzlite/build.sh runs its seed corpus once.
+.PHONY: fuzz-cflite
+fuzz-cflite:
+	@rm -rf $(FUZZ_DIR)/cflite && mkdir -p $(FUZZ_DIR)/cflite
+	@CC=$(FUZZ_CLANG) CXX=$(FUZZ_CLANG)++ CFLAGS='-O1 -g -fsanitize=address,undefined,fuzzer-no-link' \
+	    LIB_FUZZING_ENGINE=-fsanitize=fuzzer OUT=$(abspath $(FUZZ_DIR)/cflite) sh .clusterfuzzlite/build.sh
+	@for t in $(FUZZ_TARGETS); do \
+	    $(FUZZ_DIR)/cflite/fuzz_$$t -runs=0 fuzz/corpus/$$t >$(FUZZ_DIR)/cflite/$$t.log 2>&1 \
+	        || { echo "fuzz-cflite: $$t failed on its corpus, see $(FUZZ_DIR)/cflite/$$t.log" >&2; exit 1; }; \
+	    echo "fuzz-cflite: $$t: $$(ls fuzz/corpus/$$t | wc -l) corpus inputs ok"; \
+	done
