@@ -49,9 +49,13 @@ static int ad_naive_parse(const uint8_t *v, size_t n, tl_address *out)
             return 0;
         }
         for (size_t i = 4; i < n; i++) {
-            if (v[i] == '\0' || v[i] == '|') {
+            /* no NUL, no bar; since F1 no control character (CR, LF, tab ...) */
+            if (v[i] == '\0' || v[i] == '|' || v[i] < 0x20 || v[i] == 0x7f) {
                 return 0;
             }
+        }
+        if (v[4] == ' ' || v[n - 1] == ' ') {
+            return 0; /* F1: no blank at either end (the iterator trims values) */
         }
         out->kind = TL_ADDR_UDS;
         memcpy(out->path, v + 4, plen);
