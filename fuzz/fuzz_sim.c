@@ -17,6 +17,8 @@
  *     once, last and never missing: tl_sim_oracle_error);
  *   - the same input run twice gives the same trace hash (determinism);
  *   - the client never has more answers than requests sent;
+ *   - the client accounts for every request once: sent == answered + failed
+ *     + open (+ abandoned), and none open once it finished (tl_svc_report_check);
  *   - the echo server never sees an op code 10-15 (A7) nor, without
  *     corruption, a frame whose lengths disagree with its content;
  *   - with a clean network (no loss, no reordering jitter, no corruption),
@@ -218,6 +220,14 @@ static uint64_t sm_run(sm_plan *p, tl_svc_report *client, tl_echo_stats *echo)
         hash = tl_sim_trace_hash(sim);
         memset(client, 0, sizeof *client);
         tl_sim_service_report(sim, csvc, client);
+        {
+            char why[200];
+            const char *bad = tl_svc_report_check(client, tl_sim_service_done(sim, csvc), why, sizeof why);
+            if (bad != NULL) {
+                fprintf(stderr, "fuzz_sim: client: %s\n", bad);
+            }
+            FUZZ_CHECK(bad == NULL); /* each request answered, failed or open, once */
+        }
         tl_service *es = tl_sim_service_get(sim, ssvc);
         memset(echo, 0, sizeof *echo);
         if (es != NULL) {
