@@ -387,19 +387,14 @@ static void ec_report(const tl_service *s, tl_svc_report *out)
 
 static void ec_destroy(tl_service *s)
 {
-    ec_client *c;
+    ec_client *c = s != NULL ? s->state : NULL;
 
-    if (s == NULL) {
-        return;
-    }
-    c = s->state;
     if (c != NULL) {
         free(c->connect);
         free(c->hello_text);
         free(c->latencies);
-        free(c);
     }
-    free(s);
+    tl_svc_free(s);
 }
 
 static const tl_service_ops ec_ops = {
@@ -410,33 +405,20 @@ int tl_echo_client_create(const tl_echo_client_config *cfg, tl_service **out)
 {
     tl_service *s;
     ec_client *c;
-    size_t n;
+    int ok = cfg != NULL && cfg->connect != NULL && cfg->count <= SIZE_MAX / sizeof(uint64_t) - 1;
+    int rc = tl_svc_new(out, ok, &ec_ops, sizeof *c, &s);
 
-    if (out == NULL) {
-        return TL_E_INVAL;
+    if (rc != TL_OK) {
+        return rc;
     }
-    *out = NULL;
-    if (cfg == NULL || cfg->connect == NULL || cfg->count > SIZE_MAX / sizeof(uint64_t) - 1) {
-        return TL_E_INVAL;
-    }
-    s = calloc(1, sizeof *s);
-    c = calloc(1, sizeof *c);
-    if (s == NULL || c == NULL) {
-        free(s);
-        free(c);
-        return TL_E_NOMEM;
-    }
-    s->ops = &ec_ops;
-    s->state = c;
+    c = s->state;
     c->cfg = *cfg;
-    n = strlen(cfg->connect);
-    c->connect = malloc(n + 1);
+    c->connect = tl_svc_strdup(cfg->connect);
     c->latencies = malloc((size_t)(cfg->count ? cfg->count : 1) * sizeof *c->latencies);
     if (c->connect == NULL || c->latencies == NULL) {
         ec_destroy(s);
         return TL_E_NOMEM;
     }
-    memcpy(c->connect, cfg->connect, n + 1);
     c->cfg.connect = c->connect;
     c->state = EC_FAILED;
     *out = s;

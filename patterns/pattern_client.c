@@ -544,19 +544,14 @@ static void pc_report(const tl_service *s, tl_svc_report *out)
 
 static void pc_destroy(tl_service *s)
 {
-    pc_client *c;
+    pc_client *c = s != NULL ? s->state : NULL;
 
-    if (s == NULL) {
-        return;
-    }
-    c = s->state;
     if (c != NULL) {
         free(c->connect);
         free(c->answered);
         free(c->sent_at);
-        free(c);
     }
-    free(s);
+    tl_svc_free(s);
 }
 
 static const tl_service_ops pc_ops = {
@@ -567,25 +562,14 @@ int tl_pattern_client_create(const tl_pattern_client_config *cfg, tl_service **o
 {
     tl_service *s;
     pc_client *c;
-    size_t n;
+    int ok = cfg != NULL && cfg->connect != NULL && cfg->count <= TL_PC_MAX_COUNT &&
+             cfg->size <= TL_MAX_BODY_LEN && cfg->mode <= TL_PC_REJECT;
+    int rc = tl_svc_new(out, ok, &pc_ops, sizeof *c, &s);
 
-    if (out == NULL) {
-        return TL_E_INVAL;
+    if (rc != TL_OK) {
+        return rc;
     }
-    *out = NULL;
-    if (cfg == NULL || cfg->connect == NULL || cfg->count > TL_PC_MAX_COUNT || cfg->size > TL_MAX_BODY_LEN ||
-        cfg->mode > TL_PC_REJECT) {
-        return TL_E_INVAL;
-    }
-    s = calloc(1, sizeof *s);
-    c = calloc(1, sizeof *c);
-    if (s == NULL || c == NULL) {
-        free(s);
-        free(c);
-        return TL_E_NOMEM;
-    }
-    s->ops = &pc_ops;
-    s->state = c;
+    c = s->state;
     c->cfg = *cfg;
     if (c->cfg.count == 0) {
         c->cfg.count = 1;
@@ -602,15 +586,13 @@ int tl_pattern_client_create(const tl_pattern_client_config *cfg, tl_service **o
     if (c->cfg.mode == TL_PC_REJECT) {
         c->cfg.count = 0;
     }
-    n = strlen(cfg->connect);
-    c->connect = malloc(n + 1);
+    c->connect = tl_svc_strdup(cfg->connect);
     c->answered = calloc((size_t)c->cfg.count + 2, 1);
     c->sent_at = calloc((size_t)c->cfg.count + 2, sizeof *c->sent_at);
     if (c->connect == NULL || c->answered == NULL || c->sent_at == NULL) {
         pc_destroy(s);
         return TL_E_NOMEM;
     }
-    memcpy(c->connect, cfg->connect, n + 1);
     c->cfg.connect = c->connect;
     *out = s;
     return TL_OK;

@@ -380,12 +380,8 @@ static void rr_report(const tl_service *s, tl_svc_report *out)
 
 static void rr_destroy(tl_service *s)
 {
-    rr_client *c;
+    rr_client *c = s != NULL ? s->state : NULL;
 
-    if (s == NULL) {
-        return;
-    }
-    c = s->state;
     if (c != NULL) {
         free(c->connect);
         free(c->hello_text);
@@ -394,9 +390,8 @@ static void rr_destroy(tl_service *s)
         free(c->sent_at);
         free(c->latencies);
         free(c->scratch);
-        free(c);
     }
-    free(s);
+    tl_svc_free(s);
 }
 
 static const tl_service_ops rr_ops = {
@@ -407,29 +402,18 @@ int tl_rr_client_create(const tl_rr_config *cfg, tl_service **out)
 {
     tl_service *s;
     rr_client *c;
-    size_t n, slots, k;
+    size_t slots, k;
+    int ok = cfg != NULL && cfg->connect != NULL && cfg->count <= TL_RR_MAX_COUNT &&
+             cfg->size_min <= cfg->size_max && cfg->size_max <= TL_MAX_BODY_LEN;
+    int rc = tl_svc_new(out, ok, &rr_ops, sizeof *c, &s);
 
-    if (out == NULL) {
-        return TL_E_INVAL;
+    if (rc != TL_OK) {
+        return rc;
     }
-    *out = NULL;
-    if (cfg == NULL || cfg->connect == NULL || cfg->count > TL_RR_MAX_COUNT ||
-        cfg->size_min > cfg->size_max || cfg->size_max > TL_MAX_BODY_LEN) {
-        return TL_E_INVAL;
-    }
-    s = calloc(1, sizeof *s);
-    c = calloc(1, sizeof *c);
-    if (s == NULL || c == NULL) {
-        free(s);
-        free(c);
-        return TL_E_NOMEM;
-    }
-    s->ops = &rr_ops;
-    s->state = c;
+    c = s->state;
     c->cfg = *cfg;
     slots = (size_t)cfg->count + 1;
-    n = strlen(cfg->connect);
-    c->connect = malloc(n + 1);
+    c->connect = tl_svc_strdup(cfg->connect);
     c->req_state = calloc(slots, sizeof *c->req_state);
     c->req_size = calloc(slots, sizeof *c->req_size);
     c->sent_at = calloc(slots, sizeof *c->sent_at);
@@ -440,7 +424,6 @@ int tl_rr_client_create(const tl_rr_config *cfg, tl_service **out)
         rr_destroy(s);
         return TL_E_NOMEM;
     }
-    memcpy(c->connect, cfg->connect, n + 1);
     c->cfg.connect = c->connect;
     for (k = 0; k < cfg->size_max; k++) {
         c->scratch[k] = (uint8_t)(k * 31u + 7u);
