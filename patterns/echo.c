@@ -271,13 +271,9 @@ static void echo_report(const tl_service *s, tl_svc_report *out)
 
 static void echo_destroy(tl_service *s)
 {
-    echo_state *st;
+    echo_state *st = s != NULL ? s->state : NULL;
     size_t i;
 
-    if (s == NULL) {
-        return;
-    }
-    st = s->state;
     if (st != NULL) {
         for (i = 0; st->listen != NULL && i < st->listen_count; i++) {
             free(st->listen[i]);
@@ -285,9 +281,8 @@ static void echo_destroy(tl_service *s)
         free(st->listen);
         free(st->channels);
         free(st->ready);
-        free(st);
     }
-    free(s);
+    tl_svc_free(s);
 }
 
 static const tl_service_ops echo_ops = {
@@ -298,29 +293,18 @@ int tl_echo_service_create(const tl_echo_config *cfg, tl_service **out)
 {
     tl_service *s;
     echo_state *st;
+    int ok = cfg != NULL && cfg->listen != NULL && cfg->listen_count != 0;
     size_t i;
+    int rc;
 
-    if (out == NULL) {
-        return TL_E_INVAL;
+    for (i = 0; ok && i < cfg->listen_count; i++) {
+        ok = cfg->listen[i] != NULL;
     }
-    *out = NULL;
-    if (cfg == NULL || cfg->listen == NULL || cfg->listen_count == 0) {
-        return TL_E_INVAL;
+    rc = tl_svc_new(out, ok, &echo_ops, sizeof *st, &s);
+    if (rc != TL_OK) {
+        return rc;
     }
-    for (i = 0; i < cfg->listen_count; i++) {
-        if (cfg->listen[i] == NULL) {
-            return TL_E_INVAL;
-        }
-    }
-    s = calloc(1, sizeof *s);
-    st = calloc(1, sizeof *st);
-    if (s == NULL || st == NULL) {
-        free(s);
-        free(st);
-        return TL_E_NOMEM;
-    }
-    s->ops = &echo_ops;
-    s->state = st;
+    st = s->state;
     st->listen = calloc(cfg->listen_count, sizeof *st->listen);
     st->channels = calloc(cfg->listen_count, sizeof *st->channels);
     st->ready = calloc(cfg->listen_count, sizeof *st->ready);
@@ -330,14 +314,11 @@ int tl_echo_service_create(const tl_echo_config *cfg, tl_service **out)
     }
     st->listen_count = cfg->listen_count;
     for (i = 0; i < cfg->listen_count; i++) {
-        size_t n = strlen(cfg->listen[i]);
-
-        st->listen[i] = malloc(n + 1);
+        st->listen[i] = tl_svc_strdup(cfg->listen[i]);
         if (st->listen[i] == NULL) {
             echo_destroy(s);
             return TL_E_NOMEM;
         }
-        memcpy(st->listen[i], cfg->listen[i], n + 1);
     }
     st->budget = cfg->budget;
     st->stats.budget_left = cfg->budget;

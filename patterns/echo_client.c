@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client_base.h"
 #include "echo_client.h"
 
 int tl_echo_check_reply(const tl_message *reply, const tl_header *sent_hdr, const uint8_t *sent_text,
@@ -83,44 +84,23 @@ typedef enum {
 } ec_state;
 
 typedef struct {
+    tl_client_base b; /* connect, channel, Hello text headers, report */
     tl_echo_client_config cfg;
-    char *connect;
     ec_state state;
-    uint16_t channel;
-    tl_header sent;      /* what the server received of the message in flight */
-    uint8_t *hello_text; /* text headers of the HelloRequest */
-    size_t hello_thl;
+    tl_header sent;   /* what the server received of the message in flight */
     uint64_t next_id; /* id of the Request in flight (1..count) */
     uint64_t sent_at; /* env->now at its post */
     uint64_t *latencies;
     tl_client_stats stats;
     uint64_t requests_sent;
-    int inflight;      /* request next_id waits for its Response */
-    tl_svc_report rep; /* counters and the first error */
+    int inflight; /* request next_id waits for its Response */
 } ec_client;
 
 /* Local abort: ByeSignal with bit A (6.8); then wait for channel_closed. */
 static void ec_abort(ec_client *c, const tl_svc_env *env)
 {
-    tl_message *m = NULL;
-    tl_post_out out;
-    int rc;
-
     c->state = EC_CLOSING;
-    env->set_timer(env->host, TL_CLIENT_CLOSE_GRACE_NS, TL_CLIENT_TIMER_CLOSE);
-    rc = env->get(env->host, TL_GET_ALWAYS, &m);
-    if (rc != TL_OK) {
-        tl_svc_report_error(&c->rep, env, "abort: no message: %s", tl_strerror(rc));
-        return;
-    }
-    m->hdr.channel = c->channel;
-    m->hdr.proto = tl_proto_make(TL_OP_BYE_SIGNAL, 0, 0, 1, 0);
-    rc = env->post(env->host, &m, &out);
-    if (rc != TL_OK) {
-        env->put(env->host, &m);
-        tl_svc_report_error(&c->rep, env, "abort on channel %u refused: %s", (unsigned)c->channel,
-                            tl_strerror(rc));
-    }
+    tl_client_abort(&c->b, env);
 }
 
 /* Post m on our channel with its own native header copy as body; record
@@ -139,7 +119,7 @@ static int ec_post_copy(ec_client *c, const tl_svc_env *env, tl_message *m, cons
     }
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        tl_svc_report_error(&c->rep, env, "post of %s refused: %s", what, tl_strerror(rc));
+        tl_svc_report_error(&c->b.rep, env, "post of %s refused: %s", what, tl_strerror(rc));
         return -1;
     }
     c->sent = out.hdr;
@@ -150,14 +130,12 @@ static int ec_post_copy(ec_client *c, const tl_svc_env *env, tl_message *m, cons
 static void ec_send_bye_or_request(ec_client *c, const tl_svc_env *env)
 {
     tl_message *m = NULL;
-    int rc = env->get(env->host, TL_GET_ALWAYS, &m);
 
-    if (rc != TL_OK) {
-        tl_svc_report_error(&c->rep, env, "no message: %s", tl_strerror(rc));
+    if (tl_client_get(&c->b, env, &m) != TL_OK) {
         ec_abort(c, env);
         return;
     }
-    m->hdr.channel = c->channel;
+    m->hdr.channel = c->b.channel;
     if (c->requests_sent < c->cfg.count) {
         c->next_id = c->requests_sent + 1;
         m->hdr.proto = tl_proto_make(TL_OP_REQUEST, 0, 0, 0, 0);
@@ -198,37 +176,22 @@ static int ec_start(tl_service *s, const tl_svc_env *env)
     int rc;
 
     c->state = EC_FAILED;
-    rc = env->get(env->host, TL_GET_ALWAYS, &m);
+    rc = tl_client_hello(&c->b, env, &m);
     if (rc != TL_OK) {
-        tl_svc_report_error(&c->rep, env, "no message: %s", tl_strerror(rc));
         return rc;
     }
-    rc = tl_msg_set_address(m, TL_OP_HELLO_REQUEST, c->connect);
-    if (rc != TL_OK) {
-        env->put(env->host, &m);
-        tl_svc_report_error(&c->rep, env, "bad address %s: %s", c->connect, tl_strerror(rc));
-        return rc;
-    }
-    c->hello_text = malloc(m->text.len ? m->text.len : 1);
-    if (c->hello_text == NULL) {
-        env->put(env->host, &m);
-        tl_svc_report_error(&c->rep, env, "out of memory");
-        return TL_E_NOMEM;
-    }
-    memcpy(c->hello_text, m->text.data, m->text.len);
-    c->hello_thl = m->text.len;
     /* Body = the native header copy taken BEFORE post (V19). */
     if (ec_post_copy(c, env, m, "HelloRequest") != 0) {
         return TL_E_REJECTED;
     }
-    c->sent.thl = (uint16_t)c->hello_thl;
-    c->channel = c->sent.channel;
+    c->sent.thl = (uint16_t)c->b.hello_thl;
+    c->b.channel = c->sent.channel;
     c->state = EC_HELLO;
     if (c->cfg.timeout_ns != 0) {
         env->set_timer(env->host, c->cfg.timeout_ns, TL_CLIENT_TIMER_TIMEOUT);
     }
     tl_svc_logf(env, "HelloRequest id %llu on channel %u to %s", (unsigned long long)c->sent.message_id,
-                (unsigned)c->channel, c->connect);
+                (unsigned)c->b.channel, c->b.connect);
     return 0;
 }
 
@@ -247,42 +210,29 @@ static const char *ec_state_name(ec_state st)
 /* An origin-engine message on our channel. Returns 1 when finished. */
 static int ec_on_notification(ec_client *c, const tl_svc_env *env, const tl_message *m)
 {
-    unsigned op = tl_proto_opcode(m->hdr.proto);
-
-    if (op == TL_OP_SIGNAL && m->hdr.status == TL_STATUS_CHANNEL_CLOSED) {
-        c->rep.closed++;
+    switch (tl_client_notification(&c->b, env, m, c->state == EC_HELLO, c->state == EC_CLOSING,
+                                   &c->stats.connect_status)) {
+    case TL_CLIENT_NOTE_CLOSED:
         c->stats.closed = 1;
         if (c->state != EC_CLOSING && c->stats.connect_status == 0) {
             tl_svc_logf(env, "channel closed while %s (%llu of %llu answered)", ec_state_name(c->state),
-                        (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
+                        (unsigned long long)c->b.rep.answered, (unsigned long long)c->cfg.count);
         }
         if (c->inflight) {
             c->inflight = 0; /* channel_closed: the explicit failure of the request in flight */
-            c->rep.failed++;
+            c->b.rep.failed++;
         }
-        env->cancel_timer(env->host, TL_CLIENT_TIMER_CLOSE);
-        env->cancel_timer(env->host, TL_CLIENT_TIMER_TIMEOUT);
         return 1;
-    }
-    if (c->state == EC_HELLO && (op == TL_OP_HELLO_REQUEST || op == TL_OP_HELLO_RESPONSE) &&
-        m->hdr.status != TL_STATUS_SUCCESS) {
-        /* Connect failure (6.4, A10): our HelloRequest comes back. */
-        c->stats.connect_status = m->hdr.status;
-        tl_svc_logf(env, "cannot connect to %s: %s (%u)", c->connect, tl_status_name(m->hdr.status),
-                    (unsigned)m->hdr.status);
-        return 0;
-    }
-    if (op == TL_OP_BYE_SIGNAL && c->state == EC_CLOSING) {
-        return 0; /* our abort handed back (6.8) */
-    }
-    if (m->hdr.status != TL_STATUS_POOL_EMPTY) {
+    case TL_CLIENT_NOTE_RETURNED:
         /* One of our messages returned unsent: the request fails if it was it. */
-        if (op == TL_OP_REQUEST && c->inflight && m->hdr.message_id == c->next_id) {
+        if (tl_proto_opcode(m->hdr.proto) == TL_OP_REQUEST && c->inflight &&
+            m->hdr.message_id == c->next_id) {
             c->inflight = 0;
-            c->rep.failed++;
+            c->b.rep.failed++;
         }
-        tl_svc_logf(env, "%s id %llu returned: %s", tl_opcode_name(op) ? tl_opcode_name(op) : "?",
-                    (unsigned long long)m->hdr.message_id, tl_status_name(m->hdr.status));
+        return 0;
+    case TL_CLIENT_NOTE_CONNECT:
+    case TL_CLIENT_NOTE_NONE: break;
     }
     return 0;
 }
@@ -294,10 +244,7 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     unsigned op = tl_proto_opcode(m->hdr.proto);
     char why[200];
 
-    if (m->hdr.channel != c->channel || c->channel == TL_CHANNEL_NONE) {
-        if (!(tl_proto_origin_engine(m->hdr.proto) && m->hdr.channel == TL_CHANNEL_NONE)) {
-            tl_svc_report_error(&c->rep, env, "message on unexpected channel %u", (unsigned)m->hdr.channel);
-        }
+    if (tl_client_foreign(&c->b, env, m)) {
         return 0;
     }
     if (tl_proto_origin_engine(m->hdr.proto)) {
@@ -309,10 +256,10 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
             break;
         }
         c->stats.connected = 1;
-        if (tl_echo_check_reply(m, &c->sent, c->hello_text, c->hello_thl, why, sizeof why) != 0) {
-            tl_svc_report_error(&c->rep, env, "%s", why);
+        if (tl_echo_check_reply(m, &c->sent, c->b.hello_text, c->b.hello_thl, why, sizeof why) != 0) {
+            tl_svc_report_error(&c->b.rep, env, "%s", why);
         } else {
-            c->rep.bytes += m->body.len;
+            c->b.rep.bytes += m->body.len;
         }
         ec_send_bye_or_request(c, env);
         return 0;
@@ -325,14 +272,14 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
             uint64_t now = env->now(env->host);
             uint64_t lat = now - c->sent_at;
 
-            c->latencies[c->rep.answered] = lat;
-            tl_svc_report_answer(&c->rep, lat);
+            c->latencies[c->b.rep.answered] = lat;
+            tl_svc_report_answer(&c->b.rep, lat);
             c->stats.last_answer_ns = now;
         }
         if (tl_echo_check_reply(m, &c->sent, NULL, 0, why, sizeof why) != 0) {
-            tl_svc_report_error(&c->rep, env, "%s", why);
+            tl_svc_report_error(&c->b.rep, env, "%s", why);
         } else {
-            c->rep.bytes += m->body.len;
+            c->b.rep.bytes += m->body.len;
         }
         ec_send_bye_or_request(c, env);
         return 0;
@@ -341,7 +288,7 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
             break;
         }
         if (tl_echo_check_reply(m, &c->sent, NULL, 0, why, sizeof why) != 0) {
-            tl_svc_report_error(&c->rep, env, "%s", why);
+            tl_svc_report_error(&c->b.rep, env, "%s", why);
         }
         /* The initiator's engine closes on ByeResponse (6.8). */
         c->state = EC_CLOSING;
@@ -350,9 +297,7 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     case EC_CLOSING:
     case EC_FAILED: break;
     }
-    tl_svc_report_error(&c->rep, env, "unexpected %s id %llu while %s",
-                        tl_opcode_name(op) ? tl_opcode_name(op) : "frame",
-                        (unsigned long long)m->hdr.message_id, ec_state_name(c->state));
+    tl_client_unexpected(&c->b, env, m, ec_state_name(c->state));
     return 0;
 }
 
@@ -360,18 +305,9 @@ static void ec_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
 {
     ec_client *c = s->state;
 
-    if (token == TL_CLIENT_TIMER_TIMEOUT) {
-        c->stats.timed_out = 1;
-        if (c->state == EC_CLOSING) {
-            s->done = 1;
-            return;
-        }
-        tl_svc_report_error(&c->rep, env, "timed out %s (%llu of %llu answered)", ec_state_name(c->state),
-                            (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
+    if (tl_client_on_timer(s, &c->b, env, token, c->state == EC_CLOSING, &c->stats.timed_out,
+                           ec_state_name(c->state), c->cfg.count)) {
         ec_abort(c, env);
-    } else if (token == TL_CLIENT_TIMER_CLOSE) {
-        tl_svc_report_error(&c->rep, env, "channel %u not closed in time", (unsigned)c->channel);
-        s->done = 1;
     }
 }
 
@@ -379,7 +315,7 @@ static void ec_report(const tl_service *s, tl_svc_report *out)
 {
     const ec_client *c = s->state;
 
-    *out = c->rep;
+    *out = c->b.rep;
     out->sent = c->requests_sent;
     out->requests = 1;
     out->open = (uint64_t)c->inflight;
@@ -387,19 +323,13 @@ static void ec_report(const tl_service *s, tl_svc_report *out)
 
 static void ec_destroy(tl_service *s)
 {
-    ec_client *c;
+    ec_client *c = s != NULL ? s->state : NULL;
 
-    if (s == NULL) {
-        return;
-    }
-    c = s->state;
     if (c != NULL) {
-        free(c->connect);
-        free(c->hello_text);
+        tl_client_base_free(&c->b);
         free(c->latencies);
-        free(c);
     }
-    free(s);
+    tl_svc_free(s);
 }
 
 static const tl_service_ops ec_ops = {
@@ -410,34 +340,21 @@ int tl_echo_client_create(const tl_echo_client_config *cfg, tl_service **out)
 {
     tl_service *s;
     ec_client *c;
-    size_t n;
+    int ok = cfg != NULL && cfg->connect != NULL && cfg->count <= SIZE_MAX / sizeof(uint64_t) - 1;
+    int rc = tl_svc_new(out, ok, &ec_ops, sizeof *c, &s);
 
-    if (out == NULL) {
-        return TL_E_INVAL;
+    if (rc != TL_OK) {
+        return rc;
     }
-    *out = NULL;
-    if (cfg == NULL || cfg->connect == NULL || cfg->count > SIZE_MAX / sizeof(uint64_t) - 1) {
-        return TL_E_INVAL;
-    }
-    s = calloc(1, sizeof *s);
-    c = calloc(1, sizeof *c);
-    if (s == NULL || c == NULL) {
-        free(s);
-        free(c);
-        return TL_E_NOMEM;
-    }
-    s->ops = &ec_ops;
-    s->state = c;
+    c = s->state;
     c->cfg = *cfg;
-    n = strlen(cfg->connect);
-    c->connect = malloc(n + 1);
+    rc = tl_client_base_init(&c->b, cfg->connect);
     c->latencies = malloc((size_t)(cfg->count ? cfg->count : 1) * sizeof *c->latencies);
-    if (c->connect == NULL || c->latencies == NULL) {
+    if (rc != TL_OK || c->latencies == NULL) {
         ec_destroy(s);
         return TL_E_NOMEM;
     }
-    memcpy(c->connect, cfg->connect, n + 1);
-    c->cfg.connect = c->connect;
+    c->cfg.connect = c->b.connect;
     c->state = EC_FAILED;
     *out = s;
     return TL_OK;
@@ -448,8 +365,5 @@ void tl_echo_client_stats(const tl_service *s, tl_client_stats *out)
     const ec_client *c = s->state;
 
     *out = c->stats;
-    out->clean = c->rep.errors == 0 && c->stats.connected && c->stats.closed &&
-                 c->rep.answered == c->cfg.count && !c->stats.timed_out;
-    out->latencies = c->latencies;
-    out->latency_count = (size_t)c->rep.answered;
+    tl_client_stats_finish(out, &c->b, c->cfg.count, c->latencies);
 }

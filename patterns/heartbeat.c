@@ -365,18 +365,13 @@ static void hb_report(const tl_service *s, tl_svc_report *out)
 
 static void hb_destroy(tl_service *s)
 {
-    hb_state *st;
+    hb_state *st = s != NULL ? s->state : NULL;
 
-    if (s == NULL) {
-        return;
-    }
-    st = s->state;
     if (st != NULL) {
         free(st->peers);
         free(st->address);
-        free(st);
     }
-    free(s);
+    tl_svc_free(s);
 }
 
 static const tl_service_ops hb_ops = {
@@ -387,24 +382,12 @@ int tl_heartbeat_create(const tl_heartbeat_config *cfg, tl_service **out)
 {
     tl_service *s;
     hb_state *st;
-    size_t n;
+    int rc = tl_svc_new(out, cfg != NULL && cfg->address != NULL, &hb_ops, sizeof *st, &s);
 
-    if (out == NULL) {
-        return TL_E_INVAL;
+    if (rc != TL_OK) {
+        return rc;
     }
-    *out = NULL;
-    if (cfg == NULL || cfg->address == NULL) {
-        return TL_E_INVAL;
-    }
-    s = calloc(1, sizeof *s);
-    st = calloc(1, sizeof *st);
-    if (s == NULL || st == NULL) {
-        free(s);
-        free(st);
-        return TL_E_NOMEM;
-    }
-    s->ops = &hb_ops;
-    s->state = st;
+    st = s->state;
     st->cfg = *cfg;
     if (st->cfg.interval_ns == 0) {
         st->cfg.interval_ns = 1000000000ull;
@@ -412,13 +395,11 @@ int tl_heartbeat_create(const tl_heartbeat_config *cfg, tl_service **out)
     if (st->cfg.timeout_ns == 0) {
         st->cfg.timeout_ns = 3 * st->cfg.interval_ns;
     }
-    n = strlen(cfg->address);
-    st->address = malloc(n + 1);
+    st->address = tl_svc_strdup(cfg->address);
     if (st->address == NULL) {
         hb_destroy(s);
         return TL_E_NOMEM;
     }
-    memcpy(st->address, cfg->address, n + 1);
     st->cfg.address = st->address;
     *out = s;
     return TL_OK;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client_base.h"
 #include "pattern_client.h"
 #include "pattern_server.h"
 
@@ -12,10 +13,9 @@ typedef enum { PC_IDLE = 0, PC_HELLO, PC_RUN, PC_BYE, PC_CLOSING } pc_phase;
 enum { PC_ANSWERED = 1, PC_FAILED = 2 }; /* answered[] values */
 
 typedef struct {
+    tl_client_base b; /* connect, channel, report */
     tl_pattern_client_config cfg;
-    char *connect;
     pc_phase phase;
-    uint16_t channel;
     uint64_t next_id;     /* next request id to send (1..count) */
     uint64_t outstanding; /* requests sent, not yet fully answered */
     uint64_t oldest;      /* correlation: lowest unanswered id */
@@ -28,7 +28,6 @@ typedef struct {
     int cur_response;
     int cur_server_req;
     tl_pattern_client_stats stats;
-    tl_svc_report rep;
 } pc_client;
 
 const char *tl_pc_mode_name(tl_pc_mode mode)
@@ -53,20 +52,19 @@ static int pc_post(pc_client *c, const tl_svc_env *env, tl_message **m, const ch
     rc = env->post(env->host, m, &out);
     if (rc != TL_OK) {
         env->put(env->host, m);
-        tl_svc_report_error(&c->rep, env, "post of %s refused: %s", what, tl_strerror(rc));
+        tl_svc_report_error(&c->b.rep, env, "post of %s refused: %s", what, tl_strerror(rc));
     }
     return rc;
 }
 
 static int pc_new(pc_client *c, const tl_svc_env *env, tl_message **m, unsigned op, int more, uint64_t id)
 {
-    int rc = env->get(env->host, TL_GET_ALWAYS, m);
+    int rc = tl_client_get(&c->b, env, m);
 
     if (rc != TL_OK) {
-        tl_svc_report_error(&c->rep, env, "no message: %s", tl_strerror(rc));
         return rc;
     }
-    (*m)->hdr.channel = c->channel;
+    (*m)->hdr.channel = c->b.channel;
     (*m)->hdr.proto = tl_proto_make(op, 0, more, 0, 0);
     (*m)->hdr.message_id = id;
     return TL_OK;
@@ -105,7 +103,7 @@ static int send_request(pc_client *c, const tl_svc_env *env, uint64_t id)
 
     body = malloc(size ? size : 1);
     if (body == NULL) {
-        tl_svc_report_error(&c->rep, env, "out of memory");
+        tl_svc_report_error(&c->b.rep, env, "out of memory");
         return -1;
     }
     switch (c->cfg.mode) {
@@ -136,7 +134,7 @@ static int send_request(pc_client *c, const tl_svc_env *env, uint64_t id)
             }
             if (rc != TL_OK) {
                 env->put(env->host, &m);
-                tl_svc_report_error(&c->rep, env, "cannot build request %llu: %s", (unsigned long long)id,
+                tl_svc_report_error(&c->b.rep, env, "cannot build request %llu: %s", (unsigned long long)id,
                                     tl_strerror(rc));
             } else {
                 rc = pc_post(c, env, &m, "Request");
@@ -148,7 +146,7 @@ static int send_request(pc_client *c, const tl_svc_env *env, uint64_t id)
         }
     }
     free(body);
-    c->rep.sent++;
+    c->b.rep.sent++;
     c->outstanding++;
     c->cur_frames = 0;
     c->cur_fnv = TL_PATTERN_FNV_INIT;
@@ -180,13 +178,12 @@ static int pc_start(tl_service *s, const tl_svc_env *env)
     pc_client *c = s->state;
     tl_message *m = NULL;
     tl_post_out out;
-    int rc = env->get(env->host, TL_GET_ALWAYS, &m);
+    int rc = tl_client_get(&c->b, env, &m);
 
     if (rc != TL_OK) {
-        tl_svc_report_error(&c->rep, env, "no message: %s", tl_strerror(rc));
         return rc;
     }
-    rc = tl_msg_set_address(m, TL_OP_HELLO_REQUEST, c->connect);
+    rc = tl_msg_set_address(m, TL_OP_HELLO_REQUEST, c->b.connect);
     if (rc == TL_OK && c->cfg.mode == TL_PC_REJECT) {
         rc = tl_msg_add_header(m, TL_PATTERN_REJECT, "test");
     }
@@ -196,10 +193,10 @@ static int pc_start(tl_service *s, const tl_svc_env *env)
     }
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        tl_svc_report_error(&c->rep, env, "HelloRequest to %s refused: %s", c->connect, tl_strerror(rc));
+        tl_svc_report_error(&c->b.rep, env, "HelloRequest to %s refused: %s", c->b.connect, tl_strerror(rc));
         return rc;
     }
-    c->channel = out.hdr.channel;
+    c->b.channel = out.hdr.channel;
     c->phase = PC_HELLO;
     c->oldest = 1;
     if (c->cfg.timeout_ns != 0) {
@@ -212,7 +209,7 @@ static void request_done(pc_client *c, const tl_svc_env *env, uint64_t id)
 {
     c->answered[id] = PC_ANSWERED;
     c->outstanding--;
-    tl_svc_report_answer(&c->rep, env->now(env->host) - c->sent_at[id]);
+    tl_svc_report_answer(&c->b.rep, env->now(env->host) - c->sent_at[id]);
     while (c->oldest <= c->cfg.count && c->answered[c->oldest]) {
         c->oldest++;
     }
@@ -225,7 +222,7 @@ static void request_failed(pc_client *c, uint64_t id)
     if (id >= 1 && id < c->next_id && id <= c->cfg.count && !c->answered[id]) {
         c->answered[id] = PC_FAILED;
         c->outstanding--;
-        c->rep.failed++;
+        c->b.rep.failed++;
         while (c->oldest <= c->cfg.count && c->answered[c->oldest]) {
             c->oldest++;
         }
@@ -238,7 +235,7 @@ static uint64_t check_id(pc_client *c, const tl_svc_env *env, const tl_message *
     uint64_t id = m->hdr.message_id;
 
     if (id == 0 || id >= c->next_id || id > c->cfg.count || c->answered[id]) {
-        tl_svc_report_error(&c->rep, env, "%s id %llu answers no outstanding request%s", what,
+        tl_svc_report_error(&c->b.rep, env, "%s id %llu answers no outstanding request%s", what,
                             (unsigned long long)id,
                             id == 0 || id >= c->next_id || id > c->cfg.count ? ""
                             : c->answered[id] == PC_FAILED                   ? " (it had failed)"
@@ -262,7 +259,7 @@ static void on_response(pc_client *c, const tl_svc_env *env, const tl_message *m
     case TL_PC_CORRELATION:
     case TL_PC_BIDIR:
         if (tl_proto_more(m->hdr.proto)) {
-            tl_svc_report_error(&c->rep, env, "Response id %llu has more = 1", (unsigned long long)id);
+            tl_svc_report_error(&c->b.rep, env, "Response id %llu has more = 1", (unsigned long long)id);
         }
         want = malloc(c->cfg.size ? c->cfg.size : 1);
         if (want == NULL) {
@@ -270,11 +267,11 @@ static void on_response(pc_client *c, const tl_svc_env *env, const tl_message *m
         }
         tl_pattern_fill(want, c->cfg.size, id, 0);
         if (m->body.len != c->cfg.size || memcmp(m->body.data, want, c->cfg.size) != 0) {
-            tl_svc_report_error(&c->rep, env,
+            tl_svc_report_error(&c->b.rep, env,
                                 "Response id %llu: body of %zu bytes differs from the request's",
                                 (unsigned long long)id, m->body.len);
         } else {
-            c->rep.bytes += m->body.len;
+            c->b.rep.bytes += m->body.len;
         }
         free(want);
         if (id > c->oldest) {
@@ -305,11 +302,11 @@ static void on_response(pc_client *c, const tl_svc_env *env, const tl_message *m
             n += snprintf(text + n, sizeof text - (size_t)n, "%08x", (unsigned)fnv);
         }
         if (m->body.len != (size_t)n || memcmp(m->body.data, text, (size_t)n) != 0) {
-            tl_svc_report_error(&c->rep, env, "stream-in id %llu: the server says '%.*s', expected '%s'",
+            tl_svc_report_error(&c->b.rep, env, "stream-in id %llu: the server says '%.*s', expected '%s'",
                                 (unsigned long long)id, (int)(m->body.len > 80 ? 80 : m->body.len),
                                 (const char *)m->body.data, text);
         } else {
-            c->rep.bytes += m->body.len;
+            c->b.rep.bytes += m->body.len;
         }
         request_done(c, env, id);
         return;
@@ -318,29 +315,29 @@ static void on_response(pc_client *c, const tl_svc_env *env, const tl_message *m
         uint64_t idx = c->cur_frames;
         int last = !tl_proto_more(m->hdr.proto);
 
-        c->rep.signals++;
+        c->b.rep.signals++;
         body[0] = (uint8_t)(idx >> 24);
         body[1] = (uint8_t)(idx >> 16);
         body[2] = (uint8_t)(idx >> 8);
         body[3] = (uint8_t)idx;
         tl_pattern_fill(body + 4, sizeof body - 4, id, idx);
         if (m->body.len != sizeof body || memcmp(m->body.data, body, sizeof body) != 0) {
-            tl_svc_report_error(&c->rep, env, "stream-out id %llu: frame %llu out of order or wrong",
+            tl_svc_report_error(&c->b.rep, env, "stream-out id %llu: frame %llu out of order or wrong",
                                 (unsigned long long)id, (unsigned long long)idx);
         } else {
-            c->rep.bytes += m->body.len;
+            c->b.rep.bytes += m->body.len;
         }
         c->cur_fnv = tl_pattern_fnv(c->cur_fnv, m->body.data, m->body.len);
         c->cur_frames++;
         if (!last && c->cur_frames >= c->cfg.frames) {
-            tl_svc_report_error(&c->rep, env, "stream-out id %llu: more than %llu frames",
+            tl_svc_report_error(&c->b.rep, env, "stream-out id %llu: more than %llu frames",
                                 (unsigned long long)id, (unsigned long long)c->cfg.frames);
         }
         if (!last) {
             return;
         }
         if (c->cur_frames != c->cfg.frames) {
-            tl_svc_report_error(&c->rep, env, "stream-out id %llu: %llu frames, expected %llu",
+            tl_svc_report_error(&c->b.rep, env, "stream-out id %llu: %llu frames, expected %llu",
                                 (unsigned long long)id, (unsigned long long)c->cur_frames,
                                 (unsigned long long)c->cfg.frames);
         }
@@ -348,7 +345,7 @@ static void on_response(pc_client *c, const tl_svc_env *env, const tl_message *m
             char got[16], said[32];
             snprintf(got, sizeof got, "%08x", (unsigned)c->cur_fnv);
             if (tl_pattern_header(m, TL_PATTERN_CHECKSUM, said, sizeof said) < 0 || strcmp(said, got) != 0) {
-                tl_svc_report_error(&c->rep, env,
+                tl_svc_report_error(&c->b.rep, env,
                                     "stream-out id %llu: checksum %s does not match the server's",
                                     (unsigned long long)id, got);
             }
@@ -358,19 +355,19 @@ static void on_response(pc_client *c, const tl_svc_env *env, const tl_message *m
     }
     case TL_PC_PROGRESS:
         if (m->body.len != 4 || memcmp(m->body.data, "done", 4) != 0) {
-            tl_svc_report_error(&c->rep, env, "progress id %llu: final Response is not \"done\"",
+            tl_svc_report_error(&c->b.rep, env, "progress id %llu: final Response is not \"done\"",
                                 (unsigned long long)id);
         }
         if (c->cur_frames != c->cfg.frames) {
             tl_svc_report_error(
-                &c->rep, env, "progress id %llu: %llu Signals before the Response, expected %llu",
+                &c->b.rep, env, "progress id %llu: %llu Signals before the Response, expected %llu",
                 (unsigned long long)id, (unsigned long long)c->cur_frames, (unsigned long long)c->cfg.frames);
         }
         request_done(c, env, id);
         return;
     case TL_PC_REJECT: break;
     }
-    tl_svc_report_error(&c->rep, env, "unexpected Response id %llu", (unsigned long long)id);
+    tl_svc_report_error(&c->b.rep, env, "unexpected Response id %llu", (unsigned long long)id);
 }
 
 static void on_signal(pc_client *c, const tl_svc_env *env, const tl_message *m)
@@ -379,22 +376,23 @@ static void on_signal(pc_client *c, const tl_svc_env *env, const tl_message *m)
     int pct;
 
     if (c->cfg.mode != TL_PC_PROGRESS) {
-        tl_svc_report_error(&c->rep, env, "unexpected Signal id %llu", (unsigned long long)m->hdr.message_id);
+        tl_svc_report_error(&c->b.rep, env, "unexpected Signal id %llu",
+                            (unsigned long long)m->hdr.message_id);
         return;
     }
     id = check_id(c, env, m, "progress Signal");
     if (id == 0) {
         return;
     }
-    c->rep.signals++;
+    c->b.rep.signals++;
     if (m->body.len != 1) {
-        tl_svc_report_error(&c->rep, env, "progress id %llu: Signal body of %zu bytes",
+        tl_svc_report_error(&c->b.rep, env, "progress id %llu: Signal body of %zu bytes",
                             (unsigned long long)id, m->body.len);
         return;
     }
     pct = m->body.data[0];
     if (pct <= c->cur_pct || pct >= 100) {
-        tl_svc_report_error(&c->rep, env, "progress id %llu: percent %d after %d", (unsigned long long)id,
+        tl_svc_report_error(&c->b.rep, env, "progress id %llu: percent %d after %d", (unsigned long long)id,
                             pct, c->cur_pct);
     }
     c->cur_pct = pct;
@@ -406,7 +404,7 @@ static void on_server_request(pc_client *c, const tl_svc_env *env, tl_message **
     tl_message *m = *msg;
 
     if (c->cfg.mode != TL_PC_BIDIR || c->outstanding == 0 || c->cur_server_req) {
-        tl_svc_report_error(&c->rep, env, "unexpected Request id %llu from the server",
+        tl_svc_report_error(&c->b.rep, env, "unexpected Request id %llu from the server",
                             (unsigned long long)m->hdr.message_id);
         return;
     }
@@ -424,16 +422,12 @@ static void on_server_request(pc_client *c, const tl_svc_env *env, tl_message **
 
 static int on_notification(pc_client *c, const tl_svc_env *env, const tl_message *m)
 {
-    unsigned op = tl_proto_opcode(m->hdr.proto);
-
-    if (op == TL_OP_SIGNAL && m->hdr.status == TL_STATUS_CHANNEL_CLOSED) {
-        c->rep.closed++;
+    switch (tl_client_notification(&c->b, env, m, 0, c->phase == PC_CLOSING, NULL)) {
+    case TL_CLIENT_NOTE_CLOSED:
         c->stats.closed = 1;
-        env->cancel_timer(env->host, TL_CLIENT_TIMER_CLOSE);
-        env->cancel_timer(env->host, TL_CLIENT_TIMER_TIMEOUT);
         if (c->cfg.mode == TL_PC_REJECT) {
             if (c->stats.connected) {
-                tl_svc_report_error(&c->rep, env, "rejected Hello was answered");
+                tl_svc_report_error(&c->b.rep, env, "rejected Hello was answered");
             }
             return 1;
         }
@@ -442,7 +436,7 @@ static int on_notification(pc_client *c, const tl_svc_env *env, const tl_message
                         c->phase == PC_HELLO ? "connecting"
                         : c->phase == PC_BYE ? "waiting for ByeResponse"
                                              : "running",
-                        (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count,
+                        (unsigned long long)c->b.rep.answered, (unsigned long long)c->cfg.count,
                         (unsigned long long)c->outstanding);
         }
         /* channel_closed is the explicit failure of every outstanding request */
@@ -450,13 +444,13 @@ static int on_notification(pc_client *c, const tl_svc_env *env, const tl_message
             request_failed(c, id);
         }
         return 1;
-    }
-    if (m->hdr.status != TL_STATUS_POOL_EMPTY && !(op == TL_OP_BYE_SIGNAL && c->phase == PC_CLOSING)) {
-        if (op == TL_OP_REQUEST) {
+    case TL_CLIENT_NOTE_RETURNED:
+        if (tl_proto_opcode(m->hdr.proto) == TL_OP_REQUEST) {
             request_failed(c, m->hdr.message_id);
         }
-        tl_svc_logf(env, "%s id %llu returned: %s", tl_opcode_name(op) ? tl_opcode_name(op) : "?",
-                    (unsigned long long)m->hdr.message_id, tl_status_name(m->hdr.status));
+        return 0;
+    case TL_CLIENT_NOTE_CONNECT:
+    case TL_CLIENT_NOTE_NONE: break;
     }
     return 0;
 }
@@ -467,7 +461,7 @@ static int pc_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     const tl_message *m = *msg;
     unsigned op = tl_proto_opcode(m->hdr.proto);
 
-    if (m->hdr.channel != c->channel || c->channel == TL_CHANNEL_NONE) {
+    if (m->hdr.channel != c->b.channel || c->b.channel == TL_CHANNEL_NONE) {
         return 0;
     }
     if (tl_proto_origin_engine(m->hdr.proto)) {
@@ -476,7 +470,7 @@ static int pc_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     if (c->phase == PC_HELLO && op == TL_OP_HELLO_RESPONSE) {
         c->stats.connected = 1;
         if (c->cfg.mode == TL_PC_REJECT) {
-            tl_svc_report_error(&c->rep, env, "HelloResponse to a Hello the server should reject");
+            tl_svc_report_error(&c->b.rep, env, "HelloResponse to a Hello the server should reject");
             pc_close(c, env);
             return 0;
         }
@@ -491,7 +485,7 @@ static int pc_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
         return 0;
     }
     if (c->phase != PC_RUN && c->phase != PC_BYE && c->phase != PC_CLOSING) {
-        tl_svc_report_error(&c->rep, env, "unexpected %s before HelloResponse",
+        tl_svc_report_error(&c->b.rep, env, "unexpected %s before HelloResponse",
                             tl_opcode_name(op) ? tl_opcode_name(op) : "frame");
         return 0;
     }
@@ -500,7 +494,7 @@ static int pc_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     case TL_OP_SIGNAL: on_signal(c, env, m); break;
     case TL_OP_REQUEST: on_server_request(c, env, msg); break;
     default:
-        tl_svc_report_error(&c->rep, env, "unexpected %s id %llu",
+        tl_svc_report_error(&c->b.rep, env, "unexpected %s id %llu",
                             tl_opcode_name(op) ? tl_opcode_name(op) : "frame",
                             (unsigned long long)m->hdr.message_id);
         break;
@@ -513,19 +507,10 @@ static void pc_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
 {
     pc_client *c = s->state;
 
-    if (token == TL_CLIENT_TIMER_TIMEOUT) {
-        c->stats.timed_out = 1;
-        if (c->phase == PC_CLOSING) {
-            s->done = 1;
-            return;
-        }
-        tl_svc_report_error(&c->rep, env, "timed out (%llu of %llu answered)",
-                            (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
+    if (tl_client_on_timer(s, &c->b, env, token, c->phase == PC_CLOSING, &c->stats.timed_out, NULL,
+                           c->cfg.count)) {
         c->cfg.abort = 1;
         pc_close(c, env);
-    } else if (token == TL_CLIENT_TIMER_CLOSE) {
-        tl_svc_report_error(&c->rep, env, "channel %u not closed in time", (unsigned)c->channel);
-        s->done = 1;
     }
 }
 
@@ -533,7 +518,7 @@ static void pc_report(const tl_service *s, tl_svc_report *out)
 {
     const pc_client *c = s->state;
 
-    *out = c->rep;
+    *out = c->b.rep;
     out->out_of_order = c->stats.out_of_order;
     out->requests = 1;
     out->open = 0;
@@ -544,19 +529,14 @@ static void pc_report(const tl_service *s, tl_svc_report *out)
 
 static void pc_destroy(tl_service *s)
 {
-    pc_client *c;
+    pc_client *c = s != NULL ? s->state : NULL;
 
-    if (s == NULL) {
-        return;
-    }
-    c = s->state;
     if (c != NULL) {
-        free(c->connect);
+        tl_client_base_free(&c->b);
         free(c->answered);
         free(c->sent_at);
-        free(c);
     }
-    free(s);
+    tl_svc_free(s);
 }
 
 static const tl_service_ops pc_ops = {
@@ -567,25 +547,14 @@ int tl_pattern_client_create(const tl_pattern_client_config *cfg, tl_service **o
 {
     tl_service *s;
     pc_client *c;
-    size_t n;
+    int ok = cfg != NULL && cfg->connect != NULL && cfg->count <= TL_PC_MAX_COUNT &&
+             cfg->size <= TL_MAX_BODY_LEN && cfg->mode <= TL_PC_REJECT;
+    int rc = tl_svc_new(out, ok, &pc_ops, sizeof *c, &s);
 
-    if (out == NULL) {
-        return TL_E_INVAL;
+    if (rc != TL_OK) {
+        return rc;
     }
-    *out = NULL;
-    if (cfg == NULL || cfg->connect == NULL || cfg->count > TL_PC_MAX_COUNT || cfg->size > TL_MAX_BODY_LEN ||
-        cfg->mode > TL_PC_REJECT) {
-        return TL_E_INVAL;
-    }
-    s = calloc(1, sizeof *s);
-    c = calloc(1, sizeof *c);
-    if (s == NULL || c == NULL) {
-        free(s);
-        free(c);
-        return TL_E_NOMEM;
-    }
-    s->ops = &pc_ops;
-    s->state = c;
+    c = s->state;
     c->cfg = *cfg;
     if (c->cfg.count == 0) {
         c->cfg.count = 1;
@@ -602,16 +571,14 @@ int tl_pattern_client_create(const tl_pattern_client_config *cfg, tl_service **o
     if (c->cfg.mode == TL_PC_REJECT) {
         c->cfg.count = 0;
     }
-    n = strlen(cfg->connect);
-    c->connect = malloc(n + 1);
+    rc = tl_client_base_init(&c->b, cfg->connect);
     c->answered = calloc((size_t)c->cfg.count + 2, 1);
     c->sent_at = calloc((size_t)c->cfg.count + 2, sizeof *c->sent_at);
-    if (c->connect == NULL || c->answered == NULL || c->sent_at == NULL) {
+    if (rc != TL_OK || c->answered == NULL || c->sent_at == NULL) {
         pc_destroy(s);
         return TL_E_NOMEM;
     }
-    memcpy(c->connect, cfg->connect, n + 1);
-    c->cfg.connect = c->connect;
+    c->cfg.connect = c->b.connect;
     *out = s;
     return TL_OK;
 }

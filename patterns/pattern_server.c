@@ -589,12 +589,8 @@ static void ps_report(const tl_service *s, tl_svc_report *out)
 
 static void ps_destroy(tl_service *s)
 {
-    ps_state *st;
+    ps_state *st = s != NULL ? s->state : NULL;
 
-    if (s == NULL) {
-        return;
-    }
-    st = s->state;
     if (st != NULL) {
         for (size_t i = 0; i < st->nheld; i++) {
             tl_msg_free(st->held[i].m);
@@ -603,9 +599,8 @@ static void ps_destroy(tl_service *s)
         free(st->chans);
         free(st->streams);
         free(st->listen);
-        free(st);
     }
-    free(s);
+    tl_svc_free(s);
 }
 
 static const tl_service_ops ps_ops = {
@@ -616,32 +611,18 @@ int tl_pattern_server_create(const tl_pattern_server_config *cfg, tl_service **o
 {
     tl_service *s;
     ps_state *st;
-    size_t n;
+    int rc = tl_svc_new(out, cfg != NULL && cfg->listen != NULL, &ps_ops, sizeof *st, &s);
 
-    if (out == NULL) {
-        return TL_E_INVAL;
+    if (rc != TL_OK) {
+        return rc;
     }
-    *out = NULL;
-    if (cfg == NULL || cfg->listen == NULL) {
-        return TL_E_INVAL;
-    }
-    s = calloc(1, sizeof *s);
-    st = calloc(1, sizeof *st);
-    if (s == NULL || st == NULL) {
-        free(s);
-        free(st);
-        return TL_E_NOMEM;
-    }
-    s->ops = &ps_ops;
-    s->state = st;
+    st = s->state;
     st->cfg = *cfg;
-    n = strlen(cfg->listen);
-    st->listen = malloc(n + 1);
+    st->listen = tl_svc_strdup(cfg->listen);
     if (st->listen == NULL) {
         ps_destroy(s);
         return TL_E_NOMEM;
     }
-    memcpy(st->listen, cfg->listen, n + 1);
     st->cfg.listen = st->listen;
     *out = s;
     return TL_OK;

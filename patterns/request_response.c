@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client_base.h"
 #include "request_response.h"
 
 enum { RQ_NOT_SENT = 0, RQ_OUTSTANDING = 1, RQ_ANSWERED = 2, RQ_FAILED = 3 };
@@ -19,13 +20,10 @@ typedef enum {
 } rr_state;
 
 typedef struct {
+    tl_client_base b; /* connect, channel, Hello text headers, report */
     tl_rr_config cfg;
-    char *connect;
     rr_state state;
-    uint16_t channel;
     tl_header hello; /* HelloRequest as posted (final header) */
-    uint8_t *hello_text;
-    size_t hello_thl;
     uint64_t bye_id;
     uint8_t *req_state; /* [1..count] */
     uint16_t *req_size; /* [1..count] */
@@ -36,7 +34,6 @@ typedef struct {
     uint64_t outstanding;
     uint64_t oldest; /* lowest id that may still be outstanding */
     tl_client_stats stats;
-    tl_svc_report rep; /* counters and the first error */
 } rr_client;
 
 static const char *rr_state_name(rr_state st)
@@ -58,50 +55,32 @@ static void rr_fail(rr_client *c, uint64_t id)
     if (id >= 1 && id < c->next_id && c->req_state[id] == RQ_OUTSTANDING) {
         c->req_state[id] = RQ_FAILED;
         c->outstanding--;
-        c->rep.failed++;
+        c->b.rep.failed++;
     }
 }
 
 static void rr_abort(rr_client *c, const tl_svc_env *env)
 {
-    tl_message *m = NULL;
-    tl_post_out out;
-    int rc;
-
     c->state = RR_CLOSING;
-    env->set_timer(env->host, TL_CLIENT_CLOSE_GRACE_NS, TL_CLIENT_TIMER_CLOSE);
-    rc = env->get(env->host, TL_GET_ALWAYS, &m);
-    if (rc != TL_OK) {
-        tl_svc_report_error(&c->rep, env, "abort: no message: %s", tl_strerror(rc));
-        return;
-    }
-    m->hdr.channel = c->channel;
-    m->hdr.proto = tl_proto_make(TL_OP_BYE_SIGNAL, 0, 0, 1, 0);
-    rc = env->post(env->host, &m, &out);
-    if (rc != TL_OK) {
-        env->put(env->host, &m);
-        tl_svc_report_error(&c->rep, env, "abort on channel %u refused: %s", (unsigned)c->channel,
-                            tl_strerror(rc));
-    }
+    tl_client_abort(&c->b, env);
 }
 
 static void rr_send_bye(rr_client *c, const tl_svc_env *env)
 {
     tl_message *m = NULL;
     tl_post_out out;
-    int rc = env->get(env->host, TL_GET_ALWAYS, &m);
+    int rc = tl_client_get(&c->b, env, &m);
 
     if (rc != TL_OK) {
-        tl_svc_report_error(&c->rep, env, "no message: %s", tl_strerror(rc));
         rr_abort(c, env);
         return;
     }
-    m->hdr.channel = c->channel;
+    m->hdr.channel = c->b.channel;
     m->hdr.proto = tl_proto_make(TL_OP_BYE_REQUEST, 0, 0, 0, 0);
     rc = env->post(env->host, &m, &out);
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        tl_svc_report_error(&c->rep, env, "post of ByeRequest refused: %s", tl_strerror(rc));
+        tl_svc_report_error(&c->b.rep, env, "post of ByeRequest refused: %s", tl_strerror(rc));
         rr_abort(c, env);
         return;
     }
@@ -123,13 +102,12 @@ static void rr_fill(rr_client *c, const tl_svc_env *env)
         size_t k;
         int rc;
 
-        rc = env->get(env->host, TL_GET_ALWAYS, &m);
+        rc = tl_client_get(&c->b, env, &m);
         if (rc != TL_OK) {
-            tl_svc_report_error(&c->rep, env, "no message: %s", tl_strerror(rc));
             rr_abort(c, env);
             return;
         }
-        m->hdr.channel = c->channel;
+        m->hdr.channel = c->b.channel;
         m->hdr.proto = tl_proto_make(TL_OP_REQUEST, 0, 0, 0, 0);
         m->hdr.message_id = id;
         /* The id in the first bytes, the rest a fixed pattern. */
@@ -143,7 +121,7 @@ static void rr_fill(rr_client *c, const tl_svc_env *env)
         }
         if (rc != TL_OK) {
             env->put(env->host, &m);
-            tl_svc_report_error(&c->rep, env, "post of Request id %llu refused: %s", (unsigned long long)id,
+            tl_svc_report_error(&c->b.rep, env, "post of Request id %llu refused: %s", (unsigned long long)id,
                                 tl_strerror(rc));
             rr_abort(c, env);
             return;
@@ -169,35 +147,20 @@ static int rr_start(tl_service *s, const tl_svc_env *env)
     int rc;
 
     c->state = RR_FAILED;
-    rc = env->get(env->host, TL_GET_ALWAYS, &m);
+    rc = tl_client_hello(&c->b, env, &m);
     if (rc != TL_OK) {
-        tl_svc_report_error(&c->rep, env, "no message: %s", tl_strerror(rc));
         return rc;
     }
-    rc = tl_msg_set_address(m, TL_OP_HELLO_REQUEST, c->connect);
-    if (rc != TL_OK) {
-        env->put(env->host, &m);
-        tl_svc_report_error(&c->rep, env, "bad address %s: %s", c->connect, tl_strerror(rc));
-        return rc;
-    }
-    c->hello_text = malloc(m->text.len ? m->text.len : 1);
-    if (c->hello_text == NULL) {
-        env->put(env->host, &m);
-        tl_svc_report_error(&c->rep, env, "out of memory");
-        return TL_E_NOMEM;
-    }
-    memcpy(c->hello_text, m->text.data, m->text.len);
-    c->hello_thl = m->text.len;
     rc = env->post(env->host, &m, &out);
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        tl_svc_report_error(&c->rep, env, "post of HelloRequest refused: %s", tl_strerror(rc));
+        tl_svc_report_error(&c->b.rep, env, "post of HelloRequest refused: %s", tl_strerror(rc));
         return rc;
     }
     c->hello = out.hdr;
-    c->hello.thl = (uint16_t)c->hello_thl;
+    c->hello.thl = (uint16_t)c->b.hello_thl;
     c->hello.bl = 0;
-    c->channel = out.hdr.channel;
+    c->b.channel = out.hdr.channel;
     c->state = RR_HELLO;
     c->next_id = 1;
     c->oldest = 1;
@@ -209,40 +172,27 @@ static int rr_start(tl_service *s, const tl_svc_env *env)
 
 static int rr_on_notification(rr_client *c, const tl_svc_env *env, const tl_message *m)
 {
-    unsigned op = tl_proto_opcode(m->hdr.proto);
-
-    if (op == TL_OP_SIGNAL && m->hdr.status == TL_STATUS_CHANNEL_CLOSED) {
-        c->rep.closed++;
+    switch (tl_client_notification(&c->b, env, m, c->state == RR_HELLO, c->state == RR_CLOSING,
+                                   &c->stats.connect_status)) {
+    case TL_CLIENT_NOTE_CLOSED:
         c->stats.closed = 1;
         if (c->state != RR_CLOSING && c->stats.connect_status == 0) {
             tl_svc_logf(env, "channel closed while %s (%llu of %llu answered, %llu outstanding fail)",
-                        rr_state_name(c->state), (unsigned long long)c->rep.answered,
+                        rr_state_name(c->state), (unsigned long long)c->b.rep.answered,
                         (unsigned long long)c->cfg.count, (unsigned long long)c->outstanding);
         }
         /* channel_closed is the explicit failure of every outstanding request */
         for (uint64_t id = 1; id < c->next_id; id++) {
             rr_fail(c, id);
         }
-        env->cancel_timer(env->host, TL_CLIENT_TIMER_CLOSE);
-        env->cancel_timer(env->host, TL_CLIENT_TIMER_TIMEOUT);
         return 1;
-    }
-    if (c->state == RR_HELLO && (op == TL_OP_HELLO_REQUEST || op == TL_OP_HELLO_RESPONSE) &&
-        m->hdr.status != TL_STATUS_SUCCESS) {
-        c->stats.connect_status = m->hdr.status;
-        tl_svc_logf(env, "cannot connect to %s: %s (%u)", c->connect, tl_status_name(m->hdr.status),
-                    (unsigned)m->hdr.status);
-        return 0;
-    }
-    if (op == TL_OP_BYE_SIGNAL && c->state == RR_CLOSING) {
-        return 0;
-    }
-    if (m->hdr.status != TL_STATUS_POOL_EMPTY) {
-        if (op == TL_OP_REQUEST) {
+    case TL_CLIENT_NOTE_RETURNED:
+        if (tl_proto_opcode(m->hdr.proto) == TL_OP_REQUEST) {
             rr_fail(c, m->hdr.message_id);
         }
-        tl_svc_logf(env, "%s id %llu returned: %s", tl_opcode_name(op) ? tl_opcode_name(op) : "?",
-                    (unsigned long long)m->hdr.message_id, tl_status_name(m->hdr.status));
+        return 0;
+    case TL_CLIENT_NOTE_CONNECT:
+    case TL_CLIENT_NOTE_NONE: break;
     }
     return 0;
 }
@@ -254,44 +204,44 @@ static void rr_on_response(rr_client *c, const tl_svc_env *env, const tl_message
     char why[200];
 
     if (id == 0 || id > c->cfg.count || c->req_state[id] == RQ_NOT_SENT) {
-        tl_svc_report_error(&c->rep, env, "Response with unknown id %llu", (unsigned long long)id);
+        tl_svc_report_error(&c->b.rep, env, "Response with unknown id %llu", (unsigned long long)id);
         return;
     }
     if (c->req_state[id] == RQ_ANSWERED) {
-        tl_svc_report_error(&c->rep, env, "duplicate Response for id %llu", (unsigned long long)id);
+        tl_svc_report_error(&c->b.rep, env, "duplicate Response for id %llu", (unsigned long long)id);
         return;
     }
     if (c->req_state[id] == RQ_FAILED) {
-        tl_svc_report_error(&c->rep, env, "Response for id %llu after its failure", (unsigned long long)id);
+        tl_svc_report_error(&c->b.rep, env, "Response for id %llu after its failure", (unsigned long long)id);
         return;
     }
     while (c->oldest < c->next_id && c->req_state[c->oldest] != RQ_OUTSTANDING) {
         c->oldest++;
     }
     if (id != c->oldest) {
-        c->rep.out_of_order++; /* an earlier request is still waiting */
+        c->b.rep.out_of_order++; /* an earlier request is still waiting */
     }
     now = env->now(env->host);
     lat = now - c->sent_at[id];
     c->req_state[id] = RQ_ANSWERED;
     c->outstanding--;
-    c->latencies[c->rep.answered] = lat;
-    tl_svc_report_answer(&c->rep, lat);
+    c->latencies[c->b.rep.answered] = lat;
+    tl_svc_report_answer(&c->b.rep, lat);
     c->stats.last_answer_ns = now;
     if (c->cfg.check_echo_body) {
         tl_header sent;
 
         memset(&sent, 0, sizeof sent);
-        sent.channel = c->channel;
+        sent.channel = c->b.channel;
         sent.proto = tl_proto_make(TL_OP_REQUEST, 0, 0, 0, 0);
         sent.message_id = id;
         sent.bl = c->req_size[id];
         if (tl_echo_check_reply(m, &sent, NULL, 0, why, sizeof why) != 0) {
-            tl_svc_report_error(&c->rep, env, "%s", why);
+            tl_svc_report_error(&c->b.rep, env, "%s", why);
             return;
         }
     }
-    c->rep.bytes += m->body.len;
+    c->b.rep.bytes += m->body.len;
 }
 
 static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
@@ -300,10 +250,7 @@ static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     const tl_message *m = *msg;
     unsigned op = tl_proto_opcode(m->hdr.proto);
 
-    if (m->hdr.channel != c->channel || c->channel == TL_CHANNEL_NONE) {
-        if (!(tl_proto_origin_engine(m->hdr.proto) && m->hdr.channel == TL_CHANNEL_NONE)) {
-            tl_svc_report_error(&c->rep, env, "message on unexpected channel %u", (unsigned)m->hdr.channel);
-        }
+    if (tl_client_foreign(&c->b, env, m)) {
         return 0;
     }
     if (tl_proto_origin_engine(m->hdr.proto)) {
@@ -312,14 +259,14 @@ static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     if (c->state == RR_HELLO && op == TL_OP_HELLO_RESPONSE) {
         c->stats.connected = 1;
         if (m->hdr.message_id != c->hello.message_id) {
-            tl_svc_report_error(&c->rep, env, "HelloResponse id %llu, expected %llu",
+            tl_svc_report_error(&c->b.rep, env, "HelloResponse id %llu, expected %llu",
                                 (unsigned long long)m->hdr.message_id,
                                 (unsigned long long)c->hello.message_id);
         } else if (c->cfg.check_echo_body) {
             char why[200];
 
-            if (tl_echo_check_reply(m, &c->hello, c->hello_text, c->hello_thl, why, sizeof why) != 0) {
-                tl_svc_report_error(&c->rep, env, "%s", why);
+            if (tl_echo_check_reply(m, &c->hello, c->b.hello_text, c->b.hello_thl, why, sizeof why) != 0) {
+                tl_svc_report_error(&c->b.rep, env, "%s", why);
             }
         }
         c->state = RR_RUN;
@@ -333,16 +280,14 @@ static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     }
     if (c->state == RR_BYE && op == TL_OP_BYE_RESPONSE) {
         if (m->hdr.message_id != c->bye_id) {
-            tl_svc_report_error(&c->rep, env, "ByeResponse id %llu, expected %llu",
+            tl_svc_report_error(&c->b.rep, env, "ByeResponse id %llu, expected %llu",
                                 (unsigned long long)m->hdr.message_id, (unsigned long long)c->bye_id);
         }
         c->state = RR_CLOSING;
         env->set_timer(env->host, TL_CLIENT_CLOSE_GRACE_NS, TL_CLIENT_TIMER_CLOSE);
         return 0;
     }
-    tl_svc_report_error(&c->rep, env, "unexpected %s id %llu while %s",
-                        tl_opcode_name(op) ? tl_opcode_name(op) : "frame",
-                        (unsigned long long)m->hdr.message_id, rr_state_name(c->state));
+    tl_client_unexpected(&c->b, env, m, rr_state_name(c->state));
     return 0;
 }
 
@@ -350,18 +295,9 @@ static void rr_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
 {
     rr_client *c = s->state;
 
-    if (token == TL_CLIENT_TIMER_TIMEOUT) {
-        c->stats.timed_out = 1;
-        if (c->state == RR_CLOSING) {
-            s->done = 1;
-            return;
-        }
-        tl_svc_report_error(&c->rep, env, "timed out %s (%llu of %llu answered)", rr_state_name(c->state),
-                            (unsigned long long)c->rep.answered, (unsigned long long)c->cfg.count);
+    if (tl_client_on_timer(s, &c->b, env, token, c->state == RR_CLOSING, &c->stats.timed_out,
+                           rr_state_name(c->state), c->cfg.count)) {
         rr_abort(c, env);
-    } else if (token == TL_CLIENT_TIMER_CLOSE) {
-        tl_svc_report_error(&c->rep, env, "channel %u not closed in time", (unsigned)c->channel);
-        s->done = 1;
     }
 }
 
@@ -369,7 +305,7 @@ static void rr_report(const tl_service *s, tl_svc_report *out)
 {
     const rr_client *c = s->state;
 
-    *out = c->rep;
+    *out = c->b.rep;
     out->sent = c->next_id > 0 ? c->next_id - 1 : 0;
     out->requests = 1;
     out->open = 0;
@@ -380,23 +316,17 @@ static void rr_report(const tl_service *s, tl_svc_report *out)
 
 static void rr_destroy(tl_service *s)
 {
-    rr_client *c;
+    rr_client *c = s != NULL ? s->state : NULL;
 
-    if (s == NULL) {
-        return;
-    }
-    c = s->state;
     if (c != NULL) {
-        free(c->connect);
-        free(c->hello_text);
+        tl_client_base_free(&c->b);
         free(c->req_state);
         free(c->req_size);
         free(c->sent_at);
         free(c->latencies);
         free(c->scratch);
-        free(c);
     }
-    free(s);
+    tl_svc_free(s);
 }
 
 static const tl_service_ops rr_ops = {
@@ -407,41 +337,29 @@ int tl_rr_client_create(const tl_rr_config *cfg, tl_service **out)
 {
     tl_service *s;
     rr_client *c;
-    size_t n, slots, k;
+    size_t slots, k;
+    int ok = cfg != NULL && cfg->connect != NULL && cfg->count <= TL_RR_MAX_COUNT &&
+             cfg->size_min <= cfg->size_max && cfg->size_max <= TL_MAX_BODY_LEN;
+    int rc = tl_svc_new(out, ok, &rr_ops, sizeof *c, &s);
 
-    if (out == NULL) {
-        return TL_E_INVAL;
+    if (rc != TL_OK) {
+        return rc;
     }
-    *out = NULL;
-    if (cfg == NULL || cfg->connect == NULL || cfg->count > TL_RR_MAX_COUNT ||
-        cfg->size_min > cfg->size_max || cfg->size_max > TL_MAX_BODY_LEN) {
-        return TL_E_INVAL;
-    }
-    s = calloc(1, sizeof *s);
-    c = calloc(1, sizeof *c);
-    if (s == NULL || c == NULL) {
-        free(s);
-        free(c);
-        return TL_E_NOMEM;
-    }
-    s->ops = &rr_ops;
-    s->state = c;
+    c = s->state;
     c->cfg = *cfg;
     slots = (size_t)cfg->count + 1;
-    n = strlen(cfg->connect);
-    c->connect = malloc(n + 1);
+    rc = tl_client_base_init(&c->b, cfg->connect);
     c->req_state = calloc(slots, sizeof *c->req_state);
     c->req_size = calloc(slots, sizeof *c->req_size);
     c->sent_at = calloc(slots, sizeof *c->sent_at);
     c->latencies = calloc(slots, sizeof *c->latencies);
     c->scratch = malloc(cfg->size_max ? cfg->size_max : 1);
-    if (c->connect == NULL || c->req_state == NULL || c->req_size == NULL || c->sent_at == NULL ||
+    if (rc != TL_OK || c->req_state == NULL || c->req_size == NULL || c->sent_at == NULL ||
         c->latencies == NULL || c->scratch == NULL) {
         rr_destroy(s);
         return TL_E_NOMEM;
     }
-    memcpy(c->connect, cfg->connect, n + 1);
-    c->cfg.connect = c->connect;
+    c->cfg.connect = c->b.connect;
     for (k = 0; k < cfg->size_max; k++) {
         c->scratch[k] = (uint8_t)(k * 31u + 7u);
     }
@@ -455,8 +373,5 @@ void tl_rr_client_stats(const tl_service *s, tl_client_stats *out)
     const rr_client *c = s->state;
 
     *out = c->stats;
-    out->clean = c->rep.errors == 0 && c->stats.connected && c->stats.closed &&
-                 c->rep.answered == c->cfg.count && !c->stats.timed_out;
-    out->latencies = c->latencies;
-    out->latency_count = (size_t)c->rep.answered;
+    tl_client_stats_finish(out, &c->b, c->cfg.count, c->latencies);
 }

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "service.h"
@@ -95,4 +96,47 @@ const char *tl_svc_report_check(const tl_svc_report *r, int done, char *buf, siz
         return buf;
     }
     return NULL;
+}
+
+int tl_svc_new(tl_service **out, int cfg_ok, const tl_service_ops *ops, size_t state_size, tl_service **s)
+{
+    void *state;
+
+    if (out == NULL) {
+        return TL_E_INVAL;
+    }
+    *out = NULL;
+    if (!cfg_ok) {
+        return TL_E_INVAL;
+    }
+    *s = calloc(1, sizeof **s);
+    state = calloc(1, state_size ? state_size : 1);
+    if (*s == NULL || state == NULL) {
+        free(*s);
+        free(state);
+        *s = NULL;
+        return TL_E_NOMEM;
+    }
+    (*s)->ops = ops;
+    (*s)->state = state;
+    return TL_OK;
+}
+
+void tl_svc_free(tl_service *s)
+{
+    if (s != NULL) {
+        free(s->state);
+        free(s);
+    }
+}
+
+char *tl_svc_strdup(const char *str)
+{
+    size_t n = strlen(str);
+    char *copy = malloc(n + 1);
+
+    if (copy != NULL) {
+        memcpy(copy, str, n + 1);
+    }
+    return copy;
 }

@@ -111,6 +111,19 @@ void tl_svc_report_add(tl_svc_report *t, const tl_svc_report *r, int with_open);
  * (written into buf). done: the service has finished. */
 const char *tl_svc_report_check(const tl_svc_report *r, int done, char *buf, size_t cap);
 
+/* The start of a service's *_create: TL_E_INVAL when out is NULL (else *out
+ * is set to NULL) or cfg_ok is 0; otherwise a new tl_service in *s with ops
+ * and a zeroed state of state_size bytes (s->state): TL_OK or TL_E_NOMEM. The
+ * caller sets *out once the service is complete. */
+int tl_svc_new(tl_service **out, int cfg_ok, const tl_service_ops *ops, size_t state_size, tl_service **s);
+
+/* Frees s->state and s (the state's own allocations must be freed first).
+ * NULL is a no-op. */
+void tl_svc_free(tl_service *s);
+
+/* A malloc'ed copy of str, NULL when out of memory. */
+char *tl_svc_strdup(const char *str);
+
 void tl_svc_logf(const tl_svc_env *env, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
