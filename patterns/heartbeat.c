@@ -342,24 +342,17 @@ static void hb_report(const tl_service *s, tl_svc_report *out)
     for (size_t i = 0; i < st->npeers && st->cfg.expect_death_ns != 0; i++) {
         uint64_t bound = st->cfg.interval_ns + st->cfg.timeout_ns;
         if (st->peers[i].dead && st->peers[i].latency > bound) {
-            out->errors++;
-            if (out->first_error[0] == '\0') {
-                snprintf(
-                    out->first_error, sizeof out->first_error,
-                    "channel %u: death detected %llu ns after it, later than interval + timeout (%llu ns)",
-                    (unsigned)st->peers[i].channel, (unsigned long long)st->peers[i].latency,
-                    (unsigned long long)bound);
-            }
+            tl_svc_report_error(
+                out, NULL,
+                "channel %u: death detected %llu ns after it, later than interval + timeout (%llu ns)",
+                (unsigned)st->peers[i].channel, (unsigned long long)st->peers[i].latency,
+                (unsigned long long)bound);
         }
     }
     /* Told that a peer dies: not noticing any death is a violation. */
     if (st->cfg.expect_death_ns != 0 && out->deaths == 0) {
-        out->errors++;
-        if (out->first_error[0] == '\0') {
-            snprintf(out->first_error, sizeof out->first_error,
-                     "no peer declared dead (a death was expected at %llu ns)",
-                     (unsigned long long)st->cfg.expect_death_ns);
-        }
+        tl_svc_report_error(out, NULL, "no peer declared dead (a death was expected at %llu ns)",
+                            (unsigned long long)st->cfg.expect_death_ns);
     }
 }
 

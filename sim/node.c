@@ -371,10 +371,7 @@ static uint64_t oracle_fnv(uint64_t h, const void *p, size_t n)
         h = (h ^ w) * 0x9e3779b97f4a7c15ull;
         h ^= h >> 29;
     }
-    for (; i < n; i++) {
-        h = (h ^ b[i]) * 1099511628211ull;
-    }
-    return h ^ n;
+    return tl_sim_fnv1a(h, b + i, n - i) ^ n;
 }
 
 /* What travels of a message, without its message id (known after the post):
@@ -1711,6 +1708,14 @@ const char *tl_sim_node_name(const tl_sim *sim, uint32_t node)
 
 uint32_t tl_sim_node_count(const tl_sim *sim) { return sim->nnodes; }
 
+/* A link that corrupts: the FIFO oracle cannot match content in this run. */
+static void note_link(tl_sim *sim, const tl_sim_link *l)
+{
+    if (l->corrupt_ppb > 0) {
+        sim->fifo_off = 1;
+    }
+}
+
 int tl_sim_link_set(tl_sim *sim, uint32_t from, uint32_t to, const tl_sim_link *l)
 {
     if (l == NULL || from >= sim->nnodes || to >= sim->nnodes) {
@@ -1720,9 +1725,7 @@ int tl_sim_link_set(tl_sim *sim, uint32_t from, uint32_t to, const tl_sim_link *
     if (k == NULL) {
         return TL_E_NOMEM;
     }
-    if (l->corrupt_ppb > 0) {
-        sim->fifo_off = 1;
-    }
+    note_link(sim, l);
     k->p = *l;
     k->set = 1;
     return TL_OK;
@@ -1734,9 +1737,7 @@ int tl_sim_link_set_default(tl_sim *sim, const tl_sim_link *l)
         return TL_E_INVAL;
     }
     sim->default_link = *l;
-    if (l->corrupt_ppb > 0) {
-        sim->fifo_off = 1;
-    }
+    note_link(sim, l);
     for (uint32_t a = 0; a < sim->links_n; a++) {
         for (uint32_t b = 0; b < sim->links_n; b++) {
             sim_link *k = &sim->links[(size_t)a * sim->links_n + b];
@@ -1881,9 +1882,7 @@ int tl_sim_at_link(tl_sim *sim, uint64_t t, uint32_t from, uint32_t to, const tl
     x->a = from;
     x->b = to;
     x->link = *l;
-    if (l->corrupt_ppb > 0) {
-        sim->fifo_off = 1;
-    }
+    note_link(sim, l);
     return action_push(sim, t, x);
 }
 

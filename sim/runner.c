@@ -3,6 +3,7 @@
  * actions, runs for the scenario's duration, evaluates the expectations and
  * reports (human summary lines, one JSON object).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,26 @@ static void json_run(const tl_scenario *scn, tl_sim *sim, uint64_t seed, const t
     fputs("]}", f);
 }
 
+/* Count a failed check of the run; keep the text of the first (cut if long). */
+static void run_failed(tl_scn_result *res, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void run_failed(tl_scn_result *res, const char *fmt, ...)
+{
+    res->failed++;
+    if (res->first_failure[0] == '\0') {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vsnprintf(res->first_failure, sizeof res->first_failure, fmt, ap) < 0) {
+            res->first_failure[0] = '\0';
+        }
+        va_end(ap);
+    }
+}
+
 int tl_scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt, tl_scn_result *res)
 {
     return scn_run(scn, seed, opt, res, NULL);
@@ -347,16 +368,9 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
             expect_failed[i] = !holds(e->op, actuals[i], e->value);
         }
         if (!holds(e->op, actuals[i], e->value)) {
-            res->failed++;
-            if (res->first_failure[0] == '\0') {
-                char a[40];
-                value_text(e, actuals[i], a, sizeof a);
-                /* cut if long (the return value is looked at: truncation is intended) */
-                if (snprintf(res->first_failure, sizeof res->first_failure, "%s:%u: expect %s (actual %s)",
-                             scn->file, e->line, e->text, a) < 0) {
-                    res->first_failure[0] = '\0';
-                }
-            }
+            char a[40];
+            value_text(e, actuals[i], a, sizeof a);
+            run_failed(res, "%s:%u: expect %s (actual %s)", scn->file, e->line, e->text, a);
         }
     }
     /* An oracle on every run, whatever the file expects: the invariants of
@@ -365,12 +379,7 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
         tl_engine *eng = tl_sim_node_engine(sim, n);
         const char *broken = eng != NULL ? tl_engine_check(eng) : NULL;
         if (broken != NULL) {
-            res->failed++;
-            if (res->first_failure[0] == '\0' &&
-                snprintf(res->first_failure, sizeof res->first_failure, "%s: node %s: engine invariant: %s",
-                         scn->file, tl_sim_node_name(sim, n), broken) < 0) {
-                res->first_failure[0] = '\0';
-            }
+            run_failed(res, "%s: node %s: engine invariant: %s", scn->file, tl_sim_node_name(sim, n), broken);
         }
     }
     /* No message leak: a node whose services have all finished holds no
@@ -390,23 +399,14 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
         tl_engine_get_stats(eng, &es);
         uint32_t app = es.messages_live - es.pool_now - es.engine_now;
         if (app != 0) {
-            res->failed++;
-            if (res->first_failure[0] == '\0' &&
-                snprintf(res->first_failure, sizeof res->first_failure,
-                         "%s: node %s: %u message(s) leaked by finished services", scn->file,
-                         tl_sim_node_name(sim, n), app) < 0) {
-                res->first_failure[0] = '\0';
-            }
+            run_failed(res, "%s: node %s: %u message(s) leaked by finished services", scn->file,
+                       tl_sim_node_name(sim, n), app);
         }
     }
     /* The host oracles (sim.h, tl_sim_oracle_error): per-channel FIFO,
      * channel_closed once, last and never missing. */
     if (tl_sim_oracle_error(sim) != NULL) {
-        res->failed++;
-        if (res->first_failure[0] == '\0' && snprintf(res->first_failure, sizeof res->first_failure, "%s: %s",
-                                                      scn->file, tl_sim_oracle_error(sim)) < 0) {
-            res->first_failure[0] = '\0';
-        }
+        run_failed(res, "%s: %s", scn->file, tl_sim_oracle_error(sim));
     }
     /* Each request ends in exactly one answer or one explicit failure: the
      * accounting of every request-originating service adds up, and a finished
@@ -417,13 +417,8 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
         tl_sim_service_report(sim, sv, &r);
         const char *bad = tl_svc_report_check(&r, tl_sim_service_done(sim, sv), why, sizeof why);
         if (bad != NULL) {
-            res->failed++;
-            if (res->first_failure[0] == '\0' &&
-                snprintf(res->first_failure, sizeof res->first_failure, "%s: %s/%s: %s", scn->file,
-                         tl_sim_node_name(sim, tl_sim_service_node(sim, sv)), tl_sim_service_name(sim, sv),
-                         bad) < 0) {
-                res->first_failure[0] = '\0';
-            }
+            run_failed(res, "%s: %s/%s: %s", scn->file, tl_sim_node_name(sim, tl_sim_service_node(sim, sv)),
+                       tl_sim_service_name(sim, sv), bad);
         }
     }
     res->passed = res->failed == 0;
