@@ -15,6 +15,35 @@ if [ -n "$hits" ]; then
     echo "$hits"
     bad=1
 fi
+# conform/ is layered (ARCHITECTURE.md 7): a file includes only conform headers of a
+# lower layer (or its own header), so no module calls up and no loop comes back.
+# A new conform header needs a line here; internal.h (every layer at once) is for
+# code outside conform/ only.
+conform_layer() {
+    case "$1" in
+    conform | util) echo 0 ;;
+    case) echo 1 ;;
+    net) echo 2 ;;
+    echo) echo 3 ;;
+    cases) echo 4 ;;
+    cases_server | cases_client) echo 5 ;;
+    runner | report) echo 6 ;;
+    *) echo 99 ;;
+    esac
+}
+for f in conform/*.c conform/*.h; do
+    [ -f "$f" ] || continue
+    mod=$(basename "$f"); mod=${mod%.*}
+    [ "$mod" = internal ] && continue
+    own=$(conform_layer "$mod")
+    for inc in $(sed -n 's/^#include "\([a-z_]*\)\.h".*/\1/p' "$f"); do
+        [ "$inc" = "$mod" ] && continue
+        if [ "$(conform_layer "$inc")" -ge "$own" ]; then
+            echo "lint: $f includes $inc.h, which is not a lower layer of conform/ (see ci/lint.sh)"
+            bad=1
+        fi
+    done
+done
 if command -v clang-format >/dev/null 2>&1; then
     files=$(ls engine/include/tofulab/*.h engine/core/*.[ch] engine/posix/*.[ch] sim/*.[ch] patterns/*.[ch] conform/*.[ch] cli/*.[ch] 2>/dev/null)
     if [ -n "$files" ] && ! clang-format --dry-run --Werror $files >/dev/null 2>&1; then

@@ -19,7 +19,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "cases.h"
+#include "case.h"
+#include "echo.h"
+#include "net.h"
+#include "util.h"
 
 #define SC                 0x3c4du /* our channel number, as in the golden vectors */
 #define MAX_SESSION_FRAMES 100000u

@@ -14,7 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "cases.h"
+#include "case.h"
+#include "echo.h"
+#include "net.h"
+#include "util.h"
 
 #define CC          0x1a2bu /* our client channel number, as in the golden vectors */
 #define TOFU_BUDGET 1100u

@@ -1,11 +1,14 @@
 /*
  * Conformance suite: building frames and checking echo replies against
- * tofu's EchoService (PROTOCOL.md section 7).
+ * tofu's EchoService (PROTOCOL.md section 7); the liveness probe.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "echo.h"
+#include "case.h"
+#include "net.h"
+#include "util.h"
 
 void tlc_out_add(tlc_out *o, tlc_msg *m)
 {
@@ -299,4 +302,42 @@ void tlc_make_echo(const tlc_frame *in, uint16_t our_channel, tlc_out *o)
     m.body = body;
     m.body_len = sizeof body;
     tlc_out_add(o, &m);
+}
+
+/* ---- liveness ---- */
+
+int tlc_check_alive(tlc_case *c)
+{
+    tlc_conn *k;
+    int alive = 0;
+
+    tlc_event_note(c, 0, "follow-up connection: is the peer still alive?");
+    k = tlc_open(c, 0);
+    c->connect_failed = 0; /* this failure is the answer, not a finding */
+    if (k != NULL) {
+        tlc_msg m;
+        uint8_t text[TL_ADDR_TEXT_MAX + 16];
+        size_t tl = 0;
+        char addr[TL_ADDR_TEXT_MAX];
+
+        memset(&m, 0, sizeof m);
+        if (tl_address_format(&c->run->opt.peer, addr, sizeof addr) > 0) {
+            tl_address_append_header(text, sizeof text, &tl, TL_OP_HELLO_REQUEST, &c->run->opt.peer);
+        }
+        m.h.channel = 0x7e57;
+        m.h.proto = TL_OP_HELLO_REQUEST;
+        m.h.message_id = 0x7e57;
+        m.text = text;
+        m.text_len = tl;
+        if (tlc_send_msg(k, &m, "liveness HelloRequest") == 0) {
+            (void)tlc_wait_quiet(k, tlc_deadline(c));
+            alive = k->rx_total > 0;
+        }
+        tlc_close(k, 1);
+    }
+    c->alive_checked = 1;
+    c->alive = alive;
+    tlc_event_note(
+        c, 0, alive ? "the peer is alive" : "the peer is NOT alive: no answer on a follow-up connection");
+    return alive;
 }

@@ -16,15 +16,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "net.h"
+#include "case.h"
+#include "util.h"
 
 #define RX_INITIAL             (64u * 1024u)
 #define RX_CAP                 (4u * 1024u * 1024u) /* more unparsed bytes than this: flood */
 #define FRAMES_LOGGED_PER_CONN 48u
-
-uint64_t tlc_deadline(const tlc_case *c) { return tlc_now_us() + (uint64_t)c->run->timeout_ms * 1000u; }
-
-uint64_t tlc_quiet_deadline(const tlc_case *c) { return tlc_now_us() + (uint64_t)c->run->quiet_ms * 1000u; }
 
 static int set_nonblocking(int fd)
 {
@@ -46,6 +44,49 @@ static int poll_ms_until(uint64_t deadline_us)
     }
     left = (deadline_us - now + 999u) / 1000u;
     return left > 1000u ? 1000 : (int)left;
+}
+
+/* ---- the peer's address ---- */
+
+int tlc_resolve(tlc_run *run, char *err, size_t err_cap)
+{
+    const tl_address *a = &run->opt.peer;
+
+    memset(&run->addr, 0, sizeof run->addr);
+    if (a->kind == TL_ADDR_UDS) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&run->addr;
+
+        if (strlen(a->path) >= sizeof un->sun_path) {
+            snprintf(err, err_cap, "UDS path too long");
+            return TL_E_INVAL;
+        }
+        un->sun_family = AF_UNIX;
+        memcpy(un->sun_path, a->path, strlen(a->path) + 1);
+        run->addr_len = (socklen_t)sizeof *un;
+        return TL_OK;
+    }
+    if (a->kind == TL_ADDR_TCP) {
+        struct addrinfo hints, *res = NULL;
+        char port[8];
+        int rc;
+
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        snprintf(port, sizeof port, "%u", a->port);
+        rc = getaddrinfo(a->host, port, &hints, &res);
+        if (rc != 0 || res == NULL) {
+            snprintf(err, err_cap, "cannot resolve %s: %s", a->host, gai_strerror(rc));
+            return TL_E_IO;
+        }
+        /* tofu uses the first result (4.3) */
+        memcpy(&run->addr, res->ai_addr, res->ai_addrlen);
+        run->addr_len = res->ai_addrlen;
+        freeaddrinfo(res);
+        return TL_OK;
+    }
+    snprintf(err, err_cap, "bad address kind");
+    return TL_E_INVAL;
 }
 
 static tlc_conn *conn_new(tlc_case *c, int fd)

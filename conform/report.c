@@ -7,7 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "case.h"
+#include "util.h"
 
 #define CONSOLE_DETAIL_LINES 12
 

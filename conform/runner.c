@@ -4,34 +4,18 @@
  * or FAILED case that the peer is still alive, reports NOT-RUN once it is
  * not, and turns findings into verdicts.
  */
-#include <errno.h>
 #include <fnmatch.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
-
-#define MAX_EVENTS_PER_CASE 256u
-
-const char *tl_conform_verdict_name(tl_conform_verdict v)
-{
-    switch (v) {
-    case TL_VERDICT_OK: return "OK";
-    case TL_VERDICT_NON_STRICT: return "NON-STRICT";
-    case TL_VERDICT_FAILED: return "FAILED";
-    case TL_VERDICT_INFORMATIONAL: return "INFORMATIONAL";
-    case TL_VERDICT_UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case TL_VERDICT_NOT_RUN: return "NOT-RUN";
-    }
-    return "?";
-}
+#include "cases.h"
+#include "case.h"
+#include "echo.h"
+#include "net.h"
+#include "util.h"
 
 /* ---- case tables ---- */
 
@@ -59,265 +43,6 @@ const tl_conform_case_info *tl_conform_case_at(tl_conform_role role, size_t i)
     const tlc_case_def *t = case_table(role, &n);
 
     return i < n ? &t[i].info : NULL;
-}
-
-/* ---- findings ---- */
-
-static int rank(int v)
-{
-    switch (v) {
-    case TL_VERDICT_FAILED: return 4;
-    case TL_VERDICT_NON_STRICT: return 3;
-    case TL_VERDICT_INFORMATIONAL: return 2;
-    case TL_VERDICT_UNIMPLEMENTED: return 1;
-    default: return 0;
-    }
-}
-
-static void finding(tlc_case *c, int verdict, const char *tag, const char *fmt, va_list ap) TLC_PRINTF(4, 0);
-
-static void finding(tlc_case *c, int verdict, const char *tag, const char *fmt, va_list ap)
-{
-    if (c->worst < 0 || rank(verdict) > rank(c->worst)) {
-        c->worst = verdict;
-    }
-    if (tag != NULL) {
-        tlc_sb_printf(&c->detail, "%s: ", tag);
-    }
-    tlc_sb_vprintf(&c->detail, fmt, ap);
-    tlc_sb_append(&c->detail, "\n", 1);
-}
-
-void tlc_fail(tlc_case *c, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    finding(c, TL_VERDICT_FAILED, "FAILED", fmt, ap);
-    va_end(ap);
-}
-
-void tlc_nonstrict(tlc_case *c, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    finding(c, TL_VERDICT_NON_STRICT, "NON-STRICT", fmt, ap);
-    va_end(ap);
-}
-
-void tlc_inform(tlc_case *c, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    finding(c, TL_VERDICT_INFORMATIONAL, "INFO", fmt, ap);
-    va_end(ap);
-}
-
-void tlc_unimplemented(tlc_case *c, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    finding(c, TL_VERDICT_UNIMPLEMENTED, "UNIMPLEMENTED", fmt, ap);
-    va_end(ap);
-}
-
-void tlc_note(tlc_case *c, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    tlc_sb_vprintf(&c->detail, fmt, ap);
-    tlc_sb_append(&c->detail, "\n", 1);
-    va_end(ap);
-}
-
-int tlc_clean(const tlc_case *c) { return c->worst < 0 || c->worst == TL_VERDICT_OK; }
-
-/* ---- events ---- */
-
-/* Append a copy of e (bytes and text duplicated) to r, within the cap. */
-static void push_event(tl_conform_result *r, const tl_conform_event *e)
-{
-    tl_conform_event *d;
-
-    if (r->event_count >= MAX_EVENTS_PER_CASE) {
-        r->events_dropped++;
-        return;
-    }
-    if (r->event_count == r->event_cap) {
-        size_t ncap = r->event_cap ? r->event_cap * 2 : 16;
-        tl_conform_event *ne = realloc(r->events, ncap * sizeof *ne);
-
-        if (ne == NULL) {
-            r->events_dropped++;
-            return;
-        }
-        r->events = ne;
-        r->event_cap = ncap;
-    }
-    d = &r->events[r->event_count];
-    *d = *e;
-    d->bytes = NULL;
-    d->len = 0;
-    d->text = NULL;
-    if (e->len > 0 && e->bytes != NULL) {
-        d->bytes = malloc(e->len);
-        if (d->bytes != NULL) {
-            memcpy(d->bytes, e->bytes, e->len);
-            d->len = e->len;
-        }
-    }
-    if (e->text != NULL) {
-        size_t n = strlen(e->text) + 1;
-
-        d->text = malloc(n);
-        if (d->text != NULL) {
-            memcpy(d->text, e->text, n);
-        }
-    }
-    r->event_count++;
-}
-
-void tlc_event(tlc_case *c, int dir, unsigned conn, const uint8_t *bytes, size_t len, const char *text)
-{
-    tl_conform_event e;
-
-    if (c->res == NULL) {
-        return;
-    }
-    memset(&e, 0, sizeof e);
-    e.dir = dir;
-    e.conn = conn;
-    e.t_us = tlc_now_us() - c->t0;
-    e.bytes = (uint8_t *)(uintptr_t)bytes;
-    e.len = len < TL_CONFORM_EVENT_BYTES ? len : TL_CONFORM_EVENT_BYTES;
-    e.total = len;
-    e.text = (char *)(uintptr_t)text;
-    push_event(c->res, &e);
-}
-
-void tlc_event_note(tlc_case *c, unsigned conn, const char *fmt, ...)
-{
-    tlc_sb b = {0};
-    va_list ap;
-
-    va_start(ap, fmt);
-    tlc_sb_vprintf(&b, fmt, ap);
-    va_end(ap);
-    tlc_event(c, TL_CONFORM_NOTE, conn, NULL, 0, b.s);
-    tlc_sb_free(&b);
-}
-
-void tlc_copy_events(tlc_case *c, const tl_conform_result *from)
-{
-    size_t i;
-
-    if (from == NULL || c->res == NULL) {
-        return;
-    }
-    for (i = 0; i < from->event_count; i++) {
-        push_event(c->res, &from->events[i]);
-    }
-    c->res->events_dropped += from->events_dropped;
-}
-
-void tlc_result_clear(tl_conform_result *r)
-{
-    size_t i;
-
-    for (i = 0; i < r->event_count; i++) {
-        free(r->events[i].bytes);
-        free(r->events[i].text);
-    }
-    free(r->events);
-    free(r->detail);
-    r->events = NULL;
-    r->event_count = r->event_cap = 0;
-    r->detail = NULL;
-}
-
-/* ---- liveness ---- */
-
-int tlc_check_alive(tlc_case *c)
-{
-    tlc_conn *k;
-    int alive = 0;
-
-    tlc_event_note(c, 0, "follow-up connection: is the peer still alive?");
-    k = tlc_open(c, 0);
-    c->connect_failed = 0; /* this failure is the answer, not a finding */
-    if (k != NULL) {
-        tlc_msg m;
-        uint8_t text[TL_ADDR_TEXT_MAX + 16];
-        size_t tl = 0;
-        char addr[TL_ADDR_TEXT_MAX];
-
-        memset(&m, 0, sizeof m);
-        if (tl_address_format(&c->run->opt.peer, addr, sizeof addr) > 0) {
-            tl_address_append_header(text, sizeof text, &tl, TL_OP_HELLO_REQUEST, &c->run->opt.peer);
-        }
-        m.h.channel = 0x7e57;
-        m.h.proto = TL_OP_HELLO_REQUEST;
-        m.h.message_id = 0x7e57;
-        m.text = text;
-        m.text_len = tl;
-        if (tlc_send_msg(k, &m, "liveness HelloRequest") == 0) {
-            (void)tlc_wait_quiet(k, tlc_deadline(c));
-            alive = k->rx_total > 0;
-        }
-        tlc_close(k, 1);
-    }
-    c->alive_checked = 1;
-    c->alive = alive;
-    tlc_event_note(
-        c, 0, alive ? "the peer is alive" : "the peer is NOT alive: no answer on a follow-up connection");
-    return alive;
-}
-
-/* ---- address ---- */
-
-static int resolve(tlc_run *run, char *err, size_t err_cap)
-{
-    const tl_address *a = &run->opt.peer;
-
-    memset(&run->addr, 0, sizeof run->addr);
-    if (a->kind == TL_ADDR_UDS) {
-        struct sockaddr_un *un = (struct sockaddr_un *)&run->addr;
-
-        if (strlen(a->path) >= sizeof un->sun_path) {
-            snprintf(err, err_cap, "UDS path too long");
-            return TL_E_INVAL;
-        }
-        un->sun_family = AF_UNIX;
-        memcpy(un->sun_path, a->path, strlen(a->path) + 1);
-        run->addr_len = (socklen_t)sizeof *un;
-        return TL_OK;
-    }
-    if (a->kind == TL_ADDR_TCP) {
-        struct addrinfo hints, *res = NULL;
-        char port[8];
-        int rc;
-
-        memset(&hints, 0, sizeof hints);
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        snprintf(port, sizeof port, "%u", a->port);
-        rc = getaddrinfo(a->host, port, &hints, &res);
-        if (rc != 0 || res == NULL) {
-            snprintf(err, err_cap, "cannot resolve %s: %s", a->host, gai_strerror(rc));
-            return TL_E_IO;
-        }
-        /* tofu uses the first result (4.3) */
-        memcpy(&run->addr, res->ai_addr, res->ai_addrlen);
-        run->addr_len = res->ai_addrlen;
-        freeaddrinfo(res);
-        return TL_OK;
-    }
-    snprintf(err, err_cap, "bad address kind");
-    return TL_E_INVAL;
 }
 
 /* ---- selection ---- */
@@ -469,7 +194,7 @@ int tl_conform_run(const tl_conform_options *opt, tl_conform_report *rep, char *
         free(sel);
         return TL_E_INVAL;
     }
-    rc = resolve(&run, err, err_cap);
+    rc = tlc_resolve(&run, err, err_cap);
     if (rc != TL_OK) {
         free(sel);
         return rc;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "util.h"
 
 /* ---- growable text ---- */
 
