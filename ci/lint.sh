@@ -22,12 +22,13 @@ fi
 conform_layer() {
     case "$1" in
     conform | util) echo 0 ;;
-    case) echo 1 ;;
-    net) echo 2 ;;
-    echo) echo 3 ;;
-    cases) echo 4 ;;
-    cases_server | cases_client) echo 5 ;;
-    runner | report) echo 6 ;;
+    sniff) echo 1 ;;
+    case) echo 2 ;;
+    net) echo 3 ;;
+    echo) echo 4 ;;
+    cases) echo 5 ;;
+    cases_server | cases_client) echo 6 ;;
+    runner | report) echo 7 ;;
     *) echo 99 ;;
     esac
 }

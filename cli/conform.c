@@ -16,6 +16,7 @@
 static const char conform_usage[] =
     "usage: tofulab conform --peer ADDR [--role server|client] [--cases GLOB] [--strict]\n"
     "                       [--json FILE] [--junit FILE] [--html FILE] [--timeout S]\n"
+    "                       [--keep-going]\n"
     "       tofulab conform --list [--role server|client]\n"
     "\n"
     "Checks a tofu peer byte by byte over raw sockets against PROTOCOL.md\n"
@@ -36,11 +37,15 @@ static const char conform_usage[] =
     "  --html FILE      write a self-contained HTML report (frames as hex and decoded)\n"
     "  --timeout S      longest wait for anything the peer should send, in seconds\n"
     "                   (default 5; fractions allowed, 0.05-3600)\n"
+    "  --keep-going     run every case even when the peer's replies are plainly not\n"
+    "                   tofu (HTTP, TLS, a byte-swapped header, text); by default the\n"
+    "                   first FAILED case that meets them ends the run (the rest is\n"
+    "                   NOT-RUN) with a verdict naming the cause\n"
     "  --list           list the cases of the role and exit\n"
     "\n"
     "verdicts: OK; NON-STRICT (tofu's code does it, its docs or our decisions do not;\n"
     "FAILED under --strict); FAILED; INFORMATIONAL (observed behaviour); UNIMPLEMENTED;\n"
-    "NOT-RUN (the peer had died).\n"
+    "NOT-RUN (the peer had died, or does not speak tofu).\n"
     "\n"
     "exit status: 0 no case FAILED; 1 a case FAILED; 2 usage error, unreachable peer,\n"
     "or (client role) no client connected.\n"
@@ -187,6 +192,8 @@ int cli_conform_main(int argc, char **argv)
             }
         } else if (strcmp(a, "--strict") == 0) {
             opt.strict = 1;
+        } else if (strcmp(a, "--keep-going") == 0) {
+            opt.keep_going = 1;
         } else if (strcmp(a, "--list") == 0) {
             list = 1;
         } else {

@@ -27,7 +27,8 @@ typedef struct {
     unsigned quiet_ms;
     uint64_t regular_sent; /* regular/welcome frames sent, as tofu's budget counts them */
     int peer_dead;
-    struct tlc_session *session;          /* client role: what the client did */
+    int not_tofu;                /* a FAILED case met a peer that does not speak tofu: the rest is NOT-RUN */
+    struct tlc_session *session; /* client role: what the client did */
     const tl_conform_result *session_log; /* client role: the session's events */
     char bound[TL_ADDR_TEXT_MAX];         /* client role: the address we listen at */
 } tlc_run;
@@ -44,6 +45,8 @@ typedef struct tlc_case {
     int alive_checked;      /* the case ran a liveness check itself */
     int alive;              /* its result */
     uint64_t budget_before; /* run->regular_sent when the case started */
+    int not_tofu;           /* a connection's first bytes are plainly not tofu (a tlc_sniff_kind) */
+    char not_tofu_why[384]; /* what came back, one line */
 } tlc_case;
 
 /* Deadlines. */

@@ -1117,6 +1117,156 @@ static void case_nothing_after_bye_response(tlc_case *c)
     tlc_close(k, 1);
 }
 
+/* ---- latency: no reply waits for our delayed ACK (6.6, A24) ---- */
+
+#define LAT_ROUNDS       15u /* round trips with our ACKs delayed as usual */
+#define LAT_QUICK_ROUNDS 9u  /* and again acknowledging every segment at once */
+/* A piece of a reply that waits this long waits for an ACK: Linux delays an
+ * ACK by 40 ms at least, other systems up to 200 ms, while a loopback round
+ * trip takes tens of microseconds and a loaded machine adds a few ms. */
+#define LAT_SLOW_US 20000u
+
+typedef struct {
+    uint64_t first[LAT_ROUNDS]; /* request sent -> first byte of the reply */
+    uint64_t gap[LAT_ROUNDS];   /* first byte -> the reply whole */
+    uint64_t total[LAT_ROUNDS]; /* request sent -> the reply whole */
+    size_t n;
+} lat_samples;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t median_us(const uint64_t *v, size_t n)
+{
+    uint64_t s[LAT_ROUNDS];
+
+    if (n == 0) {
+        return 0;
+    }
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_u64);
+    return s[n / 2];
+}
+
+/* n HelloRequests, one at a time (they do not count towards tofu's echo
+ * budget); each reply is timed and checked as an echo. 0 if every reply
+ * came and was right. */
+static int lat_rounds(tlc_case *c, tlc_conn *k, size_t n, uint64_t id0, lat_samples *s)
+{
+    size_t i;
+
+    memset(s, 0, sizeof *s);
+    for (i = 0; i < n && i < LAT_ROUNDS; i++) {
+        hello_buf hb;
+        tlc_msg *m = echoclient_hello(c, &hb, id0 + i);
+        char label[64];
+        uint64_t t0, t1;
+        tlc_frame f;
+        int ok;
+
+        snprintf(label, sizeof label, "HelloResponse (round trip %llu)", (unsigned long long)(id0 + i));
+        t0 = tlc_now_us();
+        if (tlc_send_msg(k, m, "HelloRequest, one at a time") != 0) {
+            tlc_fail(c, "could not send HelloRequest %llu: the peer closed the connection",
+                     (unsigned long long)(id0 + i));
+            return -1;
+        }
+        if (!tlc_expect_frame(c, k, &f, label)) {
+            return -1;
+        }
+        t1 = tlc_now_us();
+        ok = tlc_check_echo(c, k, &m->h, m->text, &f, label);
+        tlc_frame_free(&f);
+        if (!ok) {
+            return -1;
+        }
+        s->first[i] = k->frame_first_us > t0 ? k->frame_first_us - t0 : 0;
+        s->gap[i] = t1 > k->frame_first_us ? t1 - k->frame_first_us : 0;
+        s->total[i] = t1 - t0;
+        s->n++;
+    }
+    return 0;
+}
+
+static double ms_of(uint64_t us) { return (double)us / 1000.0; }
+
+static void case_no_delayed_ack_wait(tlc_case *c)
+{
+    tlc_conn *k;
+    lat_samples a, b;
+    uint64_t a_first, a_gap, a_total, b_gap = 0;
+    int quick;
+
+    if (c->run->opt.peer.kind != TL_ADDR_TCP) {
+        tlc_unimplemented(c,
+                          "measured over TCP only: a Unix socket has no Nagle algorithm and no delayed ACK");
+        return;
+    }
+    k = open_hello(c, 1);
+    if (k == NULL || !tlc_clean(c)) {
+        tlc_close(k, 1);
+        return;
+    }
+    if (lat_rounds(c, k, LAT_ROUNDS, 101, &a) != 0) {
+        tlc_close(k, 1);
+        return;
+    }
+    quick = tlc_set_quickack(k, 1) == 0;
+    if (quick && lat_rounds(c, k, LAT_QUICK_ROUNDS, 201, &b) != 0) {
+        tlc_close(k, 1);
+        return;
+    }
+    tlc_close(k, 1);
+    a_first = median_us(a.first, a.n);
+    a_gap = median_us(a.gap, a.n);
+    a_total = median_us(a.total, a.n);
+    if (quick) {
+        b_gap = median_us(b.gap, b.n);
+    }
+    tlc_note(c,
+             "%zu round trips, one request outstanding: median %.3f ms (%.0f/s); the first bytes of a reply "
+             "after %.3f ms, the whole reply %.3f ms later",
+             a.n, ms_of(a_total), a_total > 0 ? 1e6 / (double)a_total : 0.0, ms_of(a_first), ms_of(a_gap));
+    if (quick) {
+        tlc_note(c,
+                 "%zu more acknowledging every segment at once (TCP_QUICKACK): the whole reply %.3f ms after "
+                 "its first bytes",
+                 b.n, ms_of(b_gap));
+    }
+    if (a_gap < LAT_SLOW_US) {
+        return;
+    }
+    if (quick && b_gap < LAT_SLOW_US / 2u && b_gap * 4u <= a_gap) {
+        tlc_nonstrict(
+            c,
+            "every reply waits for our delayed ACK (%.1f ms per round trip, about %.0f/s): its first "
+            "bytes come at once, the rest %.1f ms later, and only %.3f ms later when we acknowledge "
+            "at once",
+            ms_of(a_total), 1e6 / (double)a_total, ms_of(a_gap), ms_of(b_gap));
+        tlc_nonstrict(c,
+                      "cause: the peer writes a frame in several send() calls (header, text headers, body) "
+                      "with Nagle's algorithm on (no TCP_NODELAY), so the rest of each frame waits until "
+                      "its first piece is acknowledged; tofu does so (6.6, A24). Write each frame in one "
+                      "call (writev), and set TCP_NODELAY so that frames queued behind an "
+                      "unacknowledged one do not wait either");
+    } else if (quick) {
+        tlc_inform(
+            c,
+            "replies arrive in pieces %.1f ms apart, and still %.1f ms apart when we acknowledge every "
+            "segment at once: the peer pauses inside its frames (not only Nagle and delayed ACKs)",
+            ms_of(a_gap), ms_of(b_gap));
+    } else {
+        tlc_inform(c,
+                   "replies arrive in pieces %.1f ms apart, as when a frame written in several send() calls "
+                   "with Nagle on waits for a delayed ACK; not confirmed (no TCP_QUICKACK here)",
+                   ms_of(a_gap));
+    }
+}
+
 static void case_more_requests(tlc_case *c)
 {
     tlc_conn *k = open_hello(c, 0);
@@ -1777,6 +1927,10 @@ const tlc_case_def tlc_server_cases[] = {
     {{"tofu/6.6/2", "Nothing is sent after the ByeResponse",
       "6.6: after a bye frame the channel never sends again", R | B},
      case_nothing_after_bye_response},
+    {{"tofu/6.6/3", "One request at a time over TCP: no reply waits for a delayed ACK",
+      "6.6, A24: a frame written in several send() calls with Nagle on waits for the receiver's delayed ACK",
+      R | T},
+     case_no_delayed_ack_wait},
     {{"tofu/6.7/1", "The more flag on Requests: 0x20 x3 then 0x00, answered 0x21 x3 then 0x01",
       "6.7, A18: more is passed through; the connection is not closed", R | M},
      case_more_requests},

@@ -42,7 +42,8 @@ typedef enum { TL_CONFORM_ROLE_SERVER = 0, TL_CONFORM_ROLE_CLIENT = 1 } tl_confo
  *   INFORMATIONAL  observed behaviour where the spec allows several reactions
  *                  (e.g. to forged engine frames); never a failure;
  *   UNIMPLEMENTED  the case exists but cannot be checked in this setting;
- *   NOT_RUN        skipped because the peer had died earlier in the run. */
+ *   NOT_RUN        skipped because the peer had died earlier in the run, or
+ *                  (server role) a FAILED case found it does not speak tofu. */
 typedef enum {
     TL_VERDICT_OK = 0,
     TL_VERDICT_NON_STRICT = 1,
@@ -110,6 +111,11 @@ typedef struct {
      * ("tcp|host|port" with the bound port, or "uds|path"); optional. */
     void (*on_listening)(void *arg, const char *address);
     void *arg;
+    /* Server role: run every case even after a FAILED case met a peer whose
+     * replies are plainly not tofu (HTTP, TLS, a byte-swapped header, text).
+     * By default the rest of the run is NOT-RUN then, and the report names
+     * the cause (not_tofu). */
+    int keep_going;
 } tl_conform_options;
 
 /* One thing that happened during a case, for the reports. */
@@ -154,6 +160,10 @@ typedef struct {
     int peer_died;         /* the peer stopped answering during the run */
     char died_after[64];   /* id of the case after which it was found dead */
     char started[32];      /* UTC, ISO 8601 */
+    /* Server role: why the peer is not a tofu peer, one line ("" when nothing
+     * said so), and the FAILED case that found it. */
+    char not_tofu[384];
+    char not_tofu_after[64];
 } tl_conform_report;
 
 /* Run the selected cases. Returns TL_OK with the report filled (whatever the

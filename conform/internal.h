@@ -4,8 +4,8 @@
  * model). Not installed. Inside conform/ each file includes only the layers
  * it uses; they depend on each other in one direction (docs/ARCHITECTURE.md):
  *
- *   util.h  <-  case.h  <-  net.h  <-  echo.h  <-  cases.h  <-  runner.c
- *                                                        report.c -> case.h
+ *   util.h  <-  sniff.h  <-  net.h  <-  echo.h  <-  cases.h  <-  runner.c
+ *   util.h  <-  case.h   <-  net.h                             report.c -> case.h
  */
 #ifndef TOFULAB_CONFORM_INTERNAL_H
 #define TOFULAB_CONFORM_INTERNAL_H
@@ -14,6 +14,7 @@
 #include "cases.h"
 #include "echo.h"
 #include "net.h"
+#include "sniff.h"
 #include "util.h"
 
 #endif /* TOFULAB_CONFORM_INTERNAL_H */

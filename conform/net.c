@@ -18,6 +18,7 @@
 
 #include "net.h"
 #include "case.h"
+#include "sniff.h"
 #include "util.h"
 
 #define RX_INITIAL             (64u * 1024u)
@@ -209,6 +210,16 @@ void tlc_close(tlc_conn *k, int rst)
     if (k == NULL) {
         return;
     }
+    if (k->head_len > 0 && k->c->not_tofu == TLC_SNIFF_TOFU) {
+        tlc_sb why = {0};
+        tlc_sniff_kind kind = tlc_sniff(k->head, k->head_len, k->rx_total, &why);
+
+        if (kind != TLC_SNIFF_TOFU) {
+            k->c->not_tofu = (int)kind;
+            snprintf(k->c->not_tofu_why, sizeof k->c->not_tofu_why, "%s", why.s != NULL ? why.s : "");
+        }
+        tlc_sb_free(&why);
+    }
     if (rst) {
         struct linger lg;
 
@@ -223,6 +234,39 @@ void tlc_close(tlc_conn *k, int rst)
     tlc_event_note(k->c, k->num, "we closed connection #%u%s", k->num, rst ? " (RST)" : "");
     free(k->rx);
     free(k);
+}
+
+/* Linux drops out of quick-ACK mode by itself (after sending data, for
+ * one): with quickack on, every read and every wait turns it on again. */
+static void rearm_quickack(tlc_conn *k)
+{
+#ifdef TCP_QUICKACK
+    if (k->quickack) {
+        int one = 1;
+
+        (void)setsockopt(k->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    }
+#else
+    (void)k;
+#endif
+}
+
+int tlc_set_quickack(tlc_conn *k, int on)
+{
+#ifdef TCP_QUICKACK
+    int v = on ? 1 : 0;
+
+    if (setsockopt(k->fd, IPPROTO_TCP, TCP_QUICKACK, &v, sizeof v) != 0) {
+        k->quickack = 0;
+        return -1;
+    }
+    k->quickack = on;
+    return 0;
+#else
+    (void)on;
+    k->quickack = 0;
+    return -1;
+#endif
 }
 
 /* Read whatever is available. Returns bytes read (0: nothing now). */
@@ -256,6 +300,19 @@ static size_t conn_read(tlc_conn *k)
         }
         n = recv(k->fd, k->rx + k->rx_len, k->rx_cap - k->rx_len, 0);
         if (n > 0) {
+            if (k->rx_len == 0) {
+                k->rx_since_us = tlc_now_us();
+            }
+            if (k->head_len < sizeof k->head) {
+                size_t h = sizeof k->head - k->head_len;
+
+                if (h > (size_t)n) {
+                    h = (size_t)n;
+                }
+                memcpy(k->head + k->head_len, k->rx + k->rx_len, h);
+                k->head_len += h;
+            }
+            rearm_quickack(k);
             k->rx_len += (size_t)n;
             k->rx_total += (uint64_t)n;
             got += (size_t)n;
@@ -293,6 +350,7 @@ static int conn_wait_read(tlc_conn *k, uint64_t deadline)
         if (tlc_now_us() >= deadline) {
             return 0;
         }
+        rearm_quickack(k);
         pf.fd = k->fd;
         pf.events = POLLIN;
         pf.revents = 0;
@@ -452,6 +510,7 @@ static int try_parse(tlc_conn *k, tlc_frame *f)
         k->flood = 1;
         return 0;
     }
+    k->frame_first_us = k->rx_since_us;
     k->frames_in++;
     if (k->frames_logged < FRAMES_LOGGED_PER_CONN) {
         k->frames_logged++;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "case.h"
+#include "sniff.h"
 #include "util.h"
 
 /* ---- connections ---- */
@@ -39,14 +40,24 @@ typedef struct {
     int have_channel;     /* the peer's channel number seen in its frames */
     uint16_t channel;
     int send_error;
+    uint8_t head[TLC_SNIFF_HEAD]; /* the first bytes the peer sent (tlc_sniff when we close) */
+    size_t head_len;
+    uint64_t rx_since_us;    /* when the oldest byte still buffered arrived (tlc_now_us) */
+    uint64_t frame_first_us; /* the frame tlc_recv returned last: when its first byte arrived */
+    int quickack;            /* TCP_QUICKACK re-armed around every read (tlc_set_quickack) */
 } tlc_conn;
 
 /* Server role: connect to the peer (bounded by the timeout). NULL (and a
  * FAILED finding when report_fail) if it cannot. */
 tlc_conn *tlc_open(tlc_case *c, int report_fail);
 /* Close; with rst the socket is closed with SO_LINGER 0 (an RST, as tofu
- * does). Frees the connection. */
+ * does). Frees the connection. When the peer's first bytes on it are plainly
+ * not tofu (tlc_sniff), the case notes it in c->not_tofu (first one wins). */
 void tlc_close(tlc_conn *k, int rst);
+/* TCP only: acknowledge every segment at once (TCP_QUICKACK, re-armed around
+ * each read) instead of delaying ACKs; 0 when it took, -1 where the platform
+ * or socket has no such option. */
+int tlc_set_quickack(tlc_conn *k, int on);
 /* Client role: wrap an accepted socket. */
 tlc_conn *tlc_conn_wrap(tlc_case *c, int fd);
 

@@ -123,7 +123,14 @@ int tl_conform_console_footer(FILE *out, const tl_conform_report *rep)
         fprintf(out, "budget-counted frames sent: %llu (tofu's EchoService stops after 1100)\n",
                 (unsigned long long)rep->regular_sent);
     }
-    if (rep->peer_died) {
+    if (rep->not_tofu[0] != '\0') {
+        fprintf(out, "verdict: the peer does not speak tofu (found by %s): %s\n", rep->not_tofu_after,
+                rep->not_tofu);
+        if (not_run > 0) {
+            fprintf(out, "%zu case%s not run (--keep-going runs them anyway)\n", not_run,
+                    not_run == 1 ? "" : "s");
+        }
+    } else if (rep->peer_died) {
         fprintf(out, "the peer stopped answering after %s; %zu case%s not run\n", rep->died_after, not_run,
                 not_run == 1 ? "" : "s");
     }
@@ -217,6 +224,14 @@ int tl_conform_write_json(FILE *out, const tl_conform_report *rep)
         json_str(out, rep->died_after);
     } else {
         fputs("null", out);
+    }
+    fprintf(out, ",\n  \"not_tofu\": ");
+    if (rep->not_tofu[0] != '\0') {
+        json_str(out, rep->not_tofu);
+        fprintf(out, ", \"not_tofu_after\": ");
+        json_str(out, rep->not_tofu_after);
+    } else {
+        fputs("null, \"not_tofu_after\": null", out);
     }
     fprintf(out, ",\n  \"totals\": {\"passed\": %zu, \"failed\": %zu", passed(rep),
             rep->totals[TL_VERDICT_FAILED]);
@@ -435,6 +450,13 @@ int tl_conform_write_html(FILE *out, const tl_conform_report *rep)
     if (rep->peer_died) {
         fprintf(out, "<tr><td>peer</td><td>stopped answering after ");
         xml_text(out, rep->died_after);
+        fprintf(out, "</td></tr>\n");
+    }
+    if (rep->not_tofu[0] != '\0') {
+        fprintf(out, "<tr><td>verdict</td><td>the peer does not speak tofu (found by ");
+        xml_text(out, rep->not_tofu_after);
+        fprintf(out, "): ");
+        xml_text(out, rep->not_tofu);
         fprintf(out, "</td></tr>\n");
     }
     fprintf(out, "</table>\n<p class=\"totals\">");

@@ -124,6 +124,20 @@ static void run_case(tlc_run *run, const tlc_case_def *d, tl_conform_result *r, 
             tlc_note(&c, "the peer did not survive this case: a follow-up connection got no answer");
         }
     }
+    /* A peer whose replies are plainly not tofu fails every case the same way,
+     * each after a full timeout: say what came back and stop (1.3 of
+     * docs/conformance.md). A FAILED case is wanted too, so a tofu peer is
+     * never stopped on a look at bytes alone. */
+    if (run->opt.role == TL_CONFORM_ROLE_SERVER && c.not_tofu != 0 && c.worst == TL_VERDICT_FAILED) {
+        tlc_fail(&c, "the peer does not speak tofu: %s", c.not_tofu_why);
+        if (rep->not_tofu[0] == '\0') {
+            snprintf(rep->not_tofu, sizeof rep->not_tofu, "%s", c.not_tofu_why);
+            snprintf(rep->not_tofu_after, sizeof rep->not_tofu_after, "%s", d->info.id);
+        }
+        if (!run->opt.keep_going) {
+            run->not_tofu = 1;
+        }
+    }
     finish_case(&c, r);
 }
 
@@ -261,11 +275,16 @@ int tl_conform_run(const tl_conform_options *opt, tl_conform_report *rep, char *
         tl_conform_result *r = &rep->results[i];
 
         r->info = &sel[i]->info;
-        if (run.peer_dead) {
+        if (run.peer_dead || run.not_tofu) {
             tlc_sb d = {0};
 
             r->verdict = TL_VERDICT_NOT_RUN;
-            tlc_sb_printf(&d, "not run: the peer stopped answering after %s\n", rep->died_after);
+            if (run.not_tofu) {
+                tlc_sb_printf(&d, "not run: the peer does not speak tofu (found by %s)\n",
+                              rep->not_tofu_after);
+            } else {
+                tlc_sb_printf(&d, "not run: the peer stopped answering after %s\n", rep->died_after);
+            }
             r->detail = tlc_sb_take(&d);
         } else {
             run_case(&run, sel[i], r, ++order, rep);

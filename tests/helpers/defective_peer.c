@@ -37,6 +37,8 @@ typedef struct {
     int done;
     uint16_t channel;
     int bye_sent;
+    int responded; /* DP_HTTP, DP_TLS: the canned answer went out */
+    int orderly;   /* close with FIN, not RST */
 } dp_conn;
 
 struct dp_server {
@@ -56,10 +58,20 @@ struct dp_server {
 
 const char *dp_defect_name(dp_defect d)
 {
-    static const char *const names[DP_DEFECT_COUNT] = {
-        "correct",        "little-endian header", "text headers dropped", "body echoed", "wrong message_id",
-        "no ByeResponse", "closes on more",       "wrong op code",        "tofu",        "hang",
-        "flood"};
+    static const char *const names[DP_DEFECT_COUNT] = {"correct",
+                                                       "little-endian header",
+                                                       "text headers dropped",
+                                                       "body echoed",
+                                                       "wrong message_id",
+                                                       "no ByeResponse",
+                                                       "closes on more",
+                                                       "wrong op code",
+                                                       "tofu",
+                                                       "hang",
+                                                       "flood",
+                                                       "Nagle",
+                                                       "HTTP",
+                                                       "TLS"};
 
     return (unsigned)d < DP_DEFECT_COUNT ? names[d] : "?";
 }
@@ -165,9 +177,32 @@ static int reply(dp_conn *c, const tl_header *h, const uint8_t *text, const uint
     } else {
         tl_header_encode(&r, hdr);
     }
-    if (write_all(c, hdr, sizeof hdr) != 0 || (r.thl > 0 && write_all(c, text, r.thl) != 0) ||
-        (r.bl > 0 && write_all(c, d == DP_ECHO_BODY ? body : native, r.bl) != 0)) {
-        return ACT_CLOSE;
+    if (d == DP_TOFU || d == DP_NAGLE) {
+        /* tofu's three writes (6.6) */
+        if (write_all(c, hdr, sizeof hdr) != 0 || (r.thl > 0 && write_all(c, text, r.thl) != 0) ||
+            (r.bl > 0 && write_all(c, d == DP_ECHO_BODY ? body : native, r.bl) != 0)) {
+            return ACT_CLOSE;
+        }
+    } else {
+        size_t n = TL_HEADER_SIZE + (size_t)r.thl + r.bl;
+        uint8_t *frame = malloc(n);
+        int rc;
+
+        if (frame == NULL) {
+            return ACT_CLOSE;
+        }
+        memcpy(frame, hdr, sizeof hdr);
+        if (r.thl > 0) {
+            memcpy(frame + TL_HEADER_SIZE, text, r.thl);
+        }
+        if (r.bl > 0) {
+            memcpy(frame + TL_HEADER_SIZE + r.thl, d == DP_ECHO_BODY ? body : native, r.bl);
+        }
+        rc = write_all(c, frame, n);
+        free(frame);
+        if (rc != 0) {
+            return ACT_CLOSE;
+        }
     }
     if (info->type == TL_TYPE_BYE) {
         c->bye_sent = 1; /* the channel never sends again (6.6) */
@@ -275,6 +310,39 @@ static void flood(dp_conn *c)
     }
 }
 
+/* What a web server or a TLS server says to a tofu HelloRequest: a 400 and
+ * an orderly close; a ServerHello record (TLS 1.2 framing), then waiting
+ * for the client's next flight. */
+static int not_tofu_answer(dp_conn *c)
+{
+    static const char http[] =
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n"
+        "Connection: close\r\n\r\nBad Request\n";
+    uint8_t hello[5 + 74];
+    size_t i;
+
+    if (c->srv->defect == DP_HTTP) {
+        c->orderly = 1;
+        (void)write_all(c, (const uint8_t *)http, sizeof http - 1);
+        return ACT_CLOSE;
+    }
+    /* record: handshake, TLS 1.2, 74 bytes; ServerHello, 70 bytes: version,
+     * random, a 32-byte session id, TLS_AES_128_GCM_SHA256, no compression */
+    memset(hello, 0, sizeof hello);
+    memcpy(hello, "\x16\x03\x03\x00\x4a\x02\x00\x00\x46\x03\x03", 11);
+    for (i = 11; i < 11 + 32; i++) {
+        hello[i] = (uint8_t)(i * 37u + 11u);
+    }
+    hello[43] = 0x20;
+    for (i = 44; i < 44 + 32; i++) {
+        hello[i] = (uint8_t)(i * 53u + 7u);
+    }
+    hello[76] = 0x13;
+    hello[77] = 0x01;
+    hello[78] = 0x00;
+    return write_all(c, hello, sizeof hello) == 0 ? ACT_CONTINUE : ACT_CLOSE;
+}
+
 static void *conn_main(void *arg)
 {
     dp_conn *c = arg;
@@ -323,6 +391,14 @@ static void *conn_main(void *arg)
                 len = 0;
                 continue;
             }
+            if (s->defect == DP_HTTP || s->defect == DP_TLS) {
+                len = 0;
+                if (!c->responded) {
+                    c->responded = 1;
+                    act = not_tofu_answer(c);
+                }
+                continue;
+            }
             for (;;) {
                 tl_header h;
                 size_t need;
@@ -348,9 +424,13 @@ static void *conn_main(void *arg)
     if (act == ACT_DIE) {
         server_die(s);
     }
-    lg.l_onoff = 1;
-    lg.l_linger = 0;
-    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg); /* tofu closes with RST */
+    if (c->orderly) {
+        shutdown(c->fd, SHUT_WR);
+    } else {
+        lg.l_onoff = 1;
+        lg.l_linger = 0;
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg); /* tofu closes with RST */
+    }
     pthread_mutex_lock(&s->mu);
     close(c->fd);
     c->done = 1;

@@ -32,6 +32,14 @@ typedef enum {
     DP_TOFU,
     DP_HANG,  /* reads everything, never answers, never closes */
     DP_FLOOD, /* sends an endless stream of bytes on every connection */
+    /* A correct echo peer that writes each frame as tofu does: header, text
+     * headers and body in three send() calls, TCP_NODELAY off (PROTOCOL.md
+     * 6.6, A24). Every other peer writes a frame in one send(), except DP_TOFU,
+     * which writes like this one. */
+    DP_NAGLE,
+    /* Not tofu peers at all: */
+    DP_HTTP, /* answers the first bytes with "HTTP/1.1 400 Bad Request" and closes */
+    DP_TLS,  /* answers the first bytes with a TLS ServerHello record and waits */
     DP_DEFECT_COUNT
 } dp_defect;
 

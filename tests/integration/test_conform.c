@@ -93,6 +93,8 @@ typedef struct {
     int uds;
     int strict;
     const char *cases;
+    int keep_going;
+    int default_timeout; /* the suite's default timeout (5 s), as a user runs it */
     /* results */
     tl_conform_report rep;
     int rc;
@@ -124,9 +126,14 @@ static void *server_run_main(void *arg)
         return NULL;
     }
     /* Every reply of the little-endian peer is undecodable and costs a full
-     * timeout; the cases that must not fail only need a byte back. */
+     * timeout (when it is run to the end); the cases that must not fail only
+     * need a byte back. */
     opt.timeout_ms = r->defect == DP_LE_HEADER ? 150u * scale() : fast_ms();
+    if (r->default_timeout) {
+        opt.timeout_ms = 0;
+    }
     opt.strict = r->strict;
+    opt.keep_going = r->keep_going;
     opt.cases = r->cases;
     r->rc = tl_conform_run(&opt, &r->rep, NULL, 0);
     r->peer_stopped = dp_server_stopped(s);
@@ -149,23 +156,29 @@ enum {
     RUN_TOFU_STRICT,
     RUN_HANG,
     RUN_FLOOD,
+    RUN_SWAPPED,
+    RUN_HTTP,
+    RUN_TLS,
     RUN_COUNT
 };
 
 static server_run server_runs[RUN_COUNT] = {
-    {"correct (tcp)", DP_CORRECT, 0, 0, NULL, {0}, 0, 0, 0, 0},
-    {"correct (uds)", DP_CORRECT, 1, 0, NULL, {0}, 0, 0, 0, 0},
-    {"little-endian header", DP_LE_HEADER, 0, 0, NULL, {0}, 0, 0, 0, 0},
-    {"text headers dropped", DP_DROP_TEXT, 1, 0, NULL, {0}, 0, 0, 0, 0},
-    {"body echoed", DP_ECHO_BODY, 0, 0, NULL, {0}, 0, 0, 0, 0},
-    {"wrong message_id", DP_WRONG_ID, 1, 0, NULL, {0}, 0, 0, 0, 0},
-    {"no ByeResponse", DP_NO_BYE_RESPONSE, 0, 0, NULL, {0}, 0, 0, 0, 0},
-    {"closes on more", DP_CLOSE_ON_MORE, 1, 0, NULL, {0}, 0, 0, 0, 0},
-    {"wrong op code", DP_WRONG_OPCODE, 0, 0, NULL, {0}, 0, 0, 0, 0},
-    {"tofu", DP_TOFU, 0, 0, NULL, {0}, 0, 0, 0, 0},
-    {"tofu, strict", DP_TOFU, 1, 1, NULL, {0}, 0, 0, 0, 0},
-    {"hang", DP_HANG, 0, 0, NULL, {0}, 0, 0, 0, 0},
-    {"flood", DP_FLOOD, 1, 0, "tofu/1.1/1,tofu/2/*,tofu/6.7/3", {0}, 0, 0, 0, 0},
+    {"correct (tcp)", DP_CORRECT, 0, 0, NULL, 0, 0, {0}, 0, 0, 0, 0},
+    {"correct (uds)", DP_CORRECT, 1, 0, NULL, 0, 0, {0}, 0, 0, 0, 0},
+    {"little-endian header", DP_LE_HEADER, 0, 0, NULL, 1, 0, {0}, 0, 0, 0, 0},
+    {"text headers dropped", DP_DROP_TEXT, 1, 0, NULL, 0, 0, {0}, 0, 0, 0, 0},
+    {"body echoed", DP_ECHO_BODY, 0, 0, NULL, 0, 0, {0}, 0, 0, 0, 0},
+    {"wrong message_id", DP_WRONG_ID, 1, 0, NULL, 0, 0, {0}, 0, 0, 0, 0},
+    {"no ByeResponse", DP_NO_BYE_RESPONSE, 0, 0, NULL, 0, 0, {0}, 0, 0, 0, 0},
+    {"closes on more", DP_CLOSE_ON_MORE, 1, 0, NULL, 0, 0, {0}, 0, 0, 0, 0},
+    {"wrong op code", DP_WRONG_OPCODE, 0, 0, NULL, 0, 0, {0}, 0, 0, 0, 0},
+    {"tofu", DP_TOFU, 0, 0, NULL, 0, 0, {0}, 0, 0, 0, 0},
+    {"tofu, strict", DP_TOFU, 1, 1, NULL, 0, 0, {0}, 0, 0, 0, 0},
+    {"hang", DP_HANG, 0, 0, NULL, 0, 0, {0}, 0, 0, 0, 0},
+    {"flood", DP_FLOOD, 1, 0, "tofu/1.1/1,tofu/2/*,tofu/6.7/3", 0, 0, {0}, 0, 0, 0, 0},
+    {"byte-swapped header, default timeout", DP_LE_HEADER, 0, 0, NULL, 0, 1, {0}, 0, 0, 0, 0},
+    {"HTTP server, default timeout", DP_HTTP, 0, 0, NULL, 0, 1, {0}, 0, 0, 0, 0},
+    {"TLS server, default timeout", DP_TLS, 0, 0, NULL, 0, 1, {0}, 0, 0, 0, 0},
 };
 
 /* ---- the client role in-process ---- */
@@ -344,7 +357,9 @@ static void expect_all_pass(int run)
     assert_int_equal(tl_conform_failed_count(&r->rep), 0);
     assert_int_equal(r->rep.totals[TL_VERDICT_NOT_RUN], 0);
     assert_int_equal(r->rep.totals[TL_VERDICT_NON_STRICT], 0);
-    assert_int_equal(r->rep.totals[TL_VERDICT_UNIMPLEMENTED], 0);
+    /* the latency case is measured over TCP only */
+    assert_int_equal(r->rep.totals[TL_VERDICT_UNIMPLEMENTED], r->uds ? 1 : 0);
+    expect_verdict(r->name, &r->rep, "tofu/6.6/3", r->uds ? TL_VERDICT_UNIMPLEMENTED : TL_VERDICT_OK);
     assert_false(r->rep.peer_died);
     assert_true(r->rep.totals[TL_VERDICT_OK] >= 60);
 }
@@ -538,6 +553,103 @@ static void test_conform_flooding_peer_fails_in_bounded_time(void **state)
     assert_true(r->rep.count >= 3);
     assert_true(tl_conform_failed_count(&r->rep) >= 1);
     assert_true(r->elapsed_ms < 60000u * scale());
+}
+
+/* ---- peers that are not tofu peers: one FAILED case, a verdict, no waiting ---- */
+
+static void expect_not_tofu(int run, const char *cause)
+{
+    const server_run *r = &server_runs[run];
+    const tl_conform_result *first = &r->rep.results[0];
+
+    assert_int_equal(r->rc, TL_OK);
+    if (first->verdict != TL_VERDICT_FAILED || strstr(first->detail, cause) == NULL ||
+        strstr(first->detail, "does not speak tofu") == NULL) {
+        fail_msg("[%s] first case %s is %s:\n%s", r->name, first->info->id,
+                 tl_conform_verdict_name(first->verdict), first->detail);
+    }
+    assert_non_null(strstr(r->rep.not_tofu, cause));
+    assert_string_equal(r->rep.not_tofu_after, first->info->id);
+    assert_int_equal(tl_conform_failed_count(&r->rep), 1);
+    assert_int_equal(r->rep.totals[TL_VERDICT_NOT_RUN], r->rep.count - 1);
+    assert_non_null(strstr(r->rep.results[1].detail, "does not speak tofu"));
+    assert_false(r->rep.peer_died);
+    /* with the default 5 s timeout: instead of a timeout per case */
+    if (r->elapsed_ms >= 30000u) {
+        fail_msg("[%s] took %llu ms", r->name, (unsigned long long)r->elapsed_ms);
+    }
+}
+
+static void test_conform_byte_swapped_peer_ends_fast_naming_the_cause(void **state)
+{
+    (void)state;
+    expect_not_tofu(RUN_SWAPPED, "byte-swapped header");
+    assert_non_null(strstr(server_runs[RUN_SWAPPED].rep.not_tofu, "little-endian"));
+}
+
+static void test_conform_http_server_ends_fast_naming_the_cause(void **state)
+{
+    (void)state;
+    expect_not_tofu(RUN_HTTP, "'HTTP/1.1 400 Bad Request': an HTTP server");
+}
+
+static void test_conform_tls_server_ends_fast_naming_the_cause(void **state)
+{
+    (void)state;
+    expect_not_tofu(RUN_TLS, "a TLS server");
+    assert_non_null(strstr(server_runs[RUN_TLS].rep.not_tofu, "16 03 03 00 4a 02"));
+}
+
+/* ---- latency: a reply written in pieces with Nagle on (6.6, A24) ---- */
+
+/* Run one case alone, not beside the group's other runs: it is timed. */
+static void run_alone(server_run *r)
+{
+    memset(&r->rep, 0, sizeof r->rep);
+    (void)server_run_main(r);
+    assert_int_equal(r->rc, TL_OK);
+    assert_int_equal(r->rep.count, 1);
+}
+
+static void test_conform_nagle_peer_replies_wait_for_delayed_ack(void **state)
+{
+    server_run nagle = {"Nagle", DP_NAGLE, 0, 0, "tofu/6.6/3", 0, 0, {0}, 0, 0, 0, 0};
+    server_run whole = {"one write per frame", DP_CORRECT, 0, 0, "tofu/6.6/3", 0, 0, {0}, 0, 0, 0, 0};
+    const char *d;
+
+    (void)state;
+    run_alone(&nagle);
+    d = nagle.rep.results[0].detail;
+    if (nagle.rep.results[0].verdict != TL_VERDICT_NON_STRICT || strstr(d, "several send() calls") == NULL ||
+        strstr(d, "Nagle") == NULL || strstr(d, "waits for our delayed ACK") == NULL) {
+        fail_msg("[Nagle] tofu/6.6/3 is %s:\n%s", tl_conform_verdict_name(nagle.rep.results[0].verdict), d);
+    }
+    if (getenv("CONFORM_TIMES") != NULL) {
+        fprintf(stderr, "[Nagle] tofu/6.6/3 %s:\n%s", tl_conform_verdict_name(nagle.rep.results[0].verdict),
+                d);
+    }
+    run_alone(&whole);
+    if (getenv("CONFORM_TIMES") != NULL) {
+        fprintf(stderr, "[one write] tofu/6.6/3 %s:\n%s",
+                tl_conform_verdict_name(whole.rep.results[0].verdict), whole.rep.results[0].detail);
+    }
+    if (whole.rep.results[0].verdict != TL_VERDICT_OK) {
+        fail_msg("[one write] tofu/6.6/3 is %s:\n%s", tl_conform_verdict_name(whole.rep.results[0].verdict),
+                 whole.rep.results[0].detail);
+    }
+    tl_conform_report_free(&nagle.rep);
+    tl_conform_report_free(&whole.rep);
+}
+
+static void test_conform_latency_over_uds_is_unimplemented(void **state)
+{
+    server_run r = {"Nagle (uds)", DP_NAGLE, 1, 0, "tofu/6.6/3", 0, 0, {0}, 0, 0, 0, 0};
+
+    (void)state;
+    run_alone(&r);
+    assert_int_equal(r.rep.results[0].verdict, TL_VERDICT_UNIMPLEMENTED);
+    assert_non_null(strstr(r.rep.results[0].detail, "TCP only"));
+    tl_conform_report_free(&r.rep);
 }
 
 static void test_conform_unreachable_peer_returns_io_error(void **state)
@@ -901,6 +1013,35 @@ static void test_conform_cli_defective_peer_exits_1(void **state)
     free(out);
 }
 
+static void test_conform_cli_http_server_exits_1_naming_the_cause(void **state)
+{
+    char addr[TL_ADDR_TEXT_MAX], tmo[16];
+    dp_server *s = dp_server_start(DP_HTTP, NULL, addr, sizeof addr);
+    const char *args[] = {"conform", "--peer", addr, NULL}; /* the default timeout, 5 s */
+    const char *all[] = {"conform", "--peer",     addr,           "--timeout", tmo,
+                         "--cases", "tofu/1.1/*", "--keep-going", NULL};
+    char *out = NULL;
+    uint64_t t0 = now_ms();
+
+    (void)state;
+    assert_non_null(s);
+    assert_int_equal(run_cli(args, &out, NULL, 60000u * scale()), 1);
+    assert_true(now_ms() - t0 < 30000u);
+    assert_non_null(strstr(out,
+                           "verdict: the peer does not speak tofu (found by tofu/1.1/1): the reply starts "
+                           "with 'HTTP/1.1 400 Bad Request': an HTTP server, not a tofu peer"));
+    assert_non_null(strstr(out, "not run (--keep-going runs them anyway)"));
+    free(out);
+    /* --keep-going: every selected case runs, and FAILS */
+    snprintf(tmo, sizeof tmo, "%.2f", fast_ms() / 1000.0);
+    assert_int_equal(run_cli(all, &out, NULL, 60000u * scale()), 1);
+    assert_non_null(strstr(out, "verdict: the peer does not speak tofu"));
+    assert_null(strstr(out, "NOT-RUN  "));
+    assert_null(strstr(out, "not run (--keep-going"));
+    free(out);
+    dp_server_stop(s);
+}
+
 static void test_conform_cli_strict_turns_non_strict_into_exit_1(void **state)
 {
     char addr[TL_ADDR_TEXT_MAX], tmo[16];
@@ -987,6 +1128,14 @@ static void serve_suite(const char *listen)
     assert_int_equal(rc, 0);
     assert_non_null(strstr(last_line(out), " 0 failed"));
     j = slurp(json);
+    if (strncmp(listen, "tcp|", 4) == 0) {
+        /* serve writes a frame in one call: no reply waits for a delayed ACK */
+        const char *lat = strstr(j, "\"id\": \"tofu/6.6/3\"");
+
+        assert_non_null(lat);
+        assert_non_null(strstr(lat, "\"verdict\": \"OK\""));
+        assert_true(strstr(lat, "\"verdict\": \"OK\"") < strstr(lat + 1, "\"id\": \""));
+    }
     /* every case NOT-RUN because serve stopped: run it alone */
     for (p = strstr(j, "\"id\": \""); p != NULL; p = strstr(p + 1, "\"id\": \"")) {
         const char *v = strstr(p, "\"verdict\": \"");
@@ -1097,6 +1246,11 @@ int main(void)
         cmocka_unit_test(test_conform_tofu_peer_strict_fails_non_strict_cases),
         cmocka_unit_test(test_conform_hanging_peer_times_out_then_not_run),
         cmocka_unit_test(test_conform_flooding_peer_fails_in_bounded_time),
+        cmocka_unit_test(test_conform_byte_swapped_peer_ends_fast_naming_the_cause),
+        cmocka_unit_test(test_conform_http_server_ends_fast_naming_the_cause),
+        cmocka_unit_test(test_conform_tls_server_ends_fast_naming_the_cause),
+        cmocka_unit_test(test_conform_nagle_peer_replies_wait_for_delayed_ack),
+        cmocka_unit_test(test_conform_latency_over_uds_is_unimplemented),
         cmocka_unit_test(test_conform_unreachable_peer_returns_io_error),
         cmocka_unit_test(test_conform_glob_matching_nothing_is_invalid),
         cmocka_unit_test(test_conform_client_role_correct_client_passes),
@@ -1109,6 +1263,7 @@ int main(void)
         cmocka_unit_test(test_conform_cli_correct_peer_exits_0_and_writes_reports),
         cmocka_unit_test(test_conform_cli_defective_peer_exits_1),
         cmocka_unit_test(test_conform_cli_strict_turns_non_strict_into_exit_1),
+        cmocka_unit_test(test_conform_cli_http_server_exits_1_naming_the_cause),
         cmocka_unit_test(test_conform_serve_tcp_nothing_fails),
         cmocka_unit_test(test_conform_serve_uds_nothing_fails),
         cmocka_unit_test(test_conform_client_role_against_tofulab_client_passes),
