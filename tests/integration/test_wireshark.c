@@ -772,6 +772,7 @@ static const char sim_scenario[] =
     "node server\n"
     "node c1\nnode c2\nnode c3\nnode c4\nnode c5\nnode c6\nnode c7\n"
     "link * * delay 20ms jitter 10ms loss 5%\n"
+    "heal 5m\n"
     "service server pattern-server listen=tcp|server|7100 odd-delay=30ms clients=7\n"
     "service c1 correlation connect=tcp|server|7100 count=20 concurrency=8\n"
     "service c2 stream-in connect=tcp|server|7100 count=3 frames=6 size=3000\n"
