@@ -1,11 +1,31 @@
 # tofulab — see README.md. Targets: all run test check bench fuzz fuzz-smoke
-# fuzz-replay format lint install clean. CI runs only these (ci/, .ci/run).
+# fuzz-replay format lint install uninstall man clean. CI runs only these
+# (ci/, .ci/run).
 
 CC      ?= cc
 BUILD   ?= build
 PREFIX  ?= /usr/local
 SAN     ?=
 OPT     ?= -O2
+
+# Where `make install` puts things (DESTDIR is prepended to each).
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+MANDIR       ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# The Wireshark dissector goes where Wireshark reads Lua plugins: for a system
+# prefix (/usr, /usr/local) its global Lua plugin folder as tshark reports it;
+# for any other prefix $(LIBDIR)/wireshark/plugins, which for PREFIX=~/.local
+# is Wireshark's personal Lua plugin folder.
+WIRESHARK_GLOBAL_LUA_DIR = $(shell tshark -G folders 2>/dev/null | sed -n 's/^Global Lua Plugins:[[:space:]]*//p')
+ifneq ($(filter /usr /usr/local /usr/ /usr/local/,$(PREFIX)),)
+WIRESHARK_PLUGIN_DIR ?= $(or $(WIRESHARK_GLOBAL_LUA_DIR),$(LIBDIR)/wireshark/plugins)
+else
+WIRESHARK_PLUGIN_DIR ?= $(LIBDIR)/wireshark/plugins
+endif
+# The version: one place, engine/include/tofulab/version.h.
+VERSION := $(shell sed -n 's/^\#define TOFULAB_VERSION "\(.*\)"$$/\1/p' engine/include/tofulab/version.h)
 
 CSTD     := -std=c11
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -36,7 +56,7 @@ BENCH    := $(BUILD)/bench/tofulab-bench
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
-.PHONY: all run test check bench deps tests format lint install clean golden
+.PHONY: all run test check bench deps tests format lint install uninstall man clean golden
 all: $(BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -93,11 +113,35 @@ format:
 lint:
 	@sh ci/lint.sh
 
-install: $(BIN) $(LIB)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/tofulab
-	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tofulab
-	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libtofulab.a
-	install -m 644 engine/include/tofulab/*.h $(DESTDIR)$(PREFIX)/include/tofulab/
+# The man page tofulab(1), from the --help texts (help2man; mk/man.sh).
+MAN := $(BUILD)/tofulab.1
+man: $(MAN)
+$(MAN): $(BIN) mk/man.sh
+	sh mk/man.sh $(BIN) $@
+
+PUBLIC_HEADERS := $(notdir $(wildcard engine/include/tofulab/*.h))
+
+# The command, the library and its headers, tofulab.pc for pkg-config, the
+# man page and the Wireshark dissector (docs/wireshark.md).
+install: $(BIN) $(LIB) $(MAN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/tofulab \
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(WIRESHARK_PLUGIN_DIR)
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/tofulab
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libtofulab.a
+	install -m 644 $(addprefix engine/include/tofulab/,$(PUBLIC_HEADERS)) $(DESTDIR)$(INCLUDEDIR)/tofulab/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' mk/tofulab.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/tofulab.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/tofulab.pc
+	install -m 644 $(MAN) $(DESTDIR)$(MANDIR)/man1/tofulab.1
+	install -m 644 wireshark/tofu.lua $(DESTDIR)$(WIRESHARK_PLUGIN_DIR)/tofu.lua
+
+# Removes what install put there (the same variables must be given).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tofulab $(DESTDIR)$(LIBDIR)/libtofulab.a \
+	    $(addprefix $(DESTDIR)$(INCLUDEDIR)/tofulab/,$(PUBLIC_HEADERS)) \
+	    $(DESTDIR)$(PKGCONFIGDIR)/tofulab.pc $(DESTDIR)$(MANDIR)/man1/tofulab.1 \
+	    $(DESTDIR)$(WIRESHARK_PLUGIN_DIR)/tofu.lua
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/tofulab 2>/dev/null
 
 clean:
 	rm -rf build build-*

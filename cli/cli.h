@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TOFULAB_VERSION "0.1.0"
+#include "tofulab/version.h"
 
 #define CLI_EXIT_OK    0
 #define CLI_EXIT_FAIL  1

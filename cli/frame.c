@@ -3,7 +3,8 @@
  * sections 1-4) to one-line JSON and back.
  *
  * decode prints, per frame, one JSON object with the keys
- *   channel proto opcode origin more status status_name message_id thl bl headers body_hex
+ *   channel proto opcode origin more bit_a bit_b status status_name message_id thl bl
+ *   headers body_hex
  * in that order (the format tests/vectors/golden.jsonl stores). Errors are one
  * line on stderr; exit 0 ok, 1 bad or incomplete frames / I/O, 2 usage or bad hex.
  */
@@ -36,9 +37,10 @@ static const char decode_usage[] =
     "                            [--strict-opcode]\n"
     "\n"
     "Reads a stream of concatenated tofu frames and prints one JSON object per frame,\n"
-    "one per line, with the keys channel, proto, opcode, origin, more, status,\n"
-    "status_name, message_id, thl, bl, headers ([name, value] pairs as tofu's text\n"
-    "header iterator yields them) and body_hex.\n"
+    "one per line, with the keys channel, proto, opcode, origin, more, bit_a, bit_b\n"
+    "(the internal bits A 0x40 and B 0x80 of the proto byte), status, status_name,\n"
+    "message_id, thl, bl, headers ([name, value] pairs as tofu's text header\n"
+    "iterator yields them) and body_hex.\n"
     "\n"
     "input (default: hex text on standard input; whitespace ignored, any case):\n"
     "  --hex HEX         the frames as hex text in the argument\n"
@@ -348,9 +350,10 @@ static void print_frame_json(FILE *out, const tl_frame *f)
     } else {
         fputs("null", out);
     }
-    fprintf(out, ",\"origin\":\"%s\",\"more\":%s,\"status\":%u,\"status_name\":",
+    fprintf(out, ",\"origin\":\"%s\",\"more\":%s,\"bit_a\":%s,\"bit_b\":%s,\"status\":%u,\"status_name\":",
             tl_proto_origin_engine(h->proto) ? "engine" : "application",
-            tl_proto_more(h->proto) ? "true" : "false", (unsigned)h->status);
+            tl_proto_more(h->proto) ? "true" : "false", (h->proto & TL_PROTO_BIT_A) != 0 ? "true" : "false",
+            (h->proto & TL_PROTO_BIT_B) != 0 ? "true" : "false", (unsigned)h->status);
     {
         const char *sn = tl_status_name(h->status);
 

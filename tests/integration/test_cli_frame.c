@@ -606,6 +606,40 @@ static void test_cli_frame_header_bytes_escaped_as_json(void **state)
     run_free(&r);
 }
 
+/* The internal bits A (0x40) and B (0x80) of the proto byte are their own
+ * fields, each independent of the other flags (PROTOCOL.md 1.4). */
+static void test_cli_frame_decode_shows_bits_a_and_b_as_fields(void **state)
+{
+    static const struct {
+        const char *proto_byte;
+        const char *expect;
+    } cases[] = {
+        {"00", "\"proto\":0,\"opcode\":\"Request\",\"origin\":\"application\",\"more\":false,"
+               "\"bit_a\":false,\"bit_b\":false,"},
+        {"41", "\"proto\":65,\"opcode\":\"Response\",\"origin\":\"application\",\"more\":false,"
+               "\"bit_a\":true,\"bit_b\":false,"},
+        {"82", "\"proto\":130,\"opcode\":\"Signal\",\"origin\":\"application\",\"more\":false,"
+               "\"bit_a\":false,\"bit_b\":true,"},
+        {"f1", "\"proto\":241,\"opcode\":\"Response\",\"origin\":\"engine\",\"more\":true,"
+               "\"bit_a\":true,\"bit_b\":true,"},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char hex[40];
+        run_result r;
+
+        snprintf(hex, sizeof hex, "0007%s00 0000000000000001 0000 0000", cases[i].proto_byte);
+        run_tofulab(&r, NULL, 0, (const char *const[]){"frame", "decode", "--hex", hex, NULL});
+        if (r.exit_code != 0) {
+            fail_msg("proto %s: exit %d: %s", cases[i].proto_byte, r.exit_code, r.err);
+        }
+        assert_contains(r.out, cases[i].expect);
+        run_free(&r);
+    }
+}
+
 /* ---- encode ---- */
 
 typedef struct {
@@ -817,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_cli_frame_invalid_hex_exits_2_naming_offset),
         cmocka_unit_test(test_cli_frame_reader_limits_exit_1_naming_offsets),
         cmocka_unit_test(test_cli_frame_header_bytes_escaped_as_json),
+        cmocka_unit_test(test_cli_frame_decode_shows_bits_a_and_b_as_fields),
         cmocka_unit_test(test_cli_frame_encode_vector_fields_round_trips),
         cmocka_unit_test(test_cli_frame_encode_raw_writes_binary),
         cmocka_unit_test(test_cli_frame_bad_flags_exit_2_one_line),

@@ -727,6 +727,66 @@ static void test_serve_client_help_exits_0(void **state)
     proc_free(&p);
 }
 
+/* Every name `client --pattern` accepts (the list its "unknown pattern" error
+ * gives) is on the --pattern line of `client --help` and has its own entry
+ * under "patterns:"; each is accepted (the bad address is what fails). */
+static void test_serve_client_help_lists_every_pattern(void **state)
+{
+    const char *unknown[] = {"client", "--connect", "tcp|127.0.0.1|1", "--pattern", "no-such-pattern", NULL};
+    const char *help[] = {"client", "--help", NULL};
+    char names[256];
+    char *open_paren, *close_paren, *name, *save = NULL;
+    const char *option_line;
+    int count = 0;
+    proc p, h;
+
+    (void)state;
+    run_tofulab(&p, unknown, 10000);
+    assert_int_equal(p.exit_code, 2);
+    open_paren = strchr(p.err, '(');
+    close_paren = open_paren != NULL ? strchr(open_paren, ')') : NULL;
+    if (open_paren == NULL || close_paren == NULL || (size_t)(close_paren - open_paren) >= sizeof names) {
+        fail_msg("no '(name, ...)' list in: %s", p.err);
+    }
+    memcpy(names, open_paren + 1, (size_t)(close_paren - open_paren - 1));
+    names[close_paren - open_paren - 1] = '\0';
+    proc_free(&p);
+
+    run_tofulab(&h, help, 10000);
+    assert_int_equal(h.exit_code, 0);
+    option_line = strstr(h.out, "\n  --pattern NAME");
+    assert_non_null(option_line);
+    for (name = strtok_r(names, ", ", &save); name != NULL; name = strtok_r(NULL, ", ", &save)) {
+        char entry[64];
+        const char *accept[] = {"client", "--connect", "not-an-address", "--pattern", name, NULL};
+        const char *line_end;
+
+        /* on the option's text (its line and its continuation line) */
+        line_end = strstr(option_line + 1, "\n  --");
+        assert_non_null(line_end);
+        {
+            const char *hit = strstr(option_line, name);
+            if (hit == NULL || hit > line_end) {
+                fail_msg("pattern '%s' missing from the --pattern option of client --help", name);
+            }
+        }
+        /* an entry of its own under "patterns:" */
+        snprintf(entry, sizeof entry, "\n  %s ", name);
+        if (strstr(h.out, entry) == NULL) {
+            fail_msg("pattern '%s' has no entry under 'patterns:' in client --help", name);
+        }
+        run_tofulab(&p, accept, 10000);
+        assert_int_equal(p.exit_code, 2);
+        if (strstr(p.err, "unknown pattern") != NULL) {
+            fail_msg("'%s' is listed but refused: %s", name, p.err);
+        }
+        proc_free(&p);
+        count++;
+    }
+    assert_true(count >= 3);
+    proc_free(&h);
+}
+
 static void test_serve_client_budget_stops_server(void **state)
 {
     const char *args[] = {"serve", "--listen", "tcp|127.0.0.1|0", "--budget", "5", NULL};
@@ -1646,6 +1706,7 @@ int main(void)
         cmocka_unit_test(test_serve_client_nothing_listening_exits_2),
         cmocka_unit_test(test_serve_client_bad_usage_exits_2),
         cmocka_unit_test(test_serve_client_help_exits_0),
+        cmocka_unit_test(test_serve_client_help_lists_every_pattern),
         cmocka_unit_test(test_serve_client_budget_stops_server),
         cmocka_unit_test(test_serve_client_silent_server_times_out_exits_1),
         cmocka_unit_test(test_serve_client_wrong_echo_exits_1),
