@@ -33,9 +33,10 @@ typedef struct {
     uint64_t count;      /* requests, 0..TL_RR_MAX_COUNT */
     size_t size_min;     /* body bytes, <= size_max <= 65535 */
     size_t size_max;
-    uint32_t concurrency; /* outstanding requests at most; 0 = 1 */
-    int check_echo_body;  /* verify the echo service's body (section 7) */
-    uint64_t timeout_ns;  /* the whole run; 0 = none. On expiry: error, abort, wait for closed */
+    uint32_t concurrency;      /* outstanding requests at most; 0 = 1 */
+    int check_echo_body;       /* verify the echo service's body (section 7) */
+    uint64_t timeout_ns;       /* the whole run; 0 = none. On expiry: error, abort, wait for closed */
+    tl_client_connection conn; /* hello timeout and reconnect (echo_client.h) */
 } tl_rr_config;
 
 /* Copies the configuration. TL_OK, TL_E_INVAL, TL_E_NOMEM. s->ops->destroy(s)
