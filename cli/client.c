@@ -92,6 +92,10 @@ static const char client_usage[] =
     "                        attempt; each wait is drawn from [backoff/2, backoff]\n"
     "  --reconnect-max TIME  the backoff's cap (default 30s)\n"
     "  --reconnects N        reconnect at most N times (default: no limit)\n"
+    "  --reply-timeout TIME  echo, request-response: while waiting for the server (a\n"
+    "                        request outstanding, or the ByeResponse), nothing from it\n"
+    "                        for TIME gives the connection up (its requests fail; with\n"
+    "                        --reconnect it connects again); default off\n"
     "\n"
     "exit status: 0 every reply arrived and passed its checks; 1 a check failed or a\n"
     "request was not answered in time; 2 usage error, bad address, or the server\n"
@@ -387,10 +391,12 @@ int cli_client_main(int argc, char **argv)
             continue;
         }
         if (strcmp(arg, "--hello-timeout") == 0 || strcmp(arg, "--reconnect-delay") == 0 ||
-            strcmp(arg, "--reconnect-max") == 0 || strcmp(arg, "--reconnects") == 0) {
+            strcmp(arg, "--reconnect-max") == 0 || strcmp(arg, "--reconnects") == 0 ||
+            strcmp(arg, "--reply-timeout") == 0) {
             uint64_t *field = strcmp(arg, "--hello-timeout") == 0     ? &conn.hello_timeout_ns
                               : strcmp(arg, "--reconnect-delay") == 0 ? &conn.reconnect_delay_ns
                               : strcmp(arg, "--reconnect-max") == 0   ? &conn.reconnect_max_ns
+                              : strcmp(arg, "--reply-timeout") == 0   ? &conn.reply_timeout_ns
                                                                       : &conn.reconnects;
 
             if (i + 1 >= argc) {
@@ -504,6 +510,11 @@ int cli_client_main(int argc, char **argv)
     if (pattern == PATTERN_HB && (rr_option || echo_option || count_given)) {
         cli_error("client: --count, --abort, --size, --concurrency and --no-echo-check do not apply to "
                   "--pattern heartbeat");
+        return CLI_EXIT_USAGE;
+    }
+    if (pattern == PATTERN_HB && conn.reply_timeout_ns != 0) {
+        cli_error("client: --reply-timeout does not apply to --pattern heartbeat (its --timeout watches the "
+                  "server)");
         return CLI_EXIT_USAGE;
     }
     if (pattern == PATTERN_HB) {

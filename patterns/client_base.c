@@ -157,8 +157,35 @@ void tl_client_handshake(tl_client_base *b, const tl_svc_env *env)
     tl_client_retry_connected(&b->retry, env);
 }
 
+void tl_client_heard(tl_client_base *b, const tl_svc_env *env)
+{
+    if (b->retry.conn.reply_timeout_ns != 0) {
+        b->last_heard = env->now(env->host);
+    }
+}
+
+void tl_client_reply_watch(tl_client_base *b, const tl_svc_env *env, int waiting)
+{
+    if (b->retry.conn.reply_timeout_ns == 0) {
+        return;
+    }
+    if (!waiting) {
+        b->reply_waiting = 0; /* a timer still armed finds nothing to do */
+        return;
+    }
+    if (!b->reply_waiting) {
+        b->reply_waiting = 1;
+        b->last_heard = env->now(env->host);
+    }
+    if (!b->reply_armed) {
+        b->reply_armed = 1;
+        env->set_timer(env->host, b->retry.conn.reply_timeout_ns, TL_CLIENT_TIMER_REPLY);
+    }
+}
+
 int tl_client_closed(tl_client_base *b, const tl_svc_env *env, int work_left)
 {
+    b->reply_waiting = 0;
     env->cancel_timer(env->host, TL_CLIENT_TIMER_HELLO);
     if (!b->handshaken && !b->attempt_over && !b->no_hello_ok) {
         tl_client_retry_failed(env, &b->rep, b->connect, "channel closed");
@@ -265,7 +292,27 @@ tl_client_act tl_client_on_timer(tl_service *s, tl_client_base *b, const tl_svc_
         tl_client_retry_hello_timed_out(&b->retry, env, &b->rep, b->connect);
         b->attempt_over = 1;
         abort_channel(b, env);
-        return TL_CLIENT_ACT_HELLO;
+        return TL_CLIENT_ACT_GIVE_UP;
+    }
+    if (token == TL_CLIENT_TIMER_REPLY) {
+        uint64_t now = env->now(env->host), limit = b->retry.conn.reply_timeout_ns;
+        char text[40];
+
+        b->reply_armed = 0;
+        if (!b->reply_waiting || b->attempt_over || closing || b->channel == TL_CHANNEL_NONE) {
+            return TL_CLIENT_ACT_NONE;
+        }
+        if (now - b->last_heard < limit) {
+            b->reply_armed = 1; /* heard since: wait out the rest */
+            env->set_timer(env->host, b->last_heard + limit - now, TL_CLIENT_TIMER_REPLY);
+            return TL_CLIENT_ACT_NONE;
+        }
+        fmt_seconds(text, sizeof text, limit);
+        tl_svc_logf(env, "nothing from %s on channel %u for %s while waiting for it: giving the channel up",
+                    b->connect, (unsigned)b->channel, text);
+        b->attempt_over = 1;
+        abort_channel(b, env);
+        return TL_CLIENT_ACT_GIVE_UP;
     }
     if (token == TL_CLIENT_TIMER_RECONNECT) {
         return TL_CLIENT_ACT_RECONNECT;

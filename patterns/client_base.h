@@ -53,9 +53,13 @@ typedef struct {
     tl_svc_report rep; /* counters and the first error */
     tl_client_retry retry;
     int handshaken;   /* the HelloResponse came on the current channel */
-    int attempt_over; /* the current attempt failed (counted): its frames are ignored */
+    int attempt_over; /* the current channel failed or was given up: its frames are ignored */
     int final;        /* the client stopped for good (finished, error, timeout): no reconnect */
     int no_hello_ok;  /* reject: channel_closed before the HelloResponse is the expected end */
+    /* reply timeout (tl_client_connection.reply_timeout_ns) */
+    int reply_waiting;   /* the client waits for the server */
+    int reply_armed;     /* TL_CLIENT_TIMER_REPLY is set */
+    uint64_t last_heard; /* env->now of the last frame on the channel, or when the waiting began */
 } tl_client_base;
 
 /* Copies connect; the connection settings with the request patterns'
@@ -78,6 +82,12 @@ void tl_client_attempt(tl_client_base *b, const tl_svc_env *env, uint16_t ch, in
 
 /* The HelloResponse came on our channel. */
 void tl_client_handshake(tl_client_base *b, const tl_svc_env *env);
+
+/* A frame of the server on our channel (for the reply timeout). */
+void tl_client_heard(tl_client_base *b, const tl_svc_env *env);
+/* After each step: whether the client now waits for the server (requests
+ * outstanding, or its ByeResponse); arms the reply timeout when it is on. */
+void tl_client_reply_watch(tl_client_base *b, const tl_svc_env *env, int waiting);
 
 /* After channel_closed (outstanding requests already failed): 1 when a
  * reconnect is scheduled (the client waits for TL_CLIENT_ACT_RECONNECT),
@@ -114,7 +124,7 @@ typedef enum {
     TL_CLIENT_ACT_NONE = 0, /* nothing to do */
     TL_CLIENT_ACT_ABORT, /* the overall timeout (error recorded): abort for good, or finish without a channel
                           */
-    TL_CLIENT_ACT_HELLO, /* no HelloResponse in time: counted, the channel aborted; wait for channel_closed */
+    TL_CLIENT_ACT_GIVE_UP, /* hello or reply timeout: the channel aborted (logged); wait for channel_closed */
     TL_CLIENT_ACT_RECONNECT /* the backoff ran out: open a new channel */
 } tl_client_act;
 
@@ -123,7 +133,9 @@ typedef enum {
  * "timed out <state> (<answered> of <count> answered)" (state may be NULL)
  * and TL_CLIENT_ACT_ABORT; on TL_CLIENT_TIMER_HELLO, while the handshake is
  * pending, the attempt counted as a connect failure, logged and aborted
- * (TL_CLIENT_ACT_HELLO); TL_CLIENT_TIMER_RECONNECT gives
+ * (TL_CLIENT_ACT_GIVE_UP); on TL_CLIENT_TIMER_REPLY, when the client has
+ * waited for the server that long without a frame, the channel logged and
+ * aborted (TL_CLIENT_ACT_GIVE_UP); TL_CLIENT_TIMER_RECONNECT gives
  * TL_CLIENT_ACT_RECONNECT. */
 tl_client_act tl_client_on_timer(tl_service *s, tl_client_base *b, const tl_svc_env *env, uint64_t token,
                                  int closing, int *timed_out, const char *state, uint64_t count);

@@ -255,7 +255,7 @@ static int ec_on_notification(ec_client *c, const tl_svc_env *env, const tl_mess
     return 0;
 }
 
-static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+static int ec_handle(tl_service *s, const tl_svc_env *env, tl_message **msg)
 {
     ec_client *c = s->state;
     const tl_message *m = *msg;
@@ -269,8 +269,9 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
         return ec_on_notification(c, env, m);
     }
     if (c->b.attempt_over) {
-        return 0; /* a frame of the attempt we gave up on (hello timeout) */
+        return 0; /* a frame of the channel we gave up on (hello or reply timeout) */
     }
+    tl_client_heard(&c->b, env);
     switch (c->state) {
     case EC_HELLO:
         if (op != TL_OP_HELLO_RESPONSE) {
@@ -324,6 +325,20 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     return 0;
 }
 
+/* The reply timeout watches a Request in flight and the ByeResponse. */
+static void ec_watch(ec_client *c, const tl_svc_env *env)
+{
+    tl_client_reply_watch(&c->b, env, (c->state == EC_RUN && c->inflight) || c->state == EC_BYE);
+}
+
+static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+{
+    int rc = ec_handle(s, env, msg);
+
+    ec_watch(s->state, env);
+    return rc;
+}
+
 static void ec_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
 {
     ec_client *c = s->state;
@@ -338,7 +353,7 @@ static void ec_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
             ec_abort(c, env);
         }
         break;
-    case TL_CLIENT_ACT_HELLO: c->state = EC_CLOSING; break;
+    case TL_CLIENT_ACT_GIVE_UP: c->state = EC_CLOSING; break;
     case TL_CLIENT_ACT_RECONNECT:
         if (c->state == EC_WAIT && ec_connect(c, env, 1) != 0) {
             c->b.final = 1;
@@ -347,6 +362,7 @@ static void ec_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
         break;
     case TL_CLIENT_ACT_NONE: break;
     }
+    ec_watch(c, env);
 }
 
 static void ec_report(const tl_service *s, tl_svc_report *out)

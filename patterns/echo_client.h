@@ -35,6 +35,7 @@ extern "C" {
 #define TL_CLIENT_TIMER_CLOSE     2u /* no channel_closed after the abort / Bye */
 #define TL_CLIENT_TIMER_HELLO     3u /* no HelloResponse in time: the attempt is aborted */
 #define TL_CLIENT_TIMER_RECONNECT 4u /* the backoff after a failed connection ran out */
+#define TL_CLIENT_TIMER_REPLY     5u /* waiting for the server, nothing heard for reply_timeout_ns */
 
 /* How long a client waits for channel_closed after its abort or Bye. */
 #define TL_CLIENT_CLOSE_GRACE_NS 3000000000ull
@@ -60,13 +61,22 @@ extern "C" {
  * is reconnect_delay_ns, doubling after every failed attempt up to
  * reconnect_max_ns, each wait drawn uniformly from [delay/2, delay] by
  * env->random (deterministic in the simulator); a completed handshake resets
- * it. tl_svc_report.reconnects counts the new channels. */
+ * it. tl_svc_report.reconnects counts the new channels.
+ *
+ * reply_timeout_ns (0 = off) notices a connection that died without either
+ * end's TCP telling (a half-open connection: the peer gave up and its reset
+ * was lost): while the client waits for the server -- requests outstanding,
+ * or its ByeResponse -- and hears no frame on the channel for that long, it
+ * gives the channel up (local abort; the outstanding requests fail with the
+ * channel_closed) and, with reconnect, opens a new one. */
 typedef struct {
     uint64_t hello_timeout_ns;   /* 0 = the pattern's default; TL_CLIENT_HELLO_TIMEOUT_OFF = none */
     int reconnect;               /* 1: open a new channel after a failure while work remains */
     uint64_t reconnect_delay_ns; /* first backoff; 0 = TL_CLIENT_RECONNECT_DELAY_NS */
     uint64_t reconnect_max_ns;   /* backoff cap; 0 = TL_CLIENT_RECONNECT_MAX_NS (at least the delay) */
     uint64_t reconnects;         /* reconnects at most, over the whole run; 0 = no limit */
+    uint64_t reply_timeout_ns; /* waiting for the server and nothing heard this long: give the channel up; 0 =
+                                  off */
 } tl_client_connection;
 
 typedef struct {

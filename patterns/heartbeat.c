@@ -267,6 +267,13 @@ static int hb_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
             }
             return 0;
         }
+        if (!st->cfg.listen && m->hdr.channel == st->own && !st->attempt_over &&
+            (op == TL_OP_HELLO_REQUEST || op == TL_OP_HELLO_RESPONSE) && m->hdr.status != TL_STATUS_SUCCESS) {
+            /* Connect failure (6.4): our HelloRequest comes back; channel_closed follows. */
+            tl_client_retry_failed(env, &st->rep, st->address, tl_status_name(m->hdr.status));
+            st->attempt_over = 1;
+            return 0;
+        }
         if (op == TL_OP_SIGNAL && m->hdr.status == TL_STATUS_CHANNEL_CLOSED) {
             if (st->cfg.listen && m->hdr.channel == st->own) {
                 tl_svc_report_error(&st->rep, env, "listener %s closed", st->address);

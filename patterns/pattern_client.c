@@ -516,7 +516,7 @@ static int on_notification(pc_client *c, const tl_svc_env *env, const tl_message
     return 0;
 }
 
-static int pc_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+static int pc_handle(tl_service *s, const tl_svc_env *env, tl_message **msg)
 {
     pc_client *c = s->state;
     const tl_message *m = *msg;
@@ -529,8 +529,9 @@ static int pc_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
         return on_notification(c, env, m);
     }
     if (c->b.attempt_over) {
-        return 0; /* a frame of the attempt we gave up on (hello timeout) */
+        return 0; /* a frame of the channel we gave up on (hello or reply timeout) */
     }
+    tl_client_heard(&c->b, env);
     if (c->phase == PC_HELLO && op == TL_OP_HELLO_RESPONSE) {
         c->stats.connected = 1;
         tl_client_handshake(&c->b, env);
@@ -568,6 +569,20 @@ static int pc_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     return 0;
 }
 
+/* The reply timeout watches the outstanding requests and the ByeResponse. */
+static void pc_watch(pc_client *c, const tl_svc_env *env)
+{
+    tl_client_reply_watch(&c->b, env, (c->phase == PC_RUN && c->outstanding > 0) || c->phase == PC_BYE);
+}
+
+static int pc_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+{
+    int rc = pc_handle(s, env, msg);
+
+    pc_watch(s->state, env);
+    return rc;
+}
+
 static void pc_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
 {
     pc_client *c = s->state;
@@ -583,7 +598,7 @@ static void pc_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
             pc_close(c, env);
         }
         break;
-    case TL_CLIENT_ACT_HELLO: c->phase = PC_CLOSING; break;
+    case TL_CLIENT_ACT_GIVE_UP: c->phase = PC_CLOSING; break;
     case TL_CLIENT_ACT_RECONNECT:
         if (c->phase == PC_WAIT && pc_connect(c, env, 1) != 0) {
             c->b.final = 1;
@@ -592,6 +607,7 @@ static void pc_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
         break;
     case TL_CLIENT_ACT_NONE: break;
     }
+    pc_watch(c, env);
 }
 
 static void pc_report(const tl_service *s, tl_svc_report *out)

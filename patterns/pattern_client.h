@@ -30,6 +30,10 @@
  * requests fully answered (latency from the first frame sent to the last
  * answer frame), signals = progress Signals / stream frames received, bytes
  * = answer body bytes checked, errors = violations, closed = channel_closed.
+ *
+ * Every mode has the clients' handshake timeout, reconnect and reply timeout
+ * (cfg.conn, echo_client.h): with reconnect, requests that failed with a
+ * channel are sent again on the next one, until `count` are answered.
  */
 #ifndef TOFULAB_PATTERN_CLIENT_H
 #define TOFULAB_PATTERN_CLIENT_H

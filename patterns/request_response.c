@@ -285,7 +285,7 @@ static void rr_on_response(rr_client *c, const tl_svc_env *env, const tl_message
     c->b.rep.bytes += m->body.len;
 }
 
-static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+static int rr_handle(tl_service *s, const tl_svc_env *env, tl_message **msg)
 {
     rr_client *c = s->state;
     const tl_message *m = *msg;
@@ -298,8 +298,9 @@ static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
         return rr_on_notification(c, env, m);
     }
     if (c->b.attempt_over) {
-        return 0; /* a frame of the attempt we gave up on (hello timeout) */
+        return 0; /* a frame of the channel we gave up on (hello or reply timeout) */
     }
+    tl_client_heard(&c->b, env);
     if (c->state == RR_HELLO && op == TL_OP_HELLO_RESPONSE) {
         c->stats.connected = 1;
         tl_client_handshake(&c->b, env);
@@ -336,6 +337,20 @@ static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     return 0;
 }
 
+/* The reply timeout watches the outstanding requests and the ByeResponse. */
+static void rr_watch(rr_client *c, const tl_svc_env *env)
+{
+    tl_client_reply_watch(&c->b, env, (c->state == RR_RUN && c->outstanding > 0) || c->state == RR_BYE);
+}
+
+static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+{
+    int rc = rr_handle(s, env, msg);
+
+    rr_watch(s->state, env);
+    return rc;
+}
+
 static void rr_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
 {
     rr_client *c = s->state;
@@ -350,7 +365,7 @@ static void rr_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
             rr_abort(c, env);
         }
         break;
-    case TL_CLIENT_ACT_HELLO: c->state = RR_CLOSING; break;
+    case TL_CLIENT_ACT_GIVE_UP: c->state = RR_CLOSING; break;
     case TL_CLIENT_ACT_RECONNECT:
         if (c->state == RR_WAIT && rr_connect(c, env, 1) != 0) {
             c->b.final = 1;
@@ -359,6 +374,7 @@ static void rr_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
         break;
     case TL_CLIENT_ACT_NONE: break;
     }
+    rr_watch(c, env);
 }
 
 static void rr_report(const tl_service *s, tl_svc_report *out)

@@ -11,7 +11,9 @@
  *   that id and the request's body length (section 7). Latency per request
  *   from env->now. Ends with ByeRequest / ByeResponse and the channel's
  *   channel_closed. Results: tl_svc_report plus tl_client_stats
- *   (echo_client.h).
+ *   (echo_client.h). Handshake timeout, reconnect and reply timeout:
+ *   cfg.conn (echo_client.h); with reconnect, failed requests go again
+ *   on the next channel until `count` are answered.
  */
 #ifndef TOFULAB_REQUEST_RESPONSE_H
 #define TOFULAB_REQUEST_RESPONSE_H

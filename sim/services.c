@@ -46,7 +46,8 @@ typedef struct {
 #define TABLE(t)                               t, sizeof t / sizeof t[0]
 
 /* Every client kind's handshake timeout and reconnect keys
- * (tl_client_connection, patterns/echo_client.h), at the end of its table. */
+ * (tl_client_connection, patterns/echo_client.h), at the end of its table;
+ * the request clients also the reply timeout (the heartbeat has its own). */
 /* clang-format off */
 #define CONN_KEYS(T)                                                                                         \
     {K_TIME("hello-timeout", T, conn.hello_timeout_ns, 1, "a time such as 30s")},                            \
@@ -54,8 +55,11 @@ typedef struct {
     {K_TIME("reconnect-delay", T, conn.reconnect_delay_ns, 1, "a time such as 1s")},                         \
     {K_TIME("reconnect-max", T, conn.reconnect_max_ns, 1, "a time such as 30s")},                            \
     {K_UINT("reconnects", T, conn.reconnects, 0, UINT64_MAX, "a count of reconnects (0 = no limit)")}
+#define REPLY_KEY(T)                                                                                         \
+    {K_TIME("reply-timeout", T, conn.reply_timeout_ns, 0, "a time such as 60s (0 = off)")}
 /* clang-format on */
-#define CONN_HELP " hello-timeout=TIME reconnect=on|off reconnect-delay=TIME reconnect-max=TIME reconnects=N"
+#define CONN_HELP  " hello-timeout=TIME reconnect=on|off reconnect-delay=TIME reconnect-max=TIME reconnects=N"
+#define REPLY_HELP CONN_HELP " reply-timeout=TIME"
 
 /* ---- echo ---- */
 
@@ -95,6 +99,7 @@ static const scn_key rr_keys[] = {
     {K_BOOL("check", tl_rr_config, check_echo_body, "on or off")},
     {K_TIME("timeout", tl_rr_config, timeout_ns, 0, "a time such as 30s")},
     CONN_KEYS(tl_rr_config),
+    REPLY_KEY(tl_rr_config),
 };
 
 static void rr_init(void *p)
@@ -126,6 +131,7 @@ static const scn_key ec_keys[] = {
     {K_BOOL("abort", tl_echo_client_config, abort, "on (ByeSignal, tofu's EchoClient) or off (ByeRequest)")},
     {K_TIME("timeout", tl_echo_client_config, timeout_ns, 0, "a time such as 30s")},
     CONN_KEYS(tl_echo_client_config),
+    REPLY_KEY(tl_echo_client_config),
 };
 
 static void ec_init(void *p)
@@ -179,9 +185,10 @@ static const scn_key pc_keys[] = {
     {K_BOOL("abort", tl_pattern_client_config, abort, "on (ByeSignal) or off (ByeRequest)")},
     {K_TIME("timeout", tl_pattern_client_config, timeout_ns, 0, "a time such as 30s")},
     CONN_KEYS(tl_pattern_client_config),
+    REPLY_KEY(tl_pattern_client_config),
 };
 
-#define PC_KEYS "connect=ADDR count=N concurrency=N frames=N size=N abort=on|off timeout=TIME" CONN_HELP
+#define PC_KEYS "connect=ADDR count=N concurrency=N frames=N size=N abort=on|off timeout=TIME" REPLY_HELP
 
 static void pc_init_mode(void *p, tl_pc_mode mode)
 {
@@ -252,9 +259,9 @@ static int hb_create(void *p, tl_service **out)
 static const scn_service_kind kinds[] = {
     {KIND("echo", NULL, "listen=ADDR[,ADDR...] budget=N", 1, echo_cfg, ec, echo_keys, NULL, echo_create)},
     {KIND("request-response", "rr",
-          "connect=ADDR count=N size=N|A..B concurrency=N check=on|off timeout=TIME" CONN_HELP, 0, rr_cfg, rr,
-          rr_keys, rr_init, rr_create)},
-    {KIND("echo-client", NULL, "connect=ADDR count=N abort=on|off timeout=TIME" CONN_HELP, 0, ec_cfg, ec,
+          "connect=ADDR count=N size=N|A..B concurrency=N check=on|off timeout=TIME" REPLY_HELP, 0, rr_cfg,
+          rr, rr_keys, rr_init, rr_create)},
+    {KIND("echo-client", NULL, "connect=ADDR count=N abort=on|off timeout=TIME" REPLY_HELP, 0, ec_cfg, ec,
           ec_keys, ec_init, ec_create)},
     {KIND("pattern-server", NULL, "listen=ADDR odd-delay=TIME clients=N", 1, ps_cfg, ps, ps_keys, NULL,
           ps_create)},

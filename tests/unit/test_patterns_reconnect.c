@@ -168,7 +168,7 @@ static void test_patterns_reconnect_after_connect_failure_answers_all(void **sta
     (void)state;
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         if (strcmp(kinds[k].kind, "heartbeat") == 0 || strcmp(kinds[k].kind, "reject") == 0) {
-            continue; /* heartbeat: below; reject: its rejection ends it */
+            continue; /* heartbeat: after the loop; reject: its rejection ends it */
         }
         /* The server's service starts at 5 s: connections are refused
          * (connect_failed) until then. */
@@ -195,6 +195,18 @@ static void test_patterns_reconnect_after_connect_failure_answers_all(void **sta
                         "expect client reconnects == 0\nexpect client done\n");
         run_ok(kinds[k].kind, without, 1, NULL);
     }
+    /* the heartbeat client: its heartbeats start once the server is there */
+    assert_true(
+        run_ok("heartbeat refused",
+               "duration 1m\nnode server\nnode client\nlink client server delay 5ms\n"
+               "service server heartbeat-server listen=tcp|server|7200 start=5s\n"
+               "service client heartbeat connect=tcp|server|7200 reconnect=on\n"
+               "expect client connect-failures >= 1\nexpect client reconnects >= 1\n"
+               "expect server signals >= 50\nexpect client signals >= 50\nexpect client errors == 0\n"
+               "expect client deaths == 0\n",
+               1,
+               "heartbeat: connection to tcp|server|7200 failed before its HelloResponse (connect_failed)") >=
+        1);
 }
 
 static void test_patterns_reconnect_after_channel_closed_resends_failed_requests(void **state)
@@ -253,6 +265,48 @@ static void test_patterns_reconnect_after_healed_partition_answers_all(void **st
         "expect client connect-failures >= 1\nexpect client errors == 0\nexpect client done\n"
         "expect server done\nexpect server errors == 0\n";
     run_ok("healed partition", text, 1, NULL);
+}
+
+static void test_patterns_reconnect_reply_timeout_ends_half_open_wait(void **state)
+{
+    /* The partition outlasts the server's retransmissions: its channel
+     * closes and its reset is lost. The client had nothing unacknowledged,
+     * so its TCP never notices: without reply-timeout it waits for its
+     * answers forever; with it, it gives the channel up (the outstanding
+     * requests fail explicitly) and reconnects after the heal. */
+    static const char base[] =
+        "duration 1h\nnode server\nnode client\nlink client server delay 10ms jitter 2ms loss 1%\n"
+        "service server pattern-server listen=tcp|server|7100\n"
+        "service client correlation connect=tcp|server|7100 count=3000 concurrency=8 reconnect=on "
+        "hello-timeout=3s reconnect-max=4s";
+    char text[1024];
+
+    (void)state;
+    snprintf(text, sizeof text,
+             "%s\nat 1s partition client server for 20m\n"
+             "expect client done == 0\nexpect client open == 8\nexpect client reconnects == 0\n",
+             base);
+    run_ok("half-open, no reply-timeout", text, 11, NULL);
+    snprintf(text, sizeof text,
+             "%s reply-timeout=60s\nat 1s partition client server for 20m\n"
+             "expect client answered == 3000\nexpect client failed == 8\nexpect client done\n"
+             "expect client errors == 0\nexpect client reconnects >= 1\n",
+             base);
+    assert_int_equal(run_ok("half-open, reply-timeout", text, 11, "for 60.000 s while waiting for it"), 1);
+    /* heard often enough, the timer never fires: slow answers are no reason */
+    run_ok("slow but alive",
+           "duration 10m\nnode server\nnode client\nlink client server delay 10ms\n"
+           "service server pattern-server listen=tcp|server|7100 odd-delay=3s\n"
+           "service client correlation connect=tcp|server|7100 count=40 concurrency=4 reply-timeout=5s\n"
+           "expect client answered == 40\nexpect client failed == 0\nexpect client done\n",
+           1, NULL);
+    run_ok("too slow",
+           "duration 10m\nnode server\nnode client\nlink client server delay 10ms\n"
+           "service server pattern-server listen=tcp|server|7100 odd-delay=3s\n"
+           "service client correlation connect=tcp|server|7100 count=1 reply-timeout=2s\n"
+           "expect client answered == 0\nexpect client failed == 1\nexpect client done\n"
+           "expect client errors == 0\n",
+           1, NULL);
 }
 
 /* ---- heartbeat ---- */
@@ -510,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_patterns_reconnect_after_connect_failure_answers_all),
         cmocka_unit_test(test_patterns_reconnect_after_channel_closed_resends_failed_requests),
         cmocka_unit_test(test_patterns_reconnect_after_healed_partition_answers_all),
+        cmocka_unit_test(test_patterns_reconnect_reply_timeout_ends_half_open_wait),
         cmocka_unit_test(test_patterns_reconnect_heartbeat_resumes_after_server_restart),
         cmocka_unit_test(test_patterns_reconnect_heartbeat_declared_dead_reconnects_after_heal),
         cmocka_unit_test(test_patterns_reconnect_regress_heartbeat_burst_loss_seed_132),

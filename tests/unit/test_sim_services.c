@@ -71,6 +71,8 @@ static int conn_field(const tl_client_connection *c, const char *key, char *out,
         u(out, cap, c->reconnect_max_ns);
     } else if (strcmp(key, "reconnects") == 0) {
         u(out, cap, c->reconnects);
+    } else if (strcmp(key, "reply-timeout") == 0) {
+        u(out, cap, c->reply_timeout_ns);
     } else {
         return 0;
     }
@@ -231,6 +233,7 @@ static const key_case cases[] = {
     {G_RR, "reconnects", "0", "0", "-1", "a count of reconnects (0 = no limit)"},
     {G_RR, "reconnects", "18446744073709551615", "18446744073709551615", "18446744073709551616",
      "a count of reconnects (0 = no limit)"},
+    {G_RR, "reply-timeout", "0s", "0", "-1s", "a time such as 60s (0 = off)"},
     /* echo-client */
     {G_EC, "connect", "uds|/tmp/s", "uds|/tmp/s", "tcp|a", ADDR_BAD},
     {G_EC, "count", "123456", "123456", "-3", "a count of requests"},
@@ -241,6 +244,7 @@ static const key_case cases[] = {
     {G_EC, "reconnect-delay", "1s", "1000000000", "0ms", "a time such as 1s"},
     {G_EC, "reconnect-max", "30s", "30000000000", "30", "a time such as 30s"},
     {G_EC, "reconnects", "3", "3", "three", "a count of reconnects (0 = no limit)"},
+    {G_EC, "reply-timeout", "90s", "90000000000", "90", "a time such as 60s (0 = off)"},
     /* pattern-server */
     {G_PS, "listen", "tcp|0.0.0.0|9", "tcp|0.0.0.0|9", "tcp||9", ADDR_BAD},
     {G_PS, "odd-delay", "50ms", "50000000", "50", "a time such as 50ms"},
@@ -263,6 +267,7 @@ static const key_case cases[] = {
     {G_PC, "reconnect-delay", "2s", "2000000000", "-2s", "a time such as 1s"},
     {G_PC, "reconnect-max", "1m", "60000000000", "0s", "a time such as 30s"},
     {G_PC, "reconnects", "12", "12", "1.5", "a count of reconnects (0 = no limit)"},
+    {G_PC, "reply-timeout", "2m", "120000000000", "x", "a time such as 60s (0 = off)"},
     /* heartbeat */
     {G_HB, "connect", "tcp|server|7200", "tcp|server|7200", "tcp|server", ADDR_BAD},
     {G_HB, "interval", "1500ms", "1500000000", "0s", "a time such as 1s"},
@@ -283,11 +288,31 @@ static const key_case cases[] = {
 };
 
 /* Keys that are some kind's but not these groups'. */
-static const char *const foreign[] = {
-    "listen",        "connect",    "budget",    "count",   "size",          "concurrency", "check",
-    "timeout",       "abort",      "odd-delay", "clients", "frames",        "interval",    "expect-death-at",
-    "stop",          "name",       "start",     "bogus",   "hello-timeout", "reconnect",   "reconnect-delay",
-    "reconnect-max", "reconnects", ""};
+static const char *const foreign[] = {"listen",
+                                      "connect",
+                                      "budget",
+                                      "count",
+                                      "size",
+                                      "concurrency",
+                                      "check",
+                                      "timeout",
+                                      "abort",
+                                      "odd-delay",
+                                      "clients",
+                                      "frames",
+                                      "interval",
+                                      "expect-death-at",
+                                      "stop",
+                                      "name",
+                                      "start",
+                                      "bogus",
+                                      "hello-timeout",
+                                      "reconnect",
+                                      "reconnect-delay",
+                                      "reconnect-max",
+                                      "reconnects",
+                                      "reply-timeout",
+                                      ""};
 
 static int group_has(const scn_service_kind *k, const char *key)
 {
@@ -386,10 +411,10 @@ static void test_sim_services_tables_hold_the_documented_keys(void **state)
         const char *keys;
     } want[] = {
         {G_ECHO, "listen budget"},
-        {G_RR, "connect count size concurrency check timeout" CONN},
-        {G_EC, "connect count abort timeout" CONN},
+        {G_RR, "connect count size concurrency check timeout" CONN " reply-timeout"},
+        {G_EC, "connect count abort timeout" CONN " reply-timeout"},
         {G_PS, "listen odd-delay clients"},
-        {G_PC, "connect count concurrency frames size abort timeout" CONN},
+        {G_PC, "connect count concurrency frames size abort timeout" CONN " reply-timeout"},
         {G_HB, "connect interval timeout expect-death-at stop" CONN},
         {G_HBS, "listen interval timeout expect-death-at"},
     };
@@ -441,6 +466,7 @@ static void test_sim_services_defaults_and_missing_address(void **state)
         {"rr", "hello-timeout", "0"}, /* 0: the pattern's default (30 s) */
         {"rr", "reconnect", "0"},
         {"rr", "reconnects", "0"},
+        {"rr", "reply-timeout", "0"},
         {"echo-client", "hello-timeout", "0"},
         {"correlation", "reconnect", "0"},
         {"heartbeat", "hello-timeout", "0"},
