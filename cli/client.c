@@ -27,8 +27,9 @@ static const char client_usage[] =
     "             [--timeout TIME] [--duration TIME] [--expect-death] [--verbose]\n"
     "\n"
     "Connects to a tofu echo server (e.g. `tofulab serve`), runs a pattern, checks\n"
-    "every reply and prints: pattern, sent, answered, errors, round trips/s, and the\n"
-    "p50 / p99 / max latency in microseconds, one 'key: value' per line.\n"
+    "every reply and prints: pattern, sent, answered, failed, connect failures,\n"
+    "reconnects, errors, round trips/s, and the p50 / p99 / max latency in\n"
+    "microseconds, one 'key: value' per line.\n"
     "\n"
     "patterns:\n"
     "  echo              tofu's EchoClient (PROTOCOL.md section 7): HelloRequest, then\n"
@@ -74,9 +75,30 @@ static const char client_usage[] =
     "received, suspicions, false suspicions (declared dead, then heard again), deaths\n"
     "detected, detected by (silence, connection closed or -), detection latency (from\n"
     "the last frame heard from the server to the declaration; the server died after\n"
-    "that frame was sent, so this bounds the time from its death), errors, elapsed\n"
+    "that frame was sent, so this bounds the time from its death), connect failures,\n"
+    "reconnects, errors, elapsed\n"
     "(times in seconds, on the client's clock: CLOCK_MONOTONIC, which libfaketime\n"
     "speeds up).\n"
+    "\n"
+    "connection options (every pattern; TIME as above):\n"
+    "  --hello-timeout TIME  give a connection attempt up when its HelloResponse has not\n"
+    "                        come within TIME (default 30s; heartbeat: the larger of 30s\n"
+    "                        and --timeout): the channel is aborted and counted in\n"
+    "                        'connect failures'; without --reconnect the client ends\n"
+    "  --reconnect           when the connection fails (connect failure, hello timeout,\n"
+    "                        connection closed; heartbeat: also the server declared dead)\n"
+    "                        connect again after a backoff and go on: requests that\n"
+    "                        failed stay counted failed and are sent again, so 'sent'\n"
+    "                        may exceed --count ('reconnects' counts the new connections;\n"
+    "                        exit 0 needs all --count answered)\n"
+    "  --reconnect-delay TIME  the first backoff (default 1s), doubled after each failed\n"
+    "                        attempt; each wait is drawn from [backoff/2, backoff]\n"
+    "  --reconnect-max TIME  the backoff's cap (default 30s)\n"
+    "  --reconnects N        reconnect at most N times (default: no limit)\n"
+    "  --reply-timeout TIME  echo, request-response: while waiting for the server (a\n"
+    "                        request outstanding, or the ByeResponse), nothing from it\n"
+    "                        for TIME gives the connection up (its requests fail; with\n"
+    "                        --reconnect it connects again); default off\n"
     "\n"
     "exit status: 0 every reply arrived and passed its checks; 1 a check failed or a\n"
     "request was not answered in time; 2 usage error, bad address, or the server\n"
@@ -175,6 +197,8 @@ static void print_results(const char *pattern, const tl_svc_report *rep, const t
     printf("sent: %llu\n", (unsigned long long)rep->sent);
     printf("answered: %llu\n", (unsigned long long)rep->answered);
     printf("failed: %llu\n", (unsigned long long)rep->failed);
+    printf("connect failures: %llu\n", (unsigned long long)rep->connect_failures);
+    printf("reconnects: %llu\n", (unsigned long long)rep->reconnects);
     printf("errors: %llu\n", (unsigned long long)rep->errors);
     printf("round trips/s: %.1f\n", rate);
     if (sorted != NULL) {
@@ -197,7 +221,8 @@ static void print_seconds(const char *key, uint64_t ns)
 /* --pattern heartbeat: the connect role of patterns/heartbeat.h; exit status
  * as client_usage says. */
 static int client_heartbeat(const char *connect, uint64_t interval_ns, uint64_t timeout_ns,
-                            uint64_t duration_ns, int expect_death, int verbose)
+                            uint64_t duration_ns, int expect_death, const tl_client_connection *conn,
+                            int verbose)
 {
     tl_heartbeat_config cfg;
     tl_heartbeat_stats st;
@@ -218,6 +243,7 @@ static int client_heartbeat(const char *connect, uint64_t interval_ns, uint64_t 
     cfg.timeout_ns = timeout_ns;
     cfg.stop_ns = duration_ns;
     cfg.finish_on_death = expect_death;
+    cfg.conn = *conn;
     rc = tl_heartbeat_create(&cfg, &svc);
     if (rc != TL_OK) {
         cli_error("client: %s", tl_strerror(rc));
@@ -273,6 +299,8 @@ static int client_heartbeat(const char *connect, uint64_t interval_ns, uint64_t 
     } else {
         printf("detected by: -\ndetection latency: -\n");
     }
+    printf("connect failures: %llu\n", (unsigned long long)rep.connect_failures);
+    printf("reconnects: %llu\n", (unsigned long long)rep.reconnects);
     printf("errors: %llu\n", (unsigned long long)rep.errors);
     print_seconds("elapsed", elapsed);
     fflush(stdout);
@@ -329,9 +357,11 @@ int cli_client_main(int argc, char **argv)
     int rr_option = 0, echo_option = 0, hb_option = 0, count_given = 0, expect_death = 0;
     uint64_t interval_ns = 0, hb_timeout_ns = 0, duration_ns = 0;
     const char *timeout_text = NULL;
+    tl_client_connection conn;
     char q[160];
     int i;
 
+    memset(&conn, 0, sizeof conn);
     for (i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *val = NULL;
@@ -357,6 +387,34 @@ int cli_client_main(int argc, char **argv)
         if (strcmp(arg, "--expect-death") == 0) {
             expect_death = 1;
             hb_option = 1;
+            continue;
+        }
+        if (strcmp(arg, "--reconnect") == 0) {
+            conn.reconnect = 1;
+            continue;
+        }
+        if (strcmp(arg, "--hello-timeout") == 0 || strcmp(arg, "--reconnect-delay") == 0 ||
+            strcmp(arg, "--reconnect-max") == 0 || strcmp(arg, "--reconnects") == 0 ||
+            strcmp(arg, "--reply-timeout") == 0) {
+            uint64_t *field = strcmp(arg, "--hello-timeout") == 0     ? &conn.hello_timeout_ns
+                              : strcmp(arg, "--reconnect-delay") == 0 ? &conn.reconnect_delay_ns
+                              : strcmp(arg, "--reconnect-max") == 0   ? &conn.reconnect_max_ns
+                              : strcmp(arg, "--reply-timeout") == 0   ? &conn.reply_timeout_ns
+                                                                      : &conn.reconnects;
+
+            if (i + 1 >= argc) {
+                cli_error("client: %s needs a value; run 'tofulab client --help'", arg);
+                return CLI_EXIT_USAGE;
+            }
+            val = argv[++i];
+            if (field == &conn.reconnects ? cli_parse_u64(val, UINT32_MAX, field) != 0
+                                          : cli_parse_time(val, CLIENT_MAX_TIME_NS, field) != 0) {
+                cli_error(field == &conn.reconnects ? "client: %s '%s' is not a number 0-4294967295"
+                                                    : "client: %s '%s' is not a time like 30s, 250ms or 2m "
+                                                      "(0 < TIME <= 24h)",
+                          arg, cli_quote(val, strlen(val), q, sizeof q));
+                return CLI_EXIT_USAGE;
+            }
             continue;
         }
         if (strcmp(arg, "--connect") != 0 && strcmp(arg, "--pattern") != 0 && strcmp(arg, "--count") != 0 &&
@@ -457,8 +515,14 @@ int cli_client_main(int argc, char **argv)
                   "--pattern heartbeat");
         return CLI_EXIT_USAGE;
     }
+    if (pattern == PATTERN_HB && conn.reply_timeout_ns != 0) {
+        cli_error("client: --reply-timeout does not apply to --pattern heartbeat (its --timeout watches the "
+                  "server)");
+        return CLI_EXIT_USAGE;
+    }
     if (pattern == PATTERN_HB) {
-        return client_heartbeat(connect, interval_ns, hb_timeout_ns, duration_ns, expect_death, verbose);
+        return client_heartbeat(connect, interval_ns, hb_timeout_ns, duration_ns, expect_death, &conn,
+                                verbose);
     }
     if (pattern == PATTERN_ECHO && rr_option) {
         cli_error("client: --size, --concurrency and --no-echo-check belong to --pattern request-response");
@@ -488,6 +552,7 @@ int cli_client_main(int argc, char **argv)
         cfg.count = count;
         cfg.abort = abort_close;
         cfg.timeout_ns = timeout_ns;
+        cfg.conn = conn;
         rc = tl_echo_client_create(&cfg, &svc);
     } else {
         tl_rr_config cfg;
@@ -499,6 +564,7 @@ int cli_client_main(int argc, char **argv)
         cfg.concurrency = (uint32_t)concurrency;
         cfg.check_echo_body = echo_check;
         cfg.timeout_ns = timeout_ns;
+        cfg.conn = conn;
         rc = tl_rr_client_create(&cfg, &svc);
     }
     if (rc != TL_OK) {
@@ -535,11 +601,19 @@ int cli_client_main(int argc, char **argv)
     if (res.outcome == TL_RUN_FAILED && !cs.connected && cs.connect_status == 0) {
         cli_error("client: %s", rep.first_error[0] ? rep.first_error : tl_strerror(res.error));
         code = CLI_EXIT_USAGE;
-    } else if (cs.connect_status != 0) {
+    } else if (cs.connect_status != 0 && !cs.connected) {
         cli_error("client: cannot connect to %s: %s (%u)", cli_quote(connect, strlen(connect), q, sizeof q),
                   tl_status_name(cs.connect_status), (unsigned)cs.connect_status);
         code = CLI_EXIT_USAGE;
-    } else if (!cs.clean || rep.errors != 0 || rep.answered != rep.sent || res.outcome != TL_RUN_DONE) {
+    } else if (!cs.connected && rep.connect_failures != 0 && rep.errors == 0) {
+        /* No HelloResponse within --hello-timeout: the server could not be reached. */
+        cli_error("client: no HelloResponse from %s (%llu connection attempt(s) failed)",
+                  cli_quote(connect, strlen(connect), q, sizeof q), (unsigned long long)rep.connect_failures);
+        code = CLI_EXIT_USAGE;
+    } else if (!cs.clean || rep.errors != 0 || rep.answered != (conn.reconnect ? count : rep.sent) ||
+               res.outcome != TL_RUN_DONE) {
+        /* With --reconnect, failed requests were sent again: success is every
+         * one of the --count answered. */
         if (rep.first_error[0] != '\0') {
             cli_error("client: %s", rep.first_error);
         } else if (res.outcome == TL_RUN_DEADLINE) {

@@ -80,6 +80,7 @@ typedef enum {
     EC_RUN,       /* Request `next_id` posted, waiting for its Response */
     EC_BYE,       /* ByeRequest posted, waiting for ByeResponse */
     EC_CLOSING,   /* waiting for channel_closed */
+    EC_WAIT,      /* no channel: the reconnect backoff runs */
     EC_FAILED     /* nothing posted yet / start failed */
 } ec_state;
 
@@ -88,7 +89,7 @@ typedef struct {
     tl_echo_client_config cfg;
     ec_state state;
     tl_header sent;   /* what the server received of the message in flight */
-    uint64_t next_id; /* id of the Request in flight (1..count) */
+    uint64_t next_id; /* id of the Request in flight (1..count): answered + 1, on a new channel too */
     uint64_t sent_at; /* env->now at its post */
     uint64_t *latencies;
     tl_client_stats stats;
@@ -136,8 +137,8 @@ static void ec_send_bye_or_request(ec_client *c, const tl_svc_env *env)
         return;
     }
     m->hdr.channel = c->b.channel;
-    if (c->requests_sent < c->cfg.count) {
-        c->next_id = c->requests_sent + 1;
+    if (c->b.rep.answered < c->cfg.count) {
+        c->next_id = c->b.rep.answered + 1;
         m->hdr.proto = tl_proto_make(TL_OP_REQUEST, 0, 0, 0, 0);
         m->hdr.message_id = c->next_id;
         c->sent_at = env->now(env->host);
@@ -169,14 +170,13 @@ static void ec_send_bye_or_request(ec_client *c, const tl_svc_env *env)
     c->state = EC_BYE;
 }
 
-static int ec_start(tl_service *s, const tl_svc_env *env)
+/* Open a channel: HelloRequest (again: a reconnect). 0 or an error code
+ * (recorded). */
+static int ec_connect(ec_client *c, const tl_svc_env *env, int again)
 {
-    ec_client *c = s->state;
     tl_message *m = NULL;
-    int rc;
+    int rc = tl_client_hello(&c->b, env, &m);
 
-    c->state = EC_FAILED;
-    rc = tl_client_hello(&c->b, env, &m);
     if (rc != TL_OK) {
         return rc;
     }
@@ -185,13 +185,26 @@ static int ec_start(tl_service *s, const tl_svc_env *env)
         return TL_E_REJECTED;
     }
     c->sent.thl = (uint16_t)c->b.hello_thl;
-    c->b.channel = c->sent.channel;
+    tl_client_attempt(&c->b, env, c->sent.channel, again);
     c->state = EC_HELLO;
+    tl_svc_logf(env, "HelloRequest id %llu on channel %u to %s", (unsigned long long)c->sent.message_id,
+                (unsigned)c->b.channel, c->b.connect);
+    return 0;
+}
+
+static int ec_start(tl_service *s, const tl_svc_env *env)
+{
+    ec_client *c = s->state;
+    int rc;
+
+    c->state = EC_FAILED;
+    rc = ec_connect(c, env, 0);
+    if (rc != 0) {
+        return rc;
+    }
     if (c->cfg.timeout_ns != 0) {
         env->set_timer(env->host, c->cfg.timeout_ns, TL_CLIENT_TIMER_TIMEOUT);
     }
-    tl_svc_logf(env, "HelloRequest id %llu on channel %u to %s", (unsigned long long)c->sent.message_id,
-                (unsigned)c->b.channel, c->b.connect);
     return 0;
 }
 
@@ -202,6 +215,7 @@ static const char *ec_state_name(ec_state st)
     case EC_RUN: return "waiting for a Response";
     case EC_BYE: return "waiting for ByeResponse";
     case EC_CLOSING: return "closing";
+    case EC_WAIT: return "waiting to reconnect";
     case EC_FAILED: break;
     }
     return "not started";
@@ -222,6 +236,10 @@ static int ec_on_notification(ec_client *c, const tl_svc_env *env, const tl_mess
             c->inflight = 0; /* channel_closed: the explicit failure of the request in flight */
             c->b.rep.failed++;
         }
+        if (tl_client_closed(&c->b, env, c->b.rep.answered < c->cfg.count)) {
+            c->state = EC_WAIT; /* the failed request is sent again on the next channel */
+            return 0;
+        }
         return 1;
     case TL_CLIENT_NOTE_RETURNED:
         /* One of our messages returned unsent: the request fails if it was it. */
@@ -237,7 +255,7 @@ static int ec_on_notification(ec_client *c, const tl_svc_env *env, const tl_mess
     return 0;
 }
 
-static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+static int ec_handle(tl_service *s, const tl_svc_env *env, tl_message **msg)
 {
     ec_client *c = s->state;
     const tl_message *m = *msg;
@@ -250,12 +268,17 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     if (tl_proto_origin_engine(m->hdr.proto)) {
         return ec_on_notification(c, env, m);
     }
+    if (c->b.attempt_over) {
+        return 0; /* a frame of the channel we gave up on (hello or reply timeout) */
+    }
+    tl_client_heard(&c->b, env);
     switch (c->state) {
     case EC_HELLO:
         if (op != TL_OP_HELLO_RESPONSE) {
             break;
         }
         c->stats.connected = 1;
+        tl_client_handshake(&c->b, env);
         if (tl_echo_check_reply(m, &c->sent, c->b.hello_text, c->b.hello_thl, why, sizeof why) != 0) {
             tl_svc_report_error(&c->b.rep, env, "%s", why);
         } else {
@@ -295,20 +318,51 @@ static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
         env->set_timer(env->host, TL_CLIENT_CLOSE_GRACE_NS, TL_CLIENT_TIMER_CLOSE);
         return 0;
     case EC_CLOSING:
+    case EC_WAIT:
     case EC_FAILED: break;
     }
     tl_client_unexpected(&c->b, env, m, ec_state_name(c->state));
     return 0;
 }
 
+/* The reply timeout watches a Request in flight and the ByeResponse. */
+static void ec_watch(ec_client *c, const tl_svc_env *env)
+{
+    tl_client_reply_watch(&c->b, env, (c->state == EC_RUN && c->inflight) || c->state == EC_BYE);
+}
+
+static int ec_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+{
+    int rc = ec_handle(s, env, msg);
+
+    ec_watch(s->state, env);
+    return rc;
+}
+
 static void ec_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
 {
     ec_client *c = s->state;
 
-    if (tl_client_on_timer(s, &c->b, env, token, c->state == EC_CLOSING, &c->stats.timed_out,
-                           ec_state_name(c->state), c->cfg.count)) {
-        ec_abort(c, env);
+    switch (tl_client_on_timer(s, &c->b, env, token, c->state == EC_CLOSING, &c->stats.timed_out,
+                               ec_state_name(c->state), c->cfg.count)) {
+    case TL_CLIENT_ACT_ABORT:
+        if (c->state == EC_WAIT) {
+            env->cancel_timer(env->host, TL_CLIENT_TIMER_RECONNECT);
+            s->done = 1; /* no channel to close */
+        } else {
+            ec_abort(c, env);
+        }
+        break;
+    case TL_CLIENT_ACT_GIVE_UP: c->state = EC_CLOSING; break;
+    case TL_CLIENT_ACT_RECONNECT:
+        if (c->state == EC_WAIT && ec_connect(c, env, 1) != 0) {
+            c->b.final = 1;
+            s->done = 1;
+        }
+        break;
+    case TL_CLIENT_ACT_NONE: break;
     }
+    ec_watch(c, env);
 }
 
 static void ec_report(const tl_service *s, tl_svc_report *out)
@@ -348,7 +402,7 @@ int tl_echo_client_create(const tl_echo_client_config *cfg, tl_service **out)
     }
     c = s->state;
     c->cfg = *cfg;
-    rc = tl_client_base_init(&c->b, cfg->connect);
+    rc = tl_client_base_init(&c->b, cfg->connect, &cfg->conn);
     c->latencies = malloc((size_t)(cfg->count ? cfg->count : 1) * sizeof *c->latencies);
     if (rc != TL_OK || c->latencies == NULL) {
         ec_destroy(s);

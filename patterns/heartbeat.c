@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "echo_client.h"
+#include "client_base.h"
 #include "heartbeat.h"
 
 #define HB_TIMER_SEND  11u
@@ -25,9 +25,13 @@ typedef struct {
 typedef struct {
     tl_heartbeat_config cfg;
     char *address;
-    uint16_t own; /* listener (listen role) or our channel (connect role) */
-    int connected;
-    int closing;
+    uint16_t own;  /* listener (listen role) or our channel (connect role) */
+    int connected; /* connect role: the HelloResponse came on `own` */
+    /* connect role: hello timeout and reconnect */
+    tl_client_retry retry;
+    int attempt_over; /* the attempt on `own` failed (counted) or was given up: its frames are ignored */
+    int waiting;      /* no channel: the reconnect backoff runs */
+    int stopping;     /* stop_ns reached: no reconnect */
     hb_peer *peers;
     size_t npeers, cappeers;
     tl_heartbeat_stats stats;
@@ -144,9 +148,28 @@ static void send_heartbeats(hb_state *st, const tl_svc_env *env)
     }
 }
 
-static int hb_start(tl_service *s, const tl_svc_env *env)
+/* Connect role: local abort of our channel (6.8); channel_closed follows. */
+static void abort_own(hb_state *st, const tl_svc_env *env)
 {
-    hb_state *st = s->state;
+    tl_message *m = NULL;
+
+    st->attempt_over = 1;
+    if (env->get(env->host, TL_GET_ALWAYS, &m) != TL_OK) {
+        tl_svc_report_error(&st->rep, env, "abort: no message");
+        return;
+    }
+    m->hdr.channel = st->own;
+    m->hdr.proto = tl_proto_make(TL_OP_BYE_SIGNAL, 0, 0, 1, 0);
+    if (env->post(env->host, &m, &(tl_post_out){0}) != TL_OK) {
+        env->put(env->host, &m);
+        tl_svc_report_error(&st->rep, env, "abort on channel %u refused", (unsigned)st->own);
+    }
+}
+
+/* Post the WelcomeRequest (listen role) or a HelloRequest (connect role;
+ * again: a reconnect). 0 or an error code (recorded). */
+static int hb_open(hb_state *st, const tl_svc_env *env, int again)
+{
     tl_message *m = NULL;
     tl_post_out out;
     int rc = env->get(env->host, TL_GET_ALWAYS, &m);
@@ -167,6 +190,28 @@ static int hb_start(tl_service *s, const tl_svc_env *env)
         return rc;
     }
     st->own = out.hdr.channel;
+    if (!st->cfg.listen) {
+        st->connected = 0;
+        st->attempt_over = 0;
+        st->waiting = 0;
+        if (again) {
+            st->rep.reconnects++;
+            tl_svc_logf(env, "reconnect %llu: HelloRequest on channel %u to %s",
+                        (unsigned long long)st->rep.reconnects, (unsigned)st->own, st->address);
+        }
+        tl_client_retry_hello_posted(&st->retry, env);
+    }
+    return 0;
+}
+
+static int hb_start(tl_service *s, const tl_svc_env *env)
+{
+    hb_state *st = s->state;
+    int rc = hb_open(st, env, 0);
+
+    if (rc != 0) {
+        return rc;
+    }
     env->set_timer(env->host, st->cfg.interval_ns, HB_TIMER_SEND);
     if (!st->cfg.listen && st->cfg.stop_ns != 0) {
         env->set_timer(env->host, st->cfg.stop_ns, HB_TIMER_STOP);
@@ -188,8 +233,19 @@ static int on_closed(hb_state *st, const tl_svc_env *env, uint16_t ch)
         arm_check(st, env);
     }
     if (!st->cfg.listen && ch == st->own) {
-        if (!st->connected) {
-            tl_svc_report_error(&st->rep, env, "channel closed before HelloResponse");
+        env->cancel_timer(env->host, TL_CLIENT_TIMER_HELLO);
+        if (!st->connected && !st->attempt_over) {
+            tl_client_retry_failed(env, &st->rep, st->address, "channel closed");
+            st->attempt_over = 1;
+        }
+        /* With reconnect the client keeps going, whatever ended the channel
+         * (a connect failure, the hello timeout, its peer declared dead),
+         * until stop; else (or with finish_on_death) it finishes. */
+        if (!st->stopping && !st->cfg.finish_on_death &&
+            tl_client_retry_schedule(&st->retry, env, &st->rep, st->address)) {
+            st->waiting = 1;
+            st->own = TL_CHANNEL_NONE;
+            return 0;
         }
         return 1;
     }
@@ -209,6 +265,13 @@ static int hb_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
             if (env->get(env->host, TL_GET_ALWAYS, &extra) == TL_OK) {
                 env->put(env->host, &extra);
             }
+            return 0;
+        }
+        if (!st->cfg.listen && m->hdr.channel == st->own && !st->attempt_over &&
+            (op == TL_OP_HELLO_REQUEST || op == TL_OP_HELLO_RESPONSE) && m->hdr.status != TL_STATUS_SUCCESS) {
+            /* Connect failure (6.4): our HelloRequest comes back; channel_closed follows. */
+            tl_client_retry_failed(env, &st->rep, st->address, tl_status_name(m->hdr.status));
+            st->attempt_over = 1;
             return 0;
         }
         if (op == TL_OP_SIGNAL && m->hdr.status == TL_STATUS_CHANNEL_CLOSED) {
@@ -244,8 +307,12 @@ static int hb_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
         arm_check(st, env);
         return 0;
     }
+    if (!st->cfg.listen && m->hdr.channel == st->own && st->attempt_over) {
+        return 0; /* a frame of the attempt we gave up on */
+    }
     if (op == TL_OP_HELLO_RESPONSE && !st->cfg.listen && m->hdr.channel == st->own && !st->connected) {
         st->connected = 1;
+        tl_client_retry_connected(&st->retry, env);
         if (add_peer(st, env, m->hdr.channel) != NULL) {
             arm_check(st, env);
         }
@@ -296,14 +363,31 @@ static void hb_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
                 declare_dead(st, env, p, "silence");
                 if (!st->cfg.listen && st->cfg.finish_on_death) {
                     s->done = 1;
+                } else if (!st->cfg.listen && st->retry.conn.reconnect && p->channel == st->own &&
+                           !st->stopping) {
+                    /* Give the channel up and open a new one when it has
+                     * closed: the peer stays dead on this channel. */
+                    p->gone = 1;
+                    abort_own(st, env);
                 }
             }
         }
         arm_check(st, env);
+    } else if (token == TL_CLIENT_TIMER_HELLO) {
+        if (!st->cfg.listen && !st->connected && !st->attempt_over && !st->waiting) {
+            tl_client_retry_hello_timed_out(&st->retry, env, &st->rep, st->address);
+            abort_own(st, env);
+        }
+    } else if (token == TL_CLIENT_TIMER_RECONNECT) {
+        if (st->waiting && hb_open(st, env, 1) != 0) {
+            s->done = 1;
+        }
     } else if (token == HB_TIMER_STOP) {
         hb_peer *p = find_peer(st, st->own);
         tl_message *m = NULL;
 
+        st->stopping = 1;
+        env->cancel_timer(env->host, TL_CLIENT_TIMER_RECONNECT);
         if (p == NULL || env->get(env->host, TL_GET_ALWAYS, &m) != TL_OK) {
             s->done = 1;
             return;
@@ -388,6 +472,13 @@ int tl_heartbeat_create(const tl_heartbeat_config *cfg, tl_service **out)
     if (st->cfg.timeout_ns == 0) {
         st->cfg.timeout_ns = 3 * st->cfg.interval_ns;
     }
+    /* The handshake gets as long as a peer may stay silent, and at least
+     * the request patterns' 30 s: it goes through TCP's connection setup,
+     * whose SYN retransmissions start at 1 s and double, and without
+     * reconnect a hello timeout ends the client for good. */
+    tl_client_retry_init(&st->retry, &cfg->conn,
+                         st->cfg.timeout_ns > TL_CLIENT_HELLO_TIMEOUT_NS ? st->cfg.timeout_ns
+                                                                         : TL_CLIENT_HELLO_TIMEOUT_NS);
     st->address = tl_svc_strdup(cfg->address);
     if (st->address == NULL) {
         hb_destroy(s);

@@ -18,6 +18,18 @@
  *   counting a death. With finish_on_death (connect role) the client ends as
  *   soon as it declares its peer dead (`tofulab client --expect-death`).
  *
+ *   Connect role, handshake and reconnect (tl_client_connection): without a
+ *   HelloResponse within the hello timeout (default: the larger of `timeout`
+ *   and 30 s) the client
+ *   counts a connect failure and aborts the channel; a channel that closes
+ *   before its HelloResponse is counted the same way. Without reconnect the
+ *   client then finishes. With reconnect it opens a new channel after the
+ *   backoff whenever its channel ended (connect failure, hello timeout,
+ *   channel_closed, its peer declared dead by silence: the client then aborts
+ *   that channel) until stop_ns, and heartbeats resume on the new channel.
+ *   Every channel is a peer of its own, at both ends: a channel given up
+ *   stays counted as a death.
+ *
  * Report: sent = heartbeats sent; signals = heartbeats received; failed =
  * false suspicions; answered = deaths detected (declared dead and never
  * heard again); latency = detection latency of those (from expect_death_ns
@@ -32,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "echo_client.h"
 #include "service.h"
 
 #ifdef __cplusplus
@@ -47,6 +60,11 @@ typedef struct {
     uint64_t stop_ns;         /* connect role: Bye after this long; 0 = never */
     int finish_on_death;      /* connect role: the service ends once its peer is declared dead
                                  (by silence too, not only at channel_closed) */
+    /* connect role: hello timeout (default: the larger of timeout_ns and
+     * TL_CLIENT_HELLO_TIMEOUT_NS) and reconnect; with
+     * reconnect the client opens a new channel when its channel closes or
+     * its peer is declared dead (the old channel's peer stays counted dead) */
+    tl_client_connection conn;
     /* listen role, optional: called once the listener is up (WelcomeResponse). */
     void (*on_listening)(void *ctx, const char *address, uint16_t channel);
     void *ctx;

@@ -9,17 +9,19 @@
 #include "pattern_client.h"
 #include "pattern_server.h"
 
-typedef enum { PC_IDLE = 0, PC_HELLO, PC_RUN, PC_BYE, PC_CLOSING } pc_phase;
-enum { PC_ANSWERED = 1, PC_FAILED = 2 }; /* answered[] values */
+typedef enum { PC_IDLE = 0, PC_HELLO, PC_RUN, PC_BYE, PC_CLOSING, PC_WAIT } pc_phase;
+enum { PC_NOT_SENT = 0, PC_OUTSTANDING, PC_ANSWERED, PC_FAILED }; /* req[] values */
 
 typedef struct {
     tl_client_base b; /* connect, channel, report */
     tl_pattern_client_config cfg;
     pc_phase phase;
-    uint64_t next_id;     /* next request id to send (1..count) */
+    uint64_t next_id;     /* lowest id that may not be sent yet (failed ids go again after a reconnect) */
+    uint64_t hi;          /* highest id ever sent + 1 */
+    uint64_t cur_id;      /* the request in flight (modes other than correlation) */
     uint64_t outstanding; /* requests sent, not yet fully answered */
-    uint64_t oldest;      /* correlation: lowest unanswered id */
-    uint8_t *answered;    /* per id (1..count): 0 outstanding or not sent, PC_ANSWERED, PC_FAILED */
+    uint64_t oldest;      /* correlation: lowest outstanding id (hi: none) */
+    uint8_t *req;         /* per id (1..count): PC_NOT_SENT, PC_OUTSTANDING, PC_ANSWERED, PC_FAILED */
     uint64_t *sent_at;    /* per id */
     /* the request in flight (modes other than correlation) */
     uint64_t cur_frames;
@@ -70,10 +72,12 @@ static int pc_new(pc_client *c, const tl_svc_env *env, tl_message **m, unsigned 
     return TL_OK;
 }
 
+/* The end, for good: Bye pair, or ByeSignal with bit A with abort. */
 static void pc_close(pc_client *c, const tl_svc_env *env)
 {
     tl_message *m = NULL;
 
+    c->b.final = 1;
     c->phase = PC_CLOSING;
     if (c->cfg.abort) {
         /* A local abort closes at once; a ByeResponse may take a while
@@ -147,6 +151,11 @@ static int send_request(pc_client *c, const tl_svc_env *env, uint64_t id)
     }
     free(body);
     c->b.rep.sent++;
+    c->req[id] = PC_OUTSTANDING;
+    c->cur_id = id;
+    if (id >= c->hi) {
+        c->hi = id + 1;
+    }
     c->outstanding++;
     c->cur_frames = 0;
     c->cur_fnv = TL_PATTERN_FNV_INIT;
@@ -161,7 +170,13 @@ static void pc_pump(pc_client *c, const tl_svc_env *env)
 {
     uint32_t window = c->cfg.mode == TL_PC_CORRELATION ? c->cfg.concurrency : 1;
 
-    while (c->phase == PC_RUN && c->next_id <= c->cfg.count && c->outstanding < window) {
+    while (c->phase == PC_RUN && c->outstanding < window) {
+        while (c->next_id <= c->cfg.count && c->req[c->next_id] != PC_NOT_SENT) {
+            c->next_id++;
+        }
+        if (c->next_id > c->cfg.count) {
+            break;
+        }
         if (send_request(c, env, c->next_id) != 0) {
             pc_close(c, env);
             return;
@@ -173,9 +188,12 @@ static void pc_pump(pc_client *c, const tl_svc_env *env)
     }
 }
 
-static int pc_start(tl_service *s, const tl_svc_env *env)
+/* Open a channel: HelloRequest (again: a reconnect). 0 or an error code
+ * (recorded). A reconnecting client says so in every Hello (x-reconnect:
+ * reconnects so far), so that the pattern server does not count a channel
+ * that dies as a client gone for good (pattern_server.h). */
+static int pc_connect(pc_client *c, const tl_svc_env *env, int again)
 {
-    pc_client *c = s->state;
     tl_message *m = NULL;
     tl_post_out out;
     int rc = tl_client_get(&c->b, env, &m);
@@ -187,6 +205,12 @@ static int pc_start(tl_service *s, const tl_svc_env *env)
     if (rc == TL_OK && c->cfg.mode == TL_PC_REJECT) {
         rc = tl_msg_add_header(m, TL_PATTERN_REJECT, "test");
     }
+    if (rc == TL_OK && c->b.retry.conn.reconnect) {
+        char n[24];
+
+        snprintf(n, sizeof n, "%llu", (unsigned long long)(c->b.rep.reconnects + (again ? 1u : 0u)));
+        rc = tl_msg_add_header(m, TL_PATTERN_RECONNECT, n);
+    }
     if (rc == TL_OK) {
         memset(&out, 0, sizeof out);
         rc = env->post(env->host, &m, &out);
@@ -196,36 +220,53 @@ static int pc_start(tl_service *s, const tl_svc_env *env)
         tl_svc_report_error(&c->b.rep, env, "HelloRequest to %s refused: %s", c->b.connect, tl_strerror(rc));
         return rc;
     }
-    c->b.channel = out.hdr.channel;
+    tl_client_attempt(&c->b, env, out.hdr.channel, again);
     c->phase = PC_HELLO;
+    c->next_id = 1;
     c->oldest = 1;
+    return 0;
+}
+
+static int pc_start(tl_service *s, const tl_svc_env *env)
+{
+    pc_client *c = s->state;
+    int rc;
+
+    c->hi = 1;
+    rc = pc_connect(c, env, 0);
+    if (rc != 0) {
+        return rc;
+    }
     if (c->cfg.timeout_ns != 0) {
         env->set_timer(env->host, c->cfg.timeout_ns, TL_CLIENT_TIMER_TIMEOUT);
     }
     return 0;
 }
 
-static void request_done(pc_client *c, const tl_svc_env *env, uint64_t id)
+static void advance_oldest(pc_client *c)
 {
-    c->answered[id] = PC_ANSWERED;
-    c->outstanding--;
-    tl_svc_report_answer(&c->b.rep, env->now(env->host) - c->sent_at[id]);
-    while (c->oldest <= c->cfg.count && c->answered[c->oldest]) {
+    while (c->oldest < c->hi && c->req[c->oldest] != PC_OUTSTANDING) {
         c->oldest++;
     }
+}
+
+static void request_done(pc_client *c, const tl_svc_env *env, uint64_t id)
+{
+    c->req[id] = PC_ANSWERED;
+    c->outstanding--;
+    tl_svc_report_answer(&c->b.rep, env->now(env->host) - c->sent_at[id]);
+    advance_oldest(c);
 }
 
 /* End request id with an explicit failure (its channel closed, or the engine
  * returned one of its frames). */
 static void request_failed(pc_client *c, uint64_t id)
 {
-    if (id >= 1 && id < c->next_id && id <= c->cfg.count && !c->answered[id]) {
-        c->answered[id] = PC_FAILED;
+    if (id >= 1 && id < c->hi && c->req[id] == PC_OUTSTANDING) {
+        c->req[id] = PC_FAILED;
         c->outstanding--;
         c->b.rep.failed++;
-        while (c->oldest <= c->cfg.count && c->answered[c->oldest]) {
-            c->oldest++;
-        }
+        advance_oldest(c);
     }
 }
 
@@ -233,13 +274,14 @@ static void request_failed(pc_client *c, uint64_t id)
 static uint64_t check_id(pc_client *c, const tl_svc_env *env, const tl_message *m, const char *what)
 {
     uint64_t id = m->hdr.message_id;
+    int st = id == 0 || id > c->cfg.count ? PC_NOT_SENT : c->req[id];
 
-    if (id == 0 || id >= c->next_id || id > c->cfg.count || c->answered[id]) {
+    if (st != PC_OUTSTANDING) {
         tl_svc_report_error(&c->b.rep, env, "%s id %llu answers no outstanding request%s", what,
                             (unsigned long long)id,
-                            id == 0 || id >= c->next_id || id > c->cfg.count ? ""
-                            : c->answered[id] == PC_FAILED                   ? " (it had failed)"
-                                                                             : " (duplicate)");
+                            st == PC_FAILED     ? " (it had failed)"
+                            : st == PC_ANSWERED ? " (duplicate)"
+                                                : "");
         return 0;
     }
     return id;
@@ -274,6 +316,7 @@ static void on_response(pc_client *c, const tl_svc_env *env, const tl_message *m
             c->b.rep.bytes += m->body.len;
         }
         free(want);
+        advance_oldest(c);
         if (id > c->oldest) {
             c->stats.out_of_order++;
         }
@@ -416,18 +459,25 @@ static void on_server_request(pc_client *c, const tl_svc_env *env, tl_message **
     }
     c->stats.server_requests++;
     if (c->cur_response) {
-        request_done(c, env, c->next_id - 1);
+        request_done(c, env, c->cur_id);
     }
 }
 
 static int on_notification(pc_client *c, const tl_svc_env *env, const tl_message *m)
 {
-    switch (tl_client_notification(&c->b, env, m, 0, c->phase == PC_CLOSING, NULL)) {
+    switch (tl_client_notification(&c->b, env, m, c->phase == PC_HELLO, c->phase == PC_CLOSING,
+                                   &c->stats.connect_status)) {
     case TL_CLIENT_NOTE_CLOSED:
         c->stats.closed = 1;
         if (c->cfg.mode == TL_PC_REJECT) {
             if (c->stats.connected) {
                 tl_svc_report_error(&c->b.rep, env, "rejected Hello was answered");
+            }
+            /* Closed before the HelloResponse: the rejection, unless the
+             * attempt had failed already (connect failure, hello timeout). */
+            if (tl_client_closed(&c->b, env, c->b.attempt_over)) {
+                c->phase = PC_WAIT;
+                return 0;
             }
             return 1;
         }
@@ -440,8 +490,19 @@ static int on_notification(pc_client *c, const tl_svc_env *env, const tl_message
                         (unsigned long long)c->outstanding);
         }
         /* channel_closed is the explicit failure of every outstanding request */
-        for (uint64_t id = 1; id < c->next_id && id <= c->cfg.count; id++) {
+        for (uint64_t id = 1; id < c->hi; id++) {
             request_failed(c, id);
+        }
+        if (tl_client_closed(&c->b, env, c->b.rep.answered < c->cfg.count)) {
+            /* The failed ones stay counted failed; their ids go again, as new
+             * requests, on the next channel. */
+            for (uint64_t id = 1; id < c->hi; id++) {
+                if (c->req[id] == PC_FAILED) {
+                    c->req[id] = PC_NOT_SENT;
+                }
+            }
+            c->phase = PC_WAIT;
+            return 0;
         }
         return 1;
     case TL_CLIENT_NOTE_RETURNED:
@@ -455,7 +516,7 @@ static int on_notification(pc_client *c, const tl_svc_env *env, const tl_message
     return 0;
 }
 
-static int pc_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+static int pc_handle(tl_service *s, const tl_svc_env *env, tl_message **msg)
 {
     pc_client *c = s->state;
     const tl_message *m = *msg;
@@ -467,8 +528,13 @@ static int pc_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     if (tl_proto_origin_engine(m->hdr.proto)) {
         return on_notification(c, env, m);
     }
+    if (c->b.attempt_over) {
+        return 0; /* a frame of the channel we gave up on (hello or reply timeout) */
+    }
+    tl_client_heard(&c->b, env);
     if (c->phase == PC_HELLO && op == TL_OP_HELLO_RESPONSE) {
         c->stats.connected = 1;
+        tl_client_handshake(&c->b, env);
         if (c->cfg.mode == TL_PC_REJECT) {
             tl_svc_report_error(&c->b.rep, env, "HelloResponse to a Hello the server should reject");
             pc_close(c, env);
@@ -503,15 +569,45 @@ static int pc_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     return 0;
 }
 
+/* The reply timeout watches the outstanding requests and the ByeResponse. */
+static void pc_watch(pc_client *c, const tl_svc_env *env)
+{
+    tl_client_reply_watch(&c->b, env, (c->phase == PC_RUN && c->outstanding > 0) || c->phase == PC_BYE);
+}
+
+static int pc_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+{
+    int rc = pc_handle(s, env, msg);
+
+    pc_watch(s->state, env);
+    return rc;
+}
+
 static void pc_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
 {
     pc_client *c = s->state;
 
-    if (tl_client_on_timer(s, &c->b, env, token, c->phase == PC_CLOSING, &c->stats.timed_out, NULL,
-                           c->cfg.count)) {
-        c->cfg.abort = 1;
-        pc_close(c, env);
+    switch (tl_client_on_timer(s, &c->b, env, token, c->phase == PC_CLOSING, &c->stats.timed_out, NULL,
+                               c->cfg.count)) {
+    case TL_CLIENT_ACT_ABORT:
+        if (c->phase == PC_WAIT) {
+            env->cancel_timer(env->host, TL_CLIENT_TIMER_RECONNECT);
+            s->done = 1; /* no channel to close */
+        } else {
+            c->cfg.abort = 1;
+            pc_close(c, env);
+        }
+        break;
+    case TL_CLIENT_ACT_GIVE_UP: c->phase = PC_CLOSING; break;
+    case TL_CLIENT_ACT_RECONNECT:
+        if (c->phase == PC_WAIT && pc_connect(c, env, 1) != 0) {
+            c->b.final = 1;
+            s->done = 1;
+        }
+        break;
+    case TL_CLIENT_ACT_NONE: break;
     }
+    pc_watch(c, env);
 }
 
 static void pc_report(const tl_service *s, tl_svc_report *out)
@@ -522,8 +618,8 @@ static void pc_report(const tl_service *s, tl_svc_report *out)
     out->out_of_order = c->stats.out_of_order;
     out->requests = 1;
     out->open = 0;
-    for (uint64_t id = 1; id < c->next_id && id <= c->cfg.count; id++) {
-        out->open += c->answered[id] == 0;
+    for (uint64_t id = 1; id < c->hi; id++) {
+        out->open += c->req[id] == PC_OUTSTANDING;
     }
 }
 
@@ -533,7 +629,7 @@ static void pc_destroy(tl_service *s)
 
     if (c != NULL) {
         tl_client_base_free(&c->b);
-        free(c->answered);
+        free(c->req);
         free(c->sent_at);
     }
     tl_svc_free(s);
@@ -571,10 +667,11 @@ int tl_pattern_client_create(const tl_pattern_client_config *cfg, tl_service **o
     if (c->cfg.mode == TL_PC_REJECT) {
         c->cfg.count = 0;
     }
-    rc = tl_client_base_init(&c->b, cfg->connect);
-    c->answered = calloc((size_t)c->cfg.count + 2, 1);
+    rc = tl_client_base_init(&c->b, cfg->connect, &cfg->conn);
+    c->b.no_hello_ok = c->cfg.mode == TL_PC_REJECT;
+    c->req = calloc((size_t)c->cfg.count + 2, 1);
     c->sent_at = calloc((size_t)c->cfg.count + 2, sizeof *c->sent_at);
-    if (rc != TL_OK || c->answered == NULL || c->sent_at == NULL) {
+    if (rc != TL_OK || c->req == NULL || c->sent_at == NULL) {
         pc_destroy(s);
         return TL_E_NOMEM;
     }

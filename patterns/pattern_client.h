@@ -30,6 +30,10 @@
  * requests fully answered (latency from the first frame sent to the last
  * answer frame), signals = progress Signals / stream frames received, bytes
  * = answer body bytes checked, errors = violations, closed = channel_closed.
+ *
+ * Every mode has the clients' handshake timeout, reconnect and reply timeout
+ * (cfg.conn, echo_client.h): with reconnect, requests that failed with a
+ * channel are sent again on the next one, until `count` are answered.
  */
 #ifndef TOFULAB_PATTERN_CLIENT_H
 #define TOFULAB_PATTERN_CLIENT_H
@@ -58,18 +62,20 @@ typedef enum {
 typedef struct {
     const char *connect; /* "tcp|host|port" or "uds|path" */
     tl_pc_mode mode;
-    uint64_t count;       /* requests, 1..TL_PC_MAX_COUNT (0 = 1) */
-    uint32_t concurrency; /* correlation: outstanding at most (0 = 1); other modes: 1 */
-    uint64_t frames;      /* stream-in / stream-out frames, progress Signals (0 = 4) */
-    size_t size;          /* body bytes per request / stream-in frame (0 = 64) */
-    int abort;            /* end with ByeSignal + A instead of the Bye pair */
-    uint64_t timeout_ns;  /* the whole run; 0 = none */
+    uint64_t count;            /* requests, 1..TL_PC_MAX_COUNT (0 = 1) */
+    uint32_t concurrency;      /* correlation: outstanding at most (0 = 1); other modes: 1 */
+    uint64_t frames;           /* stream-in / stream-out frames, progress Signals (0 = 4) */
+    size_t size;               /* body bytes per request / stream-in frame (0 = 64) */
+    int abort;                 /* end with ByeSignal + A instead of the Bye pair */
+    uint64_t timeout_ns;       /* the whole run; 0 = none */
+    tl_client_connection conn; /* hello timeout and reconnect (echo_client.h) */
 } tl_pattern_client_config;
 
 typedef struct {
     uint64_t out_of_order;    /* correlation: answers before an older outstanding one */
     uint64_t server_requests; /* bidir: requests from the server answered */
     int connected;
+    uint8_t connect_status; /* non-zero: the engine reported a connect failure */
     int closed;
     int timed_out;
 } tl_pattern_client_stats;

@@ -12,6 +12,7 @@
 typedef struct {
     uint16_t channel;
     uint64_t next_own_id; /* bidir: the server's next request id */
+    int reconnecting;     /* its Hello carried x-reconnect: the client counts once it says Bye */
 } ps_channel;
 
 typedef struct {
@@ -38,7 +39,8 @@ typedef struct {
     size_t nstreams, capstreams;
     ps_held *held;
     size_t nheld, capheld;
-    uint64_t seen_clients; /* Hellos, rejected ones included */
+    uint64_t seen_clients; /* clients counted for `clients`: Hellos, rejected ones included;
+                              a reconnecting client at its ByeRequest */
     tl_pattern_server_stats stats;
     tl_svc_report rep;
 } ps_state;
@@ -479,10 +481,12 @@ static int finished(ps_state *st, const tl_svc_env *env)
 static int on_hello(ps_state *st, const tl_svc_env *env, tl_message **msg)
 {
     tl_message *m = *msg;
-    char why[64];
+    ps_channel *c;
+    char why[64], again[24];
+    int reconnecting = tl_pattern_header(m, TL_PATTERN_RECONNECT, again, sizeof again) >= 0;
 
-    st->seen_clients++;
     if (tl_pattern_header(m, TL_PATTERN_REJECT, why, sizeof why) >= 0) {
+        st->seen_clients++;
         /* Reject: local abort, no frame (section 10, Abort / reject). */
         st->stats.rejected++;
         m->hdr.proto = tl_proto_make(TL_OP_BYE_SIGNAL, 0, 0, 1, 0);
@@ -495,10 +499,21 @@ static int on_hello(ps_state *st, const tl_svc_env *env, tl_message **msg)
         (void)ps_post(st, env, msg, "ByeSignal");
         return 0;
     }
-    if (add_channel(st, env, m->hdr.channel) == NULL) {
+    c = add_channel(st, env, m->hdr.channel);
+    if (c == NULL) {
         return 0;
     }
     st->stats.hellos++;
+    if (reconnecting) {
+        /* A channel of a client that reconnects may die and the client come
+         * back on another: it counts as gone only when it says Bye. */
+        c->reconnecting = 1;
+        if (strcmp(again, "0") != 0) {
+            st->stats.hellos_again++;
+        }
+    } else {
+        st->seen_clients++;
+    }
     tl_msg_set_opcode(m, TL_OP_HELLO_RESPONSE);
     (void)ps_post(st, env, msg, "HelloResponse");
     return 0;
@@ -539,11 +554,18 @@ static int ps_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     }
     switch (op) {
     case TL_OP_HELLO_REQUEST: return on_hello(st, env, msg);
-    case TL_OP_BYE_REQUEST:
+    case TL_OP_BYE_REQUEST: {
+        ps_channel *c = find_channel(st, m->hdr.channel);
+
+        if (c != NULL && c->reconnecting == 1) {
+            c->reconnecting = 2; /* counted once */
+            st->seen_clients++;
+        }
         st->stats.byes++;
         tl_msg_set_opcode(m, TL_OP_BYE_RESPONSE);
         (void)ps_post(st, env, msg, "ByeResponse");
         return 0;
+    }
     case TL_OP_REQUEST: on_request(st, env, msg); return 0;
     case TL_OP_RESPONSE: on_client_response(st, env, m); return 0;
     case TL_OP_SIGNAL:

@@ -37,7 +37,10 @@
  *
  * With clients = N the service finishes once N clients have said Hello and
  * every channel has closed again: `expect server done` is then the "no
- * channel leaks" oracle of the multi-client churn pattern.
+ * channel leaks" oracle of the multi-client churn pattern. A client that
+ * reconnects (its Hello carries `x-reconnect`) may lose a channel and come
+ * back on another, so it counts only once it says ByeRequest (once, whatever
+ * channels it used); its channels are tracked like any other.
  */
 #ifndef TOFULAB_PATTERN_SERVER_H
 #define TOFULAB_PATTERN_SERVER_H
@@ -54,6 +57,8 @@ extern "C" {
 #define TL_PATTERN_HEADER   "x-pattern"
 #define TL_PATTERN_CHECKSUM "x-checksum"
 #define TL_PATTERN_REJECT   "x-reject"
+/* On every Hello of a client with reconnect on: the reconnects so far. */
+#define TL_PATTERN_RECONNECT "x-reconnect"
 
 typedef struct {
     const char *listen;    /* "tcp|host|port" or "uds|path" */
@@ -63,6 +68,7 @@ typedef struct {
 
 typedef struct {
     uint64_t hellos;       /* clients accepted */
+    uint64_t hellos_again; /* of which reconnections (x-reconnect > 0) */
     uint64_t rejected;     /* Hellos aborted for x-reject */
     uint64_t byes;         /* ByeRequests answered */
     uint64_t open;         /* channels tracked now */

@@ -16,6 +16,7 @@ typedef enum {
     RR_RUN,       /* requests in flight */
     RR_BYE,       /* ByeRequest posted, waiting for ByeResponse */
     RR_CLOSING,   /* waiting for channel_closed */
+    RR_WAIT,      /* no channel: the reconnect backoff runs */
     RR_FAILED
 } rr_state;
 
@@ -30,7 +31,9 @@ typedef struct {
     uint64_t *sent_at;  /* [1..count] */
     uint64_t *latencies;
     uint8_t *scratch; /* size_max bytes of body pattern */
-    uint64_t next_id; /* next id to send */
+    uint64_t next_id; /* lowest id that may not be sent yet (failed ids are sent again after a reconnect) */
+    uint64_t hi;      /* highest id ever sent + 1 */
+    uint64_t posted;  /* requests sent, resent ones included */
     uint64_t outstanding;
     uint64_t oldest; /* lowest id that may still be outstanding */
     tl_client_stats stats;
@@ -43,6 +46,7 @@ static const char *rr_state_name(rr_state st)
     case RR_RUN: return "waiting for Responses";
     case RR_BYE: return "waiting for ByeResponse";
     case RR_CLOSING: return "closing";
+    case RR_WAIT: return "waiting to reconnect";
     case RR_FAILED: break;
     }
     return "not started";
@@ -52,7 +56,7 @@ static const char *rr_state_name(rr_state st)
  * returned it). */
 static void rr_fail(rr_client *c, uint64_t id)
 {
-    if (id >= 1 && id < c->next_id && c->req_state[id] == RQ_OUTSTANDING) {
+    if (id >= 1 && id < c->hi && c->req_state[id] == RQ_OUTSTANDING) {
         c->req_state[id] = RQ_FAILED;
         c->outstanding--;
         c->b.rep.failed++;
@@ -93,14 +97,23 @@ static void rr_fill(rr_client *c, const tl_svc_env *env)
 {
     uint32_t window = c->cfg.concurrency ? c->cfg.concurrency : 1;
 
-    while (c->state == RR_RUN && c->outstanding < window && c->next_id <= c->cfg.count) {
-        uint64_t id = c->next_id;
+    while (c->state == RR_RUN && c->outstanding < window) {
+        uint64_t id;
         size_t span = c->cfg.size_max - c->cfg.size_min;
-        size_t size = c->cfg.size_min + (span ? (size_t)(env->random(env->host) % (span + 1)) : 0);
+        size_t size;
         tl_message *m = NULL;
         tl_post_out out;
         size_t k;
         int rc;
+
+        while (c->next_id <= c->cfg.count && c->req_state[c->next_id] != RQ_NOT_SENT) {
+            c->next_id++;
+        }
+        if (c->next_id > c->cfg.count) {
+            break;
+        }
+        id = c->next_id;
+        size = c->cfg.size_min + (span ? (size_t)(env->random(env->host) % (span + 1)) : 0);
 
         rc = tl_client_get(&c->b, env, &m);
         if (rc != TL_OK) {
@@ -132,22 +145,25 @@ static void rr_fill(rr_client *c, const tl_svc_env *env)
         c->req_state[id] = RQ_OUTSTANDING;
         c->req_size[id] = (uint16_t)size;
         c->outstanding++;
+        c->posted++;
         c->next_id++;
+        if (id >= c->hi) {
+            c->hi = id + 1;
+        }
     }
     if (c->state == RR_RUN && c->outstanding == 0 && c->next_id > c->cfg.count) {
         rr_send_bye(c, env);
     }
 }
 
-static int rr_start(tl_service *s, const tl_svc_env *env)
+/* Open a channel: HelloRequest (again: a reconnect). 0 or an error code
+ * (recorded). */
+static int rr_connect(rr_client *c, const tl_svc_env *env, int again)
 {
-    rr_client *c = s->state;
     tl_message *m = NULL;
     tl_post_out out;
-    int rc;
+    int rc = tl_client_hello(&c->b, env, &m);
 
-    c->state = RR_FAILED;
-    rc = tl_client_hello(&c->b, env, &m);
     if (rc != TL_OK) {
         return rc;
     }
@@ -160,10 +176,24 @@ static int rr_start(tl_service *s, const tl_svc_env *env)
     c->hello = out.hdr;
     c->hello.thl = (uint16_t)c->b.hello_thl;
     c->hello.bl = 0;
-    c->b.channel = out.hdr.channel;
+    tl_client_attempt(&c->b, env, out.hdr.channel, again);
     c->state = RR_HELLO;
     c->next_id = 1;
     c->oldest = 1;
+    return 0;
+}
+
+static int rr_start(tl_service *s, const tl_svc_env *env)
+{
+    rr_client *c = s->state;
+    int rc;
+
+    c->state = RR_FAILED;
+    c->hi = 1;
+    rc = rr_connect(c, env, 0);
+    if (rc != 0) {
+        return rc;
+    }
     if (c->cfg.timeout_ns != 0) {
         env->set_timer(env->host, c->cfg.timeout_ns, TL_CLIENT_TIMER_TIMEOUT);
     }
@@ -182,8 +212,19 @@ static int rr_on_notification(rr_client *c, const tl_svc_env *env, const tl_mess
                         (unsigned long long)c->cfg.count, (unsigned long long)c->outstanding);
         }
         /* channel_closed is the explicit failure of every outstanding request */
-        for (uint64_t id = 1; id < c->next_id; id++) {
+        for (uint64_t id = 1; id < c->hi; id++) {
             rr_fail(c, id);
+        }
+        if (tl_client_closed(&c->b, env, c->b.rep.answered < c->cfg.count)) {
+            /* The failed ones stay counted failed; their ids go again, as new
+             * requests, on the next channel. */
+            for (uint64_t id = 1; id < c->hi; id++) {
+                if (c->req_state[id] == RQ_FAILED) {
+                    c->req_state[id] = RQ_NOT_SENT;
+                }
+            }
+            c->state = RR_WAIT;
+            return 0;
         }
         return 1;
     case TL_CLIENT_NOTE_RETURNED:
@@ -215,7 +256,7 @@ static void rr_on_response(rr_client *c, const tl_svc_env *env, const tl_message
         tl_svc_report_error(&c->b.rep, env, "Response for id %llu after its failure", (unsigned long long)id);
         return;
     }
-    while (c->oldest < c->next_id && c->req_state[c->oldest] != RQ_OUTSTANDING) {
+    while (c->oldest < c->hi && c->req_state[c->oldest] != RQ_OUTSTANDING) {
         c->oldest++;
     }
     if (id != c->oldest) {
@@ -244,7 +285,7 @@ static void rr_on_response(rr_client *c, const tl_svc_env *env, const tl_message
     c->b.rep.bytes += m->body.len;
 }
 
-static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+static int rr_handle(tl_service *s, const tl_svc_env *env, tl_message **msg)
 {
     rr_client *c = s->state;
     const tl_message *m = *msg;
@@ -256,8 +297,13 @@ static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     if (tl_proto_origin_engine(m->hdr.proto)) {
         return rr_on_notification(c, env, m);
     }
+    if (c->b.attempt_over) {
+        return 0; /* a frame of the channel we gave up on (hello or reply timeout) */
+    }
+    tl_client_heard(&c->b, env);
     if (c->state == RR_HELLO && op == TL_OP_HELLO_RESPONSE) {
         c->stats.connected = 1;
+        tl_client_handshake(&c->b, env);
         if (m->hdr.message_id != c->hello.message_id) {
             tl_svc_report_error(&c->b.rep, env, "HelloResponse id %llu, expected %llu",
                                 (unsigned long long)m->hdr.message_id,
@@ -291,14 +337,44 @@ static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
     return 0;
 }
 
+/* The reply timeout watches the outstanding requests and the ByeResponse. */
+static void rr_watch(rr_client *c, const tl_svc_env *env)
+{
+    tl_client_reply_watch(&c->b, env, (c->state == RR_RUN && c->outstanding > 0) || c->state == RR_BYE);
+}
+
+static int rr_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
+{
+    int rc = rr_handle(s, env, msg);
+
+    rr_watch(s->state, env);
+    return rc;
+}
+
 static void rr_on_timer(tl_service *s, const tl_svc_env *env, uint64_t token)
 {
     rr_client *c = s->state;
 
-    if (tl_client_on_timer(s, &c->b, env, token, c->state == RR_CLOSING, &c->stats.timed_out,
-                           rr_state_name(c->state), c->cfg.count)) {
-        rr_abort(c, env);
+    switch (tl_client_on_timer(s, &c->b, env, token, c->state == RR_CLOSING, &c->stats.timed_out,
+                               rr_state_name(c->state), c->cfg.count)) {
+    case TL_CLIENT_ACT_ABORT:
+        if (c->state == RR_WAIT) {
+            env->cancel_timer(env->host, TL_CLIENT_TIMER_RECONNECT);
+            s->done = 1; /* no channel to close */
+        } else {
+            rr_abort(c, env);
+        }
+        break;
+    case TL_CLIENT_ACT_GIVE_UP: c->state = RR_CLOSING; break;
+    case TL_CLIENT_ACT_RECONNECT:
+        if (c->state == RR_WAIT && rr_connect(c, env, 1) != 0) {
+            c->b.final = 1;
+            s->done = 1;
+        }
+        break;
+    case TL_CLIENT_ACT_NONE: break;
     }
+    rr_watch(c, env);
 }
 
 static void rr_report(const tl_service *s, tl_svc_report *out)
@@ -306,10 +382,10 @@ static void rr_report(const tl_service *s, tl_svc_report *out)
     const rr_client *c = s->state;
 
     *out = c->b.rep;
-    out->sent = c->next_id > 0 ? c->next_id - 1 : 0;
+    out->sent = c->posted;
     out->requests = 1;
     out->open = 0;
-    for (uint64_t id = 1; id < c->next_id; id++) {
+    for (uint64_t id = 1; id < c->hi; id++) {
         out->open += c->req_state[id] == RQ_OUTSTANDING;
     }
 }
@@ -348,7 +424,7 @@ int tl_rr_client_create(const tl_rr_config *cfg, tl_service **out)
     c = s->state;
     c->cfg = *cfg;
     slots = (size_t)cfg->count + 1;
-    rc = tl_client_base_init(&c->b, cfg->connect);
+    rc = tl_client_base_init(&c->b, cfg->connect, &cfg->conn);
     c->req_state = calloc(slots, sizeof *c->req_state);
     c->req_size = calloc(slots, sizeof *c->req_size);
     c->sent_at = calloc(slots, sizeof *c->sent_at);

@@ -11,7 +11,9 @@
  *   that id and the request's body length (section 7). Latency per request
  *   from env->now. Ends with ByeRequest / ByeResponse and the channel's
  *   channel_closed. Results: tl_svc_report plus tl_client_stats
- *   (echo_client.h).
+ *   (echo_client.h). Handshake timeout, reconnect and reply timeout:
+ *   cfg.conn (echo_client.h); with reconnect, failed requests go again
+ *   on the next channel until `count` are answered.
  */
 #ifndef TOFULAB_REQUEST_RESPONSE_H
 #define TOFULAB_REQUEST_RESPONSE_H
@@ -33,9 +35,10 @@ typedef struct {
     uint64_t count;      /* requests, 0..TL_RR_MAX_COUNT */
     size_t size_min;     /* body bytes, <= size_max <= 65535 */
     size_t size_max;
-    uint32_t concurrency; /* outstanding requests at most; 0 = 1 */
-    int check_echo_body;  /* verify the echo service's body (section 7) */
-    uint64_t timeout_ns;  /* the whole run; 0 = none. On expiry: error, abort, wait for closed */
+    uint32_t concurrency;      /* outstanding requests at most; 0 = 1 */
+    int check_echo_body;       /* verify the echo service's body (section 7) */
+    uint64_t timeout_ns;       /* the whole run; 0 = none. On expiry: error, abort, wait for closed */
+    tl_client_connection conn; /* hello timeout and reconnect (echo_client.h) */
 } tl_rr_config;
 
 /* Copies the configuration. TL_OK, TL_E_INVAL, TL_E_NOMEM. s->ops->destroy(s)

@@ -71,6 +71,8 @@ void tl_svc_report_add(tl_svc_report *t, const tl_svc_report *r, int with_open)
     t->suspicions += r->suspicions;
     t->false_suspicions += r->false_suspicions;
     t->deaths += r->deaths;
+    t->connect_failures += r->connect_failures;
+    t->reconnects += r->reconnects;
     if (t->first_error[0] == '\0' && r->first_error[0] != '\0') {
         memcpy(t->first_error, r->first_error, sizeof t->first_error);
         t->first_error[sizeof t->first_error - 1] = '\0';

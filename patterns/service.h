@@ -45,7 +45,14 @@ typedef struct tl_svc_env {
  * while it was outstanding, or the engine returned it with an error status)
  * or open (still waiting). The hosts check sent == answered + failed + open
  * (+ abandoned: open when a crash killed the process),
- * and open == 0 once the service has finished: nothing silently lost. */
+ * and open == 0 once the service has finished: nothing silently lost.
+ *
+ * Every client pattern (the heartbeat client too) counts its connection
+ * attempts that ended before the handshake completed (connect_failures: the
+ * engine's connect failure, channel_closed before the HelloResponse, or the
+ * hello timeout) and the new channels it opened after a failure
+ * (reconnects). A reconnecting client's failed requests stay failed; it
+ * sends new ones in their place, so sent may exceed its count. */
 typedef struct {
     int requests;          /* 1: sent/answered/failed/open count requests (the per-request oracle applies) */
     uint64_t sent;         /* requests / messages the service originated */
@@ -66,6 +73,10 @@ typedef struct {
     uint64_t suspicions;
     uint64_t false_suspicions;
     uint64_t deaths;
+    /* clients: connection attempts that ended before the HelloResponse;
+     * channels opened again after a failure */
+    uint64_t connect_failures;
+    uint64_t reconnects;
     char first_error[200]; /* first violation, "" if none */
 } tl_svc_report;
 

@@ -162,6 +162,8 @@ static uint64_t actual(const tl_scenario *scn, tl_sim *sim, const scn_expect *e)
     case M_SUSPICIONS: return sum.suspicions;
     case M_FALSE_SUSPICIONS: return sum.false_suspicions;
     case M_DEATHS: return sum.deaths;
+    case M_CONNECT_FAILURES: return sum.connect_failures;
+    case M_RECONNECTS: return sum.reconnects;
     default: return 0;
     }
 }
@@ -206,6 +208,10 @@ static void summary_services(const tl_scenario *scn, tl_sim *sim, FILE *f)
                 (unsigned long long)r.answered, (unsigned long long)r.failed, (unsigned long long)r.open,
                 (unsigned long long)r.errors, (unsigned long long)r.signals, (unsigned long long)r.closed,
                 mean, max, tl_sim_service_done(sim, (uint32_t)i) ? " (done)" : "");
+        if (r.connect_failures || r.reconnects) {
+            fprintf(f, "    connect-failures=%llu reconnects=%llu\n", (unsigned long long)r.connect_failures,
+                    (unsigned long long)r.reconnects);
+        }
         if (r.abandoned || r.out_of_order || r.suspicions) {
             fprintf(
                 f, "    abandoned=%llu out-of-order=%llu suspicions=%llu false-suspicions=%llu deaths=%llu\n",
@@ -251,7 +257,8 @@ static void json_run(const tl_scenario *scn, tl_sim *sim, uint64_t seed, const t
         fprintf(f,
                 ",\"sent\":%llu,\"answered\":%llu,\"failed\":%llu,\"open\":%llu,\"abandoned\":%llu,"
                 "\"out_of_order\":%llu,\"errors\":%llu,\"signals\":%llu,\"bytes\":%llu,\"closed\":%llu,"
-                "\"suspicions\":%llu,\"false_suspicions\":%llu,\"deaths\":%llu,"
+                "\"suspicions\":%llu,\"false_suspicions\":%llu,\"deaths\":%llu,\"connect_failures\":%llu,"
+                "\"reconnects\":%llu,"
                 "\"latency_count\":%llu,\"latency_sum_ns\":%llu,\"latency_max_ns\":%llu,\"done\":%s,"
                 "\"first_error\":",
                 (unsigned long long)r.sent, (unsigned long long)r.answered, (unsigned long long)r.failed,
@@ -259,7 +266,8 @@ static void json_run(const tl_scenario *scn, tl_sim *sim, uint64_t seed, const t
                 (unsigned long long)r.out_of_order, (unsigned long long)r.errors,
                 (unsigned long long)r.signals, (unsigned long long)r.bytes, (unsigned long long)r.closed,
                 (unsigned long long)r.suspicions, (unsigned long long)r.false_suspicions,
-                (unsigned long long)r.deaths, (unsigned long long)r.latency_count,
+                (unsigned long long)r.deaths, (unsigned long long)r.connect_failures,
+                (unsigned long long)r.reconnects, (unsigned long long)r.latency_count,
                 (unsigned long long)r.latency_sum_ns, (unsigned long long)r.latency_max_ns,
                 tl_sim_service_done(sim, (uint32_t)i) ? "true" : "false");
         json_str(f, r.first_error);

@@ -1332,6 +1332,8 @@ static const struct {
     {"suspicions", M_SUSPICIONS, 0, 0, MG_H, PROG_UP, 1},
     {"false-suspicions", M_FALSE_SUSPICIONS, 0, 0, MG_H, PROG_NONE, 1},
     {"deaths", M_DEATHS, 0, 0, MG_H, PROG_UP, 0},
+    {"connect-failures", M_CONNECT_FAILURES, 0, 0, MG_CH, PROG_NONE, 1},
+    {"reconnects", M_RECONNECTS, 0, 0, MG_CH, PROG_NONE, 1},
     {"detection-latency-max", M_LATENCY_MAX, 1, 0, MG_H, PROG_NONE, 0},
     {"detection-latency-mean", M_LATENCY_MEAN, 1, 0, MG_H, PROG_NONE, 0},
     {"events", M_EVENTS, 0, 1, 0, PROG_NONE, 1},
@@ -1484,7 +1486,8 @@ static int expect_or_report(parser *ps, int report)
         return expected(
             ps, 2,
             "a metric: sent answered failed open abandoned errors out-of-order signals bytes closed "
-            "latency-max latency-mean suspicions false-suspicions deaths detection-latency-max "
+            "latency-max latency-mean suspicions false-suspicions deaths connect-failures reconnects "
+            "detection-latency-max "
             "detection-latency-mean closed-by done state incarnation, or for *: events retransmits "
             "timeouts lost corrupted resets connections accepted aborted probes delivered");
     }

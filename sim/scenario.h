@@ -141,6 +141,8 @@ typedef enum {
     M_SUSPICIONS, /* heartbeat */
     M_FALSE_SUSPICIONS,
     M_DEATHS,
+    M_CONNECT_FAILURES, /* clients: attempts that ended before the HelloResponse */
+    M_RECONNECTS,       /* clients: channels opened again after a failure */
     /* network-wide (target `*`) */
     M_EVENTS,
     M_RETRANSMITS,

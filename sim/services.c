@@ -45,6 +45,22 @@ typedef struct {
 #define K_BOOL(name, T, m, text)               name, SCN_K_BOOL, FIELD(T, m), 0, 0, 1, text, 0
 #define TABLE(t)                               t, sizeof t / sizeof t[0]
 
+/* Every client kind's handshake timeout and reconnect keys
+ * (tl_client_connection, patterns/echo_client.h), at the end of its table;
+ * the request clients also the reply timeout (the heartbeat has its own). */
+/* clang-format off */
+#define CONN_KEYS(T)                                                                                         \
+    {K_TIME("hello-timeout", T, conn.hello_timeout_ns, 1, "a time such as 30s")},                            \
+    {K_BOOL("reconnect", T, conn.reconnect, "on or off")},                                                   \
+    {K_TIME("reconnect-delay", T, conn.reconnect_delay_ns, 1, "a time such as 1s")},                         \
+    {K_TIME("reconnect-max", T, conn.reconnect_max_ns, 1, "a time such as 30s")},                            \
+    {K_UINT("reconnects", T, conn.reconnects, 0, UINT64_MAX, "a count of reconnects (0 = no limit)")}
+#define REPLY_KEY(T)                                                                                         \
+    {K_TIME("reply-timeout", T, conn.reply_timeout_ns, 0, "a time such as 60s (0 = off)")}
+/* clang-format on */
+#define CONN_HELP  " hello-timeout=TIME reconnect=on|off reconnect-delay=TIME reconnect-max=TIME reconnects=N"
+#define REPLY_HELP CONN_HELP " reply-timeout=TIME"
+
 /* ---- echo ---- */
 
 typedef struct {
@@ -82,6 +98,8 @@ static const scn_key rr_keys[] = {
             "a number of outstanding requests, at least 1")},
     {K_BOOL("check", tl_rr_config, check_echo_body, "on or off")},
     {K_TIME("timeout", tl_rr_config, timeout_ns, 0, "a time such as 30s")},
+    CONN_KEYS(tl_rr_config),
+    REPLY_KEY(tl_rr_config),
 };
 
 static void rr_init(void *p)
@@ -112,6 +130,8 @@ static const scn_key ec_keys[] = {
     {K_UINT("count", tl_echo_client_config, count, 0, UINT64_MAX, "a count of requests")},
     {K_BOOL("abort", tl_echo_client_config, abort, "on (ByeSignal, tofu's EchoClient) or off (ByeRequest)")},
     {K_TIME("timeout", tl_echo_client_config, timeout_ns, 0, "a time such as 30s")},
+    CONN_KEYS(tl_echo_client_config),
+    REPLY_KEY(tl_echo_client_config),
 };
 
 static void ec_init(void *p)
@@ -164,9 +184,11 @@ static const scn_key pc_keys[] = {
     {K_UINT_MAX("size", tl_pattern_client_config, size, 1, TL_MAX_BODY_LEN, "a body size, 1 to ")},
     {K_BOOL("abort", tl_pattern_client_config, abort, "on (ByeSignal) or off (ByeRequest)")},
     {K_TIME("timeout", tl_pattern_client_config, timeout_ns, 0, "a time such as 30s")},
+    CONN_KEYS(tl_pattern_client_config),
+    REPLY_KEY(tl_pattern_client_config),
 };
 
-#define PC_KEYS "connect=ADDR count=N concurrency=N frames=N size=N abort=on|off timeout=TIME"
+#define PC_KEYS "connect=ADDR count=N concurrency=N frames=N size=N abort=on|off timeout=TIME" REPLY_HELP
 
 static void pc_init_mode(void *p, tl_pc_mode mode)
 {
@@ -206,6 +228,7 @@ static const scn_key hb_client_keys[] = {
     {HB_TIME("timeout", timeout_ns, 1)},
     {HB_TIME("expect-death-at", expect_death_ns, 0)},
     {HB_TIME("stop", stop_ns, 1)},
+    CONN_KEYS(tl_heartbeat_config),
 };
 
 static const scn_key hb_server_keys[] = {
@@ -236,10 +259,10 @@ static int hb_create(void *p, tl_service **out)
 static const scn_service_kind kinds[] = {
     {KIND("echo", NULL, "listen=ADDR[,ADDR...] budget=N", 1, echo_cfg, ec, echo_keys, NULL, echo_create)},
     {KIND("request-response", "rr",
-          "connect=ADDR count=N size=N|A..B concurrency=N check=on|off timeout=TIME", 0, rr_cfg, rr, rr_keys,
-          rr_init, rr_create)},
-    {KIND("echo-client", NULL, "connect=ADDR count=N abort=on|off timeout=TIME", 0, ec_cfg, ec, ec_keys,
-          ec_init, ec_create)},
+          "connect=ADDR count=N size=N|A..B concurrency=N check=on|off timeout=TIME" REPLY_HELP, 0, rr_cfg,
+          rr, rr_keys, rr_init, rr_create)},
+    {KIND("echo-client", NULL, "connect=ADDR count=N abort=on|off timeout=TIME" REPLY_HELP, 0, ec_cfg, ec,
+          ec_keys, ec_init, ec_create)},
     {KIND("pattern-server", NULL, "listen=ADDR odd-delay=TIME clients=N", 1, ps_cfg, ps, ps_keys, NULL,
           ps_create)},
     {KIND("correlation", NULL, PC_KEYS, 0, pc_cfg, pc, pc_keys, pc_init_correlation, pc_create)},
@@ -248,8 +271,9 @@ static const scn_service_kind kinds[] = {
     {KIND("progress", NULL, PC_KEYS, 0, pc_cfg, pc, pc_keys, pc_init_progress, pc_create)},
     {KIND("bidir", "bidirectional", PC_KEYS, 0, pc_cfg, pc, pc_keys, pc_init_bidir, pc_create)},
     {KIND("reject", NULL, PC_KEYS, 0, pc_cfg, pc, pc_keys, pc_init_reject, pc_create)},
-    {KIND("heartbeat", NULL, "connect=ADDR interval=TIME timeout=TIME expect-death-at=TIME stop=TIME", 0,
-          hb_cfg, hb, hb_client_keys, NULL, hb_create)},
+    {KIND("heartbeat", NULL,
+          "connect=ADDR interval=TIME timeout=TIME expect-death-at=TIME stop=TIME" CONN_HELP, 0, hb_cfg, hb,
+          hb_client_keys, NULL, hb_create)},
     {KIND("heartbeat-server", NULL, "listen=ADDR interval=TIME timeout=TIME expect-death-at=TIME", 1, hb_cfg,
           hb, hb_server_keys, hb_init_server, hb_create)},
 };

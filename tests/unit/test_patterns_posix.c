@@ -10,10 +10,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +24,7 @@
 #include "../../patterns/heartbeat.h"
 #include "../../patterns/pattern_client.h"
 #include "../../patterns/pattern_server.h"
+#include "../../patterns/request_response.h"
 #include "../../patterns/runner_posix.h"
 
 #define SEC 1000000000ull
@@ -179,11 +183,71 @@ static void test_patterns_posix_heartbeat_over_uds_no_suspicion(void **state)
     rmdir(dir);
 }
 
+/* A TCP listener on 127.0.0.1 that never accepts: the kernel completes the
+ * handshake into the backlog, the HelloRequest is never answered. */
+static int silent_listener(char *addr, size_t cap)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = 0; /* ephemeral */
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    snprintf(addr, cap, "tcp|127.0.0.1|%u", (unsigned)ntohs(sa.sin_port));
+    return fd;
+}
+
+static void test_patterns_posix_unanswered_hello_times_out_and_reconnects(void **state)
+{
+    char addr[64];
+    int fd = silent_listener(addr, sizeof addr);
+    tl_service *svc = NULL;
+    tl_svc_report rep;
+    struct timespec t0, t1;
+
+    (void)state;
+    /* without reconnect: one counted failure, the client finishes */
+    for (int reconnect = 0; reconnect <= 1; reconnect++) {
+        tl_rr_config c;
+
+        memset(&c, 0, sizeof c);
+        c.connect = addr;
+        c.count = 5;
+        c.size_min = c.size_max = 16;
+        c.check_echo_body = 1;
+        c.timeout_ns = 25 * SEC;
+        c.conn.hello_timeout_ns = 200000000ull; /* 200 ms */
+        c.conn.reconnect = reconnect;
+        c.conn.reconnect_delay_ns = 50000000ull;
+        c.conn.reconnects = 2;
+        assert_int_equal(tl_rr_client_create(&c, &svc), TL_OK);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        run_client(svc, &rep); /* asserts the run ended with the service done */
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        svc->ops->destroy(svc);
+        assert_int_equal(rep.errors, 0);
+        assert_int_equal(rep.sent, 0);
+        assert_int_equal(rep.connect_failures, reconnect ? 3 : 1);
+        assert_int_equal(rep.reconnects, reconnect ? 2 : 0);
+        assert_int_equal(rep.closed, reconnect ? 3 : 1);
+        /* long before the overall timeout (25 s): generous, never flaky */
+        assert_true(t1.tv_sec - t0.tv_sec < 20);
+    }
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_patterns_posix_every_mode_over_uds_succeeds),
         cmocka_unit_test(test_patterns_posix_heartbeat_over_uds_no_suspicion),
+        cmocka_unit_test(test_patterns_posix_unanswered_hello_times_out_and_reconnects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

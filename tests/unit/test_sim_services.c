@@ -57,6 +57,28 @@ static void u(char *out, size_t cap, uint64_t v) { snprintf(out, cap, "%llu", (u
 
 static void s_(char *out, size_t cap, const char *s) { snprintf(out, cap, "%s", s ? s : "(null)"); }
 
+/* The connection keys every client kind has (tl_client_connection): 1 when
+ * key is one (its field written to out). */
+static int conn_field(const tl_client_connection *c, const char *key, char *out, size_t cap)
+{
+    if (strcmp(key, "hello-timeout") == 0) {
+        u(out, cap, c->hello_timeout_ns);
+    } else if (strcmp(key, "reconnect") == 0) {
+        u(out, cap, (uint64_t)c->reconnect);
+    } else if (strcmp(key, "reconnect-delay") == 0) {
+        u(out, cap, c->reconnect_delay_ns);
+    } else if (strcmp(key, "reconnect-max") == 0) {
+        u(out, cap, c->reconnect_max_ns);
+    } else if (strcmp(key, "reconnects") == 0) {
+        u(out, cap, c->reconnects);
+    } else if (strcmp(key, "reply-timeout") == 0) {
+        u(out, cap, c->reply_timeout_ns);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 /* The field of `key` as text, read through the pattern configuration's type;
  * "?" for a key this group does not have. Addresses: the pattern's pointer
  * (echo: the addresses the kind reports, comma-separated). */
@@ -81,7 +103,9 @@ static void field_text(const scn_service_kind *k, const void *cfg, const char *k
     }
     case G_RR: {
         const tl_rr_config *c = p;
-        if (strcmp(key, "connect") == 0) {
+        if (conn_field(&c->conn, key, out, cap)) {
+            /* a connection key: written */
+        } else if (strcmp(key, "connect") == 0) {
             s_(out, cap, c->connect);
         } else if (strcmp(key, "count") == 0) {
             u(out, cap, c->count);
@@ -98,7 +122,9 @@ static void field_text(const scn_service_kind *k, const void *cfg, const char *k
     }
     case G_EC: {
         const tl_echo_client_config *c = p;
-        if (strcmp(key, "connect") == 0) {
+        if (conn_field(&c->conn, key, out, cap)) {
+            /* a connection key: written */
+        } else if (strcmp(key, "connect") == 0) {
             s_(out, cap, c->connect);
         } else if (strcmp(key, "count") == 0) {
             u(out, cap, c->count);
@@ -122,7 +148,9 @@ static void field_text(const scn_service_kind *k, const void *cfg, const char *k
     }
     case G_PC: {
         const tl_pattern_client_config *c = p;
-        if (strcmp(key, "connect") == 0) {
+        if (conn_field(&c->conn, key, out, cap)) {
+            /* a connection key: written */
+        } else if (strcmp(key, "connect") == 0) {
             s_(out, cap, c->connect);
         } else if (strcmp(key, "count") == 0) {
             u(out, cap, c->count);
@@ -144,7 +172,9 @@ static void field_text(const scn_service_kind *k, const void *cfg, const char *k
     case G_HB:
     case G_HBS: {
         const tl_heartbeat_config *c = p;
-        if (strcmp(key, group_of(k->name) == G_HB ? "connect" : "listen") == 0) {
+        if (group_of(k->name) == G_HB && conn_field(&c->conn, key, out, cap)) {
+            /* a connection key: written */
+        } else if (strcmp(key, group_of(k->name) == G_HB ? "connect" : "listen") == 0) {
             s_(out, cap, c->address);
         } else if (strcmp(key, "interval") == 0) {
             u(out, cap, c->interval_ns);
@@ -196,11 +226,25 @@ static const key_case cases[] = {
     {G_RR, "concurrency", "3", "3", "0", "a number of outstanding requests, at least 1"},
     {G_RR, "check", "off", "0", "maybe", "on or off"},
     {G_RR, "timeout", "2s", "2000000000", "2", "a time such as 30s"},
+    {G_RR, "hello-timeout", "5s", "5000000000", "0s", "a time such as 30s"},
+    {G_RR, "reconnect", "on", "1", "sometimes", "on or off"},
+    {G_RR, "reconnect-delay", "100ms", "100000000", "0", "a time such as 1s"},
+    {G_RR, "reconnect-max", "2m", "120000000000", "x", "a time such as 30s"},
+    {G_RR, "reconnects", "0", "0", "-1", "a count of reconnects (0 = no limit)"},
+    {G_RR, "reconnects", "18446744073709551615", "18446744073709551615", "18446744073709551616",
+     "a count of reconnects (0 = no limit)"},
+    {G_RR, "reply-timeout", "0s", "0", "-1s", "a time such as 60s (0 = off)"},
     /* echo-client */
     {G_EC, "connect", "uds|/tmp/s", "uds|/tmp/s", "tcp|a", ADDR_BAD},
     {G_EC, "count", "123456", "123456", "-3", "a count of requests"},
     {G_EC, "abort", "no", "0", "2", "on (ByeSignal, tofu's EchoClient) or off (ByeRequest)"},
     {G_EC, "timeout", "250ms", "250000000", "-1s", "a time such as 30s"},
+    {G_EC, "hello-timeout", "1h", "3600000000000", "1", "a time such as 30s"},
+    {G_EC, "reconnect", "off", "0", "1x", "on or off"},
+    {G_EC, "reconnect-delay", "1s", "1000000000", "0ms", "a time such as 1s"},
+    {G_EC, "reconnect-max", "30s", "30000000000", "30", "a time such as 30s"},
+    {G_EC, "reconnects", "3", "3", "three", "a count of reconnects (0 = no limit)"},
+    {G_EC, "reply-timeout", "90s", "90000000000", "90", "a time such as 60s (0 = off)"},
     /* pattern-server */
     {G_PS, "listen", "tcp|0.0.0.0|9", "tcp|0.0.0.0|9", "tcp||9", ADDR_BAD},
     {G_PS, "odd-delay", "50ms", "50000000", "50", "a time such as 50ms"},
@@ -218,6 +262,12 @@ static const key_case cases[] = {
     {G_PC, "size", "13", "13", "0", "a body size, 1 to 65535"},
     {G_PC, "abort", "yes", "1", "maybe", "on (ByeSignal) or off (ByeRequest)"},
     {G_PC, "timeout", "1m", "60000000000", "1x", "a time such as 30s"},
+    {G_PC, "hello-timeout", "10s", "10000000000", "", "a time such as 30s"},
+    {G_PC, "reconnect", "yes", "1", "maybe", "on or off"},
+    {G_PC, "reconnect-delay", "2s", "2000000000", "-2s", "a time such as 1s"},
+    {G_PC, "reconnect-max", "1m", "60000000000", "0s", "a time such as 30s"},
+    {G_PC, "reconnects", "12", "12", "1.5", "a count of reconnects (0 = no limit)"},
+    {G_PC, "reply-timeout", "2m", "120000000000", "x", "a time such as 60s (0 = off)"},
     /* heartbeat */
     {G_HB, "connect", "tcp|server|7200", "tcp|server|7200", "tcp|server", ADDR_BAD},
     {G_HB, "interval", "1500ms", "1500000000", "0s", "a time such as 1s"},
@@ -225,6 +275,11 @@ static const key_case cases[] = {
     {G_HB, "expect-death-at", "0s", "0", "soon", "a time such as 1s"},
     {G_HB, "expect-death-at", "30s", "30000000000", "-1s", "a time such as 1s"},
     {G_HB, "stop", "20s", "20000000000", "0s", "a time such as 1s"},
+    {G_HB, "hello-timeout", "3s", "3000000000", "0s", "a time such as 30s"},
+    {G_HB, "reconnect", "on", "1", "2", "on or off"},
+    {G_HB, "reconnect-delay", "500ms", "500000000", "soon", "a time such as 1s"},
+    {G_HB, "reconnect-max", "10s", "10000000000", "0", "a time such as 30s"},
+    {G_HB, "reconnects", "4", "4", "-4", "a count of reconnects (0 = no limit)"},
     /* heartbeat-server */
     {G_HBS, "listen", "tcp|server|7200", "tcp|server|7200", "udp|x|1", ADDR_BAD},
     {G_HBS, "interval", "2s", "2000000000", "0s", "a time such as 1s"},
@@ -233,10 +288,31 @@ static const key_case cases[] = {
 };
 
 /* Keys that are some kind's but not these groups'. */
-static const char *const foreign[] = {
-    "listen",  "connect", "budget",    "count",   "size",   "concurrency", "check",
-    "timeout", "abort",   "odd-delay", "clients", "frames", "interval",    "expect-death-at",
-    "stop",    "name",    "start",     "bogus",   ""};
+static const char *const foreign[] = {"listen",
+                                      "connect",
+                                      "budget",
+                                      "count",
+                                      "size",
+                                      "concurrency",
+                                      "check",
+                                      "timeout",
+                                      "abort",
+                                      "odd-delay",
+                                      "clients",
+                                      "frames",
+                                      "interval",
+                                      "expect-death-at",
+                                      "stop",
+                                      "name",
+                                      "start",
+                                      "bogus",
+                                      "hello-timeout",
+                                      "reconnect",
+                                      "reconnect-delay",
+                                      "reconnect-max",
+                                      "reconnects",
+                                      "reply-timeout",
+                                      ""};
 
 static int group_has(const scn_service_kind *k, const char *key)
 {
@@ -326,6 +402,7 @@ static void test_sim_services_every_key_sets_its_field_only(void **state)
 
 /* The documented key sets (docs/scenarios.md), exactly: a key dropped from
  * or added to a table shows here. */
+#define CONN " hello-timeout reconnect reconnect-delay reconnect-max reconnects"
 static void test_sim_services_tables_hold_the_documented_keys(void **state)
 {
     (void)state;
@@ -334,11 +411,11 @@ static void test_sim_services_tables_hold_the_documented_keys(void **state)
         const char *keys;
     } want[] = {
         {G_ECHO, "listen budget"},
-        {G_RR, "connect count size concurrency check timeout"},
-        {G_EC, "connect count abort timeout"},
+        {G_RR, "connect count size concurrency check timeout" CONN " reply-timeout"},
+        {G_EC, "connect count abort timeout" CONN " reply-timeout"},
         {G_PS, "listen odd-delay clients"},
-        {G_PC, "connect count concurrency frames size abort timeout"},
-        {G_HB, "connect interval timeout expect-death-at stop"},
+        {G_PC, "connect count concurrency frames size abort timeout" CONN " reply-timeout"},
+        {G_HB, "connect interval timeout expect-death-at stop" CONN},
         {G_HBS, "listen interval timeout expect-death-at"},
     };
     const scn_service_kind *k;
@@ -386,6 +463,14 @@ static void test_sim_services_defaults_and_missing_address(void **state)
         {"rr", "concurrency", "1"},
         {"rr", "check", "1"},
         {"rr", "timeout", "0"},
+        {"rr", "hello-timeout", "0"}, /* 0: the pattern's default (30 s) */
+        {"rr", "reconnect", "0"},
+        {"rr", "reconnects", "0"},
+        {"rr", "reply-timeout", "0"},
+        {"echo-client", "hello-timeout", "0"},
+        {"correlation", "reconnect", "0"},
+        {"heartbeat", "hello-timeout", "0"},
+        {"heartbeat", "reconnect", "0"},
         {"echo-client", "count", "1"},
         {"echo-client", "abort", "1"},
         {"echo-client", "timeout", "0"},
