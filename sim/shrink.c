@@ -24,6 +24,7 @@ typedef enum { V_KEEP = 0, V_PASSES, V_CONTROL, V_BUDGET, V_INVALID, V_NO_RUNS }
 
 typedef struct {
     uint64_t seed;
+    int oracle;       /* the check is an oracle's failure, not an expectation (target: its text, blurred) */
     char target[200]; /* the expectation's text (its constant follows the workload it counts) */
     unsigned max_runs;
     uint64_t budget;         /* events of a failing run: the original's */
@@ -58,6 +59,37 @@ static void blur(const char *s, char *out, size_t cap)
         } else {
             out[o++] = *s;
         }
+    }
+    out[o] = '\0';
+}
+
+/* An oracle's failure text as a check: "FILE: " dropped, every number
+ * with its unit blurred ("in the 119s after" and "in the 500ms after" are
+ * the same failure). */
+static void blur_failure(const char *file, const char *s, char *out, size_t cap)
+{
+    static const char *units[] = {"ns", "us", "ms", "s", "m", "h", NULL};
+    size_t o = 0, fn = strlen(file);
+    if (strncmp(s, file, fn) == 0 && s[fn] == ':' && s[fn + 1] == ' ') {
+        s += fn + 2;
+    }
+    while (*s && o + 2 < cap) {
+        if (!(*s >= '0' && *s <= '9')) {
+            out[o++] = *s++;
+            continue;
+        }
+        while ((*s >= '0' && *s <= '9') || (*s == '.' && s[1] >= '0' && s[1] <= '9')) {
+            s++;
+        }
+        for (size_t u = 0; units[u]; u++) {
+            size_t n = strlen(units[u]);
+            if (strncmp(s, units[u], n) == 0 &&
+                !((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z'))) {
+                s += n;
+                break;
+            }
+        }
+        out[o++] = '#';
     }
     out[o] = '\0';
 }
@@ -318,7 +350,7 @@ int tl_shrink_control(const char *text, char **out)
 typedef struct {
     tl_scn_result r;
     int idx;           /* the target expectation's index, -1 none */
-    int target_failed; /* the expectation failed */
+    int target_failed; /* the check failed: the expectation, or the oracle with the same text */
     char sig[200];
 } outcome;
 
@@ -336,13 +368,13 @@ static verdict run_text(ctx *c, const char *text, size_t len, uint64_t budget, i
     if (tl_scn_parse(text, len, "shrink", &scn, NULL) != TL_OK) {
         return V_INVALID;
     }
-    for (size_t i = 0; i < scn->nexpects; i++) {
+    for (size_t i = 0; i < scn->nexpects && !c->oracle; i++) {
         if (strcmp(scn->expects[i].text, c->target) == 0) {
             o->idx = (int)i;
             break;
         }
     }
-    if (o->idx < 0) {
+    if (o->idx < 0 && !c->oracle) {
         tl_scn_free(scn);
         return V_INVALID;
     }
@@ -368,7 +400,14 @@ static verdict run_text(ctx *c, const char *text, size_t len, uint64_t budget, i
     } else if (rc != TL_OK) {
         v = V_INVALID;
     } else {
-        o->target_failed = ef[o->idx];
+        if (c->oracle) {
+            /* the expectations are gone: the first failure is an oracle's */
+            char b[256];
+            blur_failure("shrink", o->r.first_failure, b, sizeof b);
+            o->target_failed = !o->r.passed && strcmp(b, c->target) == 0;
+        } else {
+            o->target_failed = ef[o->idx];
+        }
         sig_of(&sp, o->sig, sizeof o->sig);
         res->total_events += o->r.stats.events;
         uint64_t *max = control ? &res->max_control_run_events : &res->max_run_events;
@@ -383,7 +422,7 @@ static verdict run_text(ctx *c, const char *text, size_t len, uint64_t budget, i
 
 static int is_target_line(const ctx *c, const char *s)
 {
-    return starts(s, "expect") && strcmp(s + 7, c->target) == 0;
+    return !c->oracle && starts(s, "expect") && strcmp(s + 7, c->target) == 0;
 }
 
 /* The control of text as the verdict sees it: faults removed, and of the
@@ -469,7 +508,7 @@ static void log_kept(const ctx *c, FILE *log, const char *what, const char *befo
         return;
     }
     fprintf(log, "kept: %s: %s%s%s\n      still fails: %s%s%s; %s\n", what, before, after ? "  ->  " : "",
-            after ? after : "", "expect ", c->target, c->sig[0] ? " (same signature)" : "",
+            after ? after : "", c->oracle ? "" : "expect ", c->target, c->sig[0] ? " (same signature)" : "",
             c->use_control ? "fault-free control passes" : "no control: the original's fails too");
 }
 
@@ -683,7 +722,7 @@ static verdict try_workload(ctx *c, lines *l, size_t at, const char *old_word, c
         snprintf(buf, sizeof buf, "%s", src);
         if (starts(src, "expect") && words_split(src, &ws) == 0 && ws.n >= 2 &&
             strcmp(ws.w[ws.n - 1], ostr) == 0) {
-            int is_target = strcmp(src + 7, c->target) == 0;
+            int is_target = !c->oracle && strcmp(src + 7, c->target) == 0;
             words_join(&ws, SIZE_MAX, SIZE_MAX, ws.n - 1, nstr, buf, sizeof buf);
             if (is_target) {
                 size_t tn = strlen(buf + 7);
@@ -796,12 +835,14 @@ static unsigned pass(ctx *c, lines *l, FILE *log)
             break;
         }
     }
-    /* whole lines: actions, links, services, the other expectations */
+    /* whole lines: actions, links, heal, services, the other expectations
+     * and reports */
     for (size_t i = l->n; i-- > 0;) {
         const char *s = l->line[i];
         /* without the control, a service stays: removing it could make its
          * expectation fail trivially */
-        int removable = starts(s, "at") || starts(s, "link") || (starts(s, "service") && c->use_control) ||
+        int removable = starts(s, "at") || starts(s, "link") || starts(s, "heal") || starts(s, "report") ||
+                        (starts(s, "service") && c->use_control) ||
                         (starts(s, "expect") && !is_target_line(c, s));
         if (!removable || i >= l->n) {
             continue;
@@ -850,7 +891,7 @@ static unsigned pass(ctx *c, lines *l, FILE *log)
             }
         }
     }
-    /* smaller numbers that remove work or fault: action times and
+    /* smaller numbers that remove work or fault: action and heal times,
      * partition lengths, workload keys, loss / corrupt / duplicate rates */
     for (size_t i = 0; i < l->n; i++) {
         words ws;
@@ -862,8 +903,8 @@ static unsigned pass(ctx *c, lines *l, FILE *log)
         for (size_t j = 1; j < ws.n; j++) {
             const char *w = ws.w[j], *prev = ws.w[j - 1];
             int pick = 0;
-            if (at && j == 1) {
-                pick = 1; /* the time: the fault comes earlier */
+            if ((at || starts(l->line[i], "heal")) && j == 1) {
+                pick = 1; /* the time: the fault comes (or ends) earlier */
             } else if (at && strcmp(prev, "for") == 0) {
                 pick = 1; /* a shorter partition */
             } else if (starts(l->line[i], "service") && is_work_key(w)) {
@@ -943,7 +984,8 @@ int tl_shrink(const tl_scenario *scn, const char *file, uint64_t seed, const tl_
     memset(res, 0, sizeof *res);
     *out = NULL;
 
-    /* the check: the first expectation the original run fails */
+    /* the check: the first expectation the original run fails, else the
+     * first oracle failure */
     unsigned char *ef = calloc(scn->nexpects ? scn->nexpects : 1, 1);
     tl_scn_run_options ro;
     tl_scn_result r;
@@ -968,18 +1010,26 @@ int tl_shrink(const tl_scenario *scn, const char *file, uint64_t seed, const tl_
     if (r.passed) {
         return TL_E_INVAL;
     }
-    if (target == SIZE_MAX) {
-        /* only an oracle failed: there is no expectation to keep failing */
-        snprintf(res->expectation, sizeof res->expectation, "%s", r.first_failure);
-        return TL_E_NOT_FOUND;
-    }
     ctx c;
     memset(&c, 0, sizeof c);
     c.res = res;
     c.seed = seed;
     c.max_runs = opt->max_runs ? opt->max_runs : 2000;
-    snprintf(c.target, sizeof c.target, "%s", scn->expects[target].text);
-    {
+    c.oracle = target == SIZE_MAX;
+    if (c.oracle) {
+        /* "client/rr: liveness: ..." or "node client channel 7: ...": its node */
+        const char *t = c.target;
+        blur_failure(scn->file, r.first_failure, c.target, sizeof c.target);
+        t += strncmp(t, "node ", 5) == 0 ? 5 : 0;
+        size_t nn = strcspn(t, "/: ");
+        for (size_t i = 0; i < scn->nnodes; i++) {
+            if (strlen(scn->nodes[i].name) == nn && strncmp(scn->nodes[i].name, t, nn) == 0) {
+                memcpy(c.node, t, nn);
+                c.node[nn] = '\0';
+            }
+        }
+    } else {
+        snprintf(c.target, sizeof c.target, "%s", scn->expects[target].text);
         const char *t = c.target;
         size_t nn = strcspn(t, "/ ");
         if (!(nn == 1 && t[0] == '*') && nn < sizeof c.node) {
@@ -988,7 +1038,8 @@ int tl_shrink(const tl_scenario *scn, const char *file, uint64_t seed, const tl_
         }
     }
 
-    /* canonical text, swarm draws fixed */
+    /* canonical text, swarm draws fixed; for an oracle the expectations go
+     * (they do not change the run, and would fail first) */
     char *text = NULL;
     size_t len = 0;
     if ((rc = write_canonical(scn, opt->swarm, seed, &text, &len)) != TL_OK) {
@@ -1002,9 +1053,19 @@ int tl_shrink(const tl_scenario *scn, const char *file, uint64_t seed, const tl_
         return TL_E_NOMEM;
     }
     free(text);
-    if ((text = join(&l, NULL, SIZE_MAX, NULL, &len)) == NULL) {
+    {
+        unsigned char *drop = calloc(l.n ? l.n : 1, 1);
+        for (size_t i = 0; drop != NULL && i < l.n; i++) {
+            drop[i] = c.oracle && starts(l.line[i], "expect");
+        }
+        text = drop ? join(&l, drop, SIZE_MAX, NULL, &len) : NULL;
+        free(drop);
         lines_free(&l);
-        return TL_E_NOMEM;
+        if (text == NULL || split(text, &l) != 0) {
+            free(text);
+            lines_free(&l);
+            return TL_E_NOMEM;
+        }
     }
 
     /* the canonical form fails the same way (it is the same network); its
@@ -1021,6 +1082,7 @@ int tl_shrink(const tl_scenario *scn, const char *file, uint64_t seed, const tl_
     c.budget = o.r.stats.events;
     res->original_events = o.r.stats.events;
     snprintf(res->expectation, sizeof res->expectation, "%s", c.target);
+    res->oracle = c.oracle;
 
     /* the original's control: does the failure come from the faults? Its
      * budget is generous (a fault may have cut the failing run short); its
@@ -1047,7 +1109,8 @@ int tl_shrink(const tl_scenario *scn, const char *file, uint64_t seed, const tl_
     free(text);
     if (opt->log) {
         fprintf(opt->log, "shrink: seed %llu fails %s%s in %llu events%s%s\n", (unsigned long long)seed,
-                "expect ", c.target, (unsigned long long)c.budget, c.sig[0] ? ", signature: " : "", c.sig);
+                c.oracle ? "the oracle: " : "expect ", c.target, (unsigned long long)c.budget,
+                c.sig[0] ? ", signature: " : "", c.sig);
         if (c.use_control) {
             fprintf(opt->log,
                     "shrink: its fault-free control passes (%llu events): a step is kept only if it still "
@@ -1097,12 +1160,16 @@ int tl_shrink(const tl_scenario *scn, const char *file, uint64_t seed, const tl_
     }
     fprintf(m, "# shrunk by `tofulab sim shrink` from %s, seed %llu%s\n", file ? file : scn->file,
             (unsigned long long)seed, opt->swarm ? " (swarm values fixed)" : "");
-    fprintf(m, "# fails: expect %s\n", c.target);
-    if (strcmp(c.target, scn->expects[target].text) != 0) {
-        fprintf(m, "# (originally: expect %s, line %u; its constant follows the workload)\n",
-                scn->expects[target].text, scn->expects[target].line);
+    if (c.oracle) {
+        fprintf(m, "# fails the oracle: %s\n", c.target);
     } else {
-        fprintf(m, "# (line %u of the original)\n", scn->expects[target].line);
+        fprintf(m, "# fails: expect %s\n", c.target);
+        if (strcmp(c.target, scn->expects[target].text) != 0) {
+            fprintf(m, "# (originally: expect %s, line %u; its constant follows the workload)\n",
+                    scn->expects[target].text, scn->expects[target].line);
+        } else {
+            fprintf(m, "# (line %u of the original)\n", scn->expects[target].line);
+        }
     }
     if (c.sig[0]) {
         fprintf(m, "# signature (the first error and channel close on its node): %s\n", c.sig);

@@ -5,8 +5,10 @@
  *
  * The check is the first expectation the run fails: its `expect` line, and
  * its signature (the first service error logged on its node, numbers
- * blurred, and the status of the first channel that closed there). A
- * reduction is kept only if
+ * blurred, and the status of the first channel that closed there); or,
+ * when every expectation holds, the first oracle failure (its text, numbers
+ * and their units blurred; the expectations are then dropped). A reduction
+ * is kept only if
  *
  *   (a) the reduced scenario, run with the seed, still fails that check with
  *       the same signature, within the event budget (the original failing
@@ -50,9 +52,8 @@ typedef struct {
 } tl_shrink_options;
 
 typedef struct {
-    /* the failing expectation as written after `expect` (TL_E_NOT_FOUND:
-     * the first failure, an oracle's) */
-    char expectation[256];
+    char expectation[256]; /* the failing expectation as written after `expect`, or the oracle's text */
+    int oracle;    /* 1: the check is an oracle failure (the liveness oracle, ...), not an expectation */
     unsigned runs; /* runs made, controls included */
     unsigned control_runs;
     unsigned steps; /* reductions kept */
@@ -78,9 +79,8 @@ typedef struct {
 /* *out (malloc'd, NUL-terminated) receives the minimal scenario: a comment
  * header naming file, seed, the failing check and the control's verdict,
  * then `seeds SEED` and the directives. TL_OK; TL_E_INVAL: that seed passes
- * (nothing to shrink); TL_E_NOT_FOUND: it fails no expectation, only an
- * oracle (res->expectation says which: not reduced, replay it); TL_E_NOMEM;
- * another error when the original run breaks. */
+ * (nothing to shrink); TL_E_NOMEM; another error when the original run
+ * breaks. */
 int tl_shrink(const tl_scenario *scn, const char *file, uint64_t seed, const tl_shrink_options *opt,
               char **out, tl_shrink_result *res);
 

@@ -6,7 +6,8 @@
  * nanoseconds, events ordered by (time, sequence number), idle time skipped,
  * every random choice drawn from one seed. Nodes run application services
  * (patterns/service.h) through tl_svc_env; links between nodes model latency,
- * jitter, bandwidth, loss (random or Gilbert-Elliott), corruption and
+ * jitter, bandwidth, loss (random, Gilbert-Elliott per packet, or bursts
+ * that last a time), corruption and
  * partitions in netem's vocabulary; a small TCP model (handshake, windows,
  * cumulative ACKs over the reverse link, RTO with exponential backoff, fast
  * retransmit, FIN/RST) carries the bytes. Nodes crash, die silently, pause,
