@@ -30,8 +30,9 @@ typedef struct {
     uint64_t budget;         /* events of a failing run: the original's */
     uint64_t control_budget; /* events of a control run: the original control's */
     int use_control;         /* condition (b) is checked (the original's control passed) */
-    /* The failure's signature: the first service error logged on the
-     * target's node (numbers blurred), "" if none. A candidate must fail the
+    /* The failure's signature (sig_line): the first service error logged on
+     * the target's node (numbers blurred) and the status of the first
+     * channel that closed there, "" if neither. A candidate must fail the
      * check with the same signature: a run cut so short that nothing
      * happened fails `answered == N` too, but not for the same reason. */
     char node[SCN_NAME_MAX]; /* "" = any node (target *) */
@@ -392,6 +393,7 @@ static verdict run_text(ctx *c, const char *text, size_t len, uint64_t budget, i
     ro.trace_ctx = &sp;
     ro.max_events = budget;
     res->runs++;
+    res->control_runs += control != 0;
     int rc = scn_run(scn, c->seed, &ro, &o->r, ef);
     verdict v = V_KEEP;
     if (rc == TL_E_LIMIT) {
@@ -463,7 +465,6 @@ static verdict control_passes(ctx *c, const char *text, outcome *o)
         memset(o, 0, sizeof *o);
         return V_INVALID;
     }
-    c->res->control_runs++;
     verdict v = run_text(c, ct, strlen(ct), c->control_budget, 1, o);
     free(ct);
     if (v != V_KEEP) {
@@ -536,18 +537,6 @@ static verdict try_candidate(ctx *c, lines *l, const unsigned char *drop, size_t
     lines_free(l);
     *l = nl;
     return V_KEEP;
-}
-
-static verdict try_drop_line(ctx *c, lines *l, size_t i)
-{
-    unsigned char *drop = calloc(l->n, 1);
-    if (drop == NULL) {
-        return V_INVALID;
-    }
-    drop[i] = 1;
-    verdict v = try_candidate(c, l, drop, SIZE_MAX, NULL);
-    free(drop);
-    return v;
 }
 
 /* ---- smaller values ---- */
@@ -803,31 +792,109 @@ static int line_names_node(const char *s, const char *node)
     return 0;
 }
 
-/* A node and every line that names it (its services, links, actions and
- * expectations), never the target's node. */
-static verdict try_drop_node(ctx *c, lines *l, size_t i, const char *node)
+static int is_target_line(const ctx *c, const char *s);
+
+/* A line removed on its own: actions, links, heal, services, the other
+ * expectations and reports. Without the control a service stays: removing
+ * it could make its expectation fail trivially. */
+static int removable_line(const ctx *c, const char *s)
 {
-    unsigned char *drop = calloc(l->n, 1);
-    if (drop == NULL) {
-        return V_INVALID;
+    return starts(s, "at") || starts(s, "link") || starts(s, "heal") || starts(s, "report") ||
+           (starts(s, "service") && c->use_control) || (starts(s, "expect") && !is_target_line(c, s));
+}
+
+/* A node removed with every line naming it (its services, links, actions
+ * and expectations): with the control only, never the target's node. */
+static int removable_node(const ctx *c, const char *s)
+{
+    words ws;
+    return c->use_control && starts(s, "node") && words_split(s, &ws) == 0 && ws.n >= 2 &&
+           strcmp(ws.w[1], c->node) != 0;
+}
+
+/* Mark line k and, for a node line, every line naming its node. */
+static void mark_drop(const lines *l, size_t k, unsigned char *drop)
+{
+    words ws;
+    drop[k] = 1;
+    if (!starts(l->line[k], "node") || words_split(l->line[k], &ws) != 0 || ws.n < 2) {
+        return;
     }
-    drop[i] = 1;
-    for (size_t k = 0; k < l->n; k++) {
-        if (k != i && !starts(l->line[k], "seeds") && !starts(l->line[k], "duration") &&
-            !starts(l->line[k], "tcp") && line_names_node(l->line[k], node)) {
-            drop[k] = 1;
+    for (size_t m = 0; m < l->n; m++) {
+        if (!starts(l->line[m], "seeds") && !starts(l->line[m], "duration") && !starts(l->line[m], "tcp") &&
+            !starts(l->line[m], "node") && line_names_node(l->line[m], ws.w[1])) {
+            drop[m] = 1;
         }
     }
-    verdict v = try_candidate(c, l, drop, SIZE_MAX, NULL);
-    free(drop);
-    return v;
+}
+
+/* Remove the lines `pick` selects, several at a time when there are many
+ * (delta debugging's chunks: half of them, a quarter, ... one), one at a
+ * time when there are few. Returns the lines removed. */
+static unsigned drop_chunks(ctx *c, lines *l, int (*pick)(const ctx *, const char *), const char *one,
+                            const char *many, FILE *log)
+{
+    unsigned kept = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        n += (size_t)pick(c, l->line[i]);
+    }
+    size_t chunk = n >= 16 ? n / 2 : 1;
+    for (;;) {
+        size_t g = 0;
+        for (;;) {
+            /* the picked lines now, from the last (the order of the file's later lines first) */
+            size_t m = 0, first = SIZE_MAX, last = 0, count = 0;
+            unsigned char *drop = calloc(l->n ? l->n : 1, 1);
+            if (drop == NULL) {
+                return kept;
+            }
+            for (size_t i = l->n; i-- > 0;) {
+                if (!pick(c, l->line[i])) {
+                    continue;
+                }
+                if (m >= g && m < g + chunk) {
+                    mark_drop(l, i, drop);
+                    first = first == SIZE_MAX ? i : first;
+                    last = i;
+                    count++;
+                }
+                m++;
+            }
+            if (count == 0) {
+                free(drop);
+                break;
+            }
+            char a[1100], b[1100];
+            snprintf(a, sizeof a, "%s", l->line[first]);
+            snprintf(b, sizeof b, "%s", l->line[last]);
+            verdict v = try_candidate(c, l, drop, SIZE_MAX, NULL);
+            free(drop);
+            if (v == V_KEEP) {
+                char msg[2300];
+                if (count == 1) {
+                    snprintf(msg, sizeof msg, "%s%s", a, one);
+                } else {
+                    snprintf(msg, sizeof msg, "%zu %s, from %s to %s", count, many, b, a);
+                }
+                log_kept(c, log, "removed", msg, NULL);
+                kept += (unsigned)count;
+            } else {
+                g += chunk;
+            }
+        }
+        if (chunk == 1) {
+            break;
+        }
+        chunk /= 2;
+    }
+    return kept;
 }
 
 /* One pass over every kind of reduction; returns the reductions kept. */
 static unsigned pass(ctx *c, lines *l, FILE *log)
 {
     unsigned kept = 0;
-    char buf[1100];
     /* the duration first: every later run gets cheaper */
     for (size_t i = 0; i < l->n; i++) {
         if (starts(l->line[i], "duration")) {
@@ -835,39 +902,10 @@ static unsigned pass(ctx *c, lines *l, FILE *log)
             break;
         }
     }
-    /* whole lines: actions, links, heal, services, the other expectations
-     * and reports */
-    for (size_t i = l->n; i-- > 0;) {
-        const char *s = l->line[i];
-        /* without the control, a service stays: removing it could make its
-         * expectation fail trivially */
-        int removable = starts(s, "at") || starts(s, "link") || starts(s, "heal") || starts(s, "report") ||
-                        (starts(s, "service") && c->use_control) ||
-                        (starts(s, "expect") && !is_target_line(c, s));
-        if (!removable || i >= l->n) {
-            continue;
-        }
-        snprintf(buf, sizeof buf, "%s", s);
-        if (try_drop_line(c, l, i) == V_KEEP) {
-            log_kept(c, log, "removed", buf, NULL);
-            kept++;
-        }
-    }
-    /* nodes, with every line naming them (with the control only) */
-    for (size_t i = c->use_control ? l->n : 0; i-- > 0;) {
-        words ws;
-        if (i >= l->n || !starts(l->line[i], "node") || words_split(l->line[i], &ws) != 0 || ws.n < 2 ||
-            strcmp(ws.w[1], c->node) == 0) {
-            continue;
-        }
-        char node[SCN_NAME_MAX];
-        snprintf(node, sizeof node, "%s", ws.w[1]);
-        snprintf(buf, sizeof buf, "node %s and every line naming it", node);
-        if (try_drop_node(c, l, i, node) == V_KEEP) {
-            log_kept(c, log, "removed", buf, NULL);
-            kept++;
-        }
-    }
+    /* whole lines, then nodes with every line naming them */
+    kept += drop_chunks(c, l, removable_line, "", "lines", log);
+    kept += drop_chunks(c, l, removable_node, ", with every line naming it",
+                        "nodes, with every line naming them", log);
     /* groups of link words */
     for (size_t i = 0; i < l->n; i++) {
         words ws;

@@ -24,11 +24,12 @@
  * faults: that is reported (tl_shrink_result.control_failure) and the shrink
  * keeps condition (a) only.
  *
- * Reductions remove work, never add it: halve the duration; remove `at`
- * actions, `link` lines, services, nodes (with every line naming them) and
- * the other expectations; remove groups of link words; move `at` actions
+ * Reductions remove work, never add it: shorten the duration; remove `at`
+ * actions, `link` lines, `heal`, services, nodes (with every line naming
+ * them), the other expectations and reports (in chunks when there are 16
+ * or more); remove groups of link words; move `at` actions and `heal`
  * earlier and shorten partitions; halve workload keys (count=, concurrency=,
- * size=, frames=, budget=, stop=) and loss, corrupt and duplicate rates.
+ * size=, frames=, budget=, stop=); lower loss, corrupt and duplicate rates.
  * Periods, intervals, timeouts, delays and TCP timers are never touched:
  * halving them multiplies the events per virtual second. Every candidate is
  * scenario text, parsed and run: the result is valid scenario syntax by

@@ -2,7 +2,8 @@
  * The shrinker (sim/shrink.h) keeps the cause: seeded failures — a partition
  * that outlasts the retry budget, a crash during a stream, a burst during
  * Hello, a heartbeat failure caused by an 8 s server pause, a client stuck
- * after its server vanished (the liveness oracle) — each shrink to scenario
+ * after its server vanished (the liveness oracle), forty peers removed in
+ * chunks — each shrink to scenario
  * text that still fails the same check with the same seed, whose fault-free
  * control (tl_shrink_control) passes, that is no larger than a stated size,
  * and whose every run stayed within the original run's event count. A
@@ -293,6 +294,35 @@ static void test_sim_shrink_heartbeat_pause_keeps_the_interval_and_the_budget(vo
     free(out);
 }
 
+static void test_sim_shrink_forty_peers_go_in_chunks(void **state)
+{
+    (void)state;
+    /* 40 peers: their 200 lines go in chunks (half, quarter, ...), not one
+     * run each */
+    shrink_case k = {.text =
+                         "seeds 1\n"
+                         "duration 2m\n"
+                         "node server\n"
+                         "node peer[1..40]\n"
+                         "link peer[*] server delay 5ms\n"
+                         "service server heartbeat-server listen=tcp|0.0.0.0|7200 interval=500ms timeout=2s\n"
+                         "service peer[1..40] heartbeat connect=tcp|server|7200 interval=500ms timeout=2s\n"
+                         "at 30s pause server\n"
+                         "at 36s resume server\n"
+                         "expect peer[*] errors == 0\n"
+                         "expect peer[*] suspicions == 0\n",
+                     .seed = 1,
+                     .max_directives = 8,
+                     .keep = {"node peer1\n", "pause server", "interval=500ms timeout=2s"},
+                     .gone = {"peer2", "peer40", "errors"}};
+    tl_shrink_result res;
+    char *out = check_case(&k, &res);
+    assert_string_equal(res.expectation, "peer1 suspicions == 0");
+    assert_true(res.runs <= 120);
+    assert_true(res.steps >= 200);
+    free(out);
+}
+
 static void test_sim_shrink_stuck_client_keeps_the_liveness_oracle(void **state)
 {
     (void)state;
@@ -509,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_sim_shrink_crash_during_stream_keeps_the_crash),
         cmocka_unit_test(test_sim_shrink_burst_during_hello_keeps_the_burst),
         cmocka_unit_test(test_sim_shrink_heartbeat_pause_keeps_the_interval_and_the_budget),
+        cmocka_unit_test(test_sim_shrink_forty_peers_go_in_chunks),
         cmocka_unit_test(test_sim_shrink_stuck_client_keeps_the_liveness_oracle),
         cmocka_unit_test(test_sim_shrink_failure_without_faults_is_said_so),
         cmocka_unit_test(test_sim_shrink_crash_scenario_smaller_same_failure),
