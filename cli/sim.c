@@ -51,8 +51,22 @@ static void usage(FILE *out)
             "  --shard I/N    run only the I-th of N deterministic slices of the (file, seed) list\n"
             "  --junit FILE   a JUnit XML report (one testcase per run); --json FILE: one JSON object\n"
             "\n"
-            "shrink reduces a failing run to a smaller scenario that fails the same expectation with\n"
-            "the same seed; it writes it to OUT (default standard output) and what it removed on stderr.\n"
+            "shrink reduces a failing run to a smaller scenario that fails the same check with the same\n"
+            "seed, for the same cause. The check is the first expectation that fails, else the first\n"
+            "oracle. A step is kept only if (a) the run still fails that check with the same signature\n"
+            "(first error, first channel close) within the original run's event count, and (b) its\n"
+            "fault-free control passes: the same file without `at` actions, `heal`, or link loss,\n"
+            "corrupt and duplicate words. If the original's own control fails, shrink says the failure\n"
+            "is not caused by the faults and keeps (a) only. Steps remove work (duration, actions, links,\n"
+            "services, nodes, expectations, link words, counts, sizes); intervals, timeouts and delays\n"
+            "are never shortened. Each kept step, and why, goes to stderr.\n"
+            "  --seed N        the failing seed (required)\n"
+            "  -o, --output OUT  write the smaller scenario to OUT (default: standard output); its header\n"
+            "                  names the failing check and whether its fault-free control passes\n"
+            "  --max-runs N    stop after N runs, controls included (default 2000, at most 1000000)\n"
+            "  --swarm         the seed failed with --swarm: the values it drew are written into OUT\n"
+            "shrink exits 0 when it wrote the scenario, 1 when the seed passes (nothing to shrink) or\n"
+            "a run breaks, 2 on usage or a bad file.\n"
             "\n"
             "examples:\n"
             "  tofulab sim run scenarios/bench/rr-loss.scn --seed 7\n"
@@ -876,8 +890,17 @@ static int sim_shrink(int argc, char **argv)
         cli_error("sim shrink: cannot write the output");
         return CLI_EXIT_FAIL;
     }
-    fprintf(stderr, "shrink: %u reductions kept in %u runs, %zu -> %zu bytes; still fails: expect %s\n",
-            res.steps, res.runs, res.original_bytes, res.shrunk_bytes, res.expectation);
+    fprintf(
+        stderr,
+        "shrink: %u reductions kept in %u runs (%u controls; rejected: %u no longer failing the same way, "
+        "%u whose control failed, %u over the event budget, %u invalid); %zu -> %zu bytes, %llu -> %llu "
+        "events\n",
+        res.steps, res.runs, res.control_runs, res.rejected_passes, res.rejected_control, res.rejected_budget,
+        res.rejected_invalid, res.original_bytes, res.shrunk_bytes, (unsigned long long)res.original_events,
+        (unsigned long long)res.shrunk_events);
+    fprintf(stderr, "shrink: still fails: %s%s; its fault-free control %s\n",
+            res.oracle ? "the oracle: " : "expect ", res.expectation,
+            res.control_passes ? "passes" : "fails too (see the header)");
     return CLI_EXIT_OK;
 }
 

@@ -210,6 +210,12 @@ typedef struct {
     uint64_t *departures; /* ring of departure times of queued packets (rate limiting) */
     uint32_t dep_cap, dep_head, dep_n;
     int ge_bad;
+    /* BURST (TL_SIM_LOSS_BURST): the timeline of good and bad periods from
+     * burst_epoch, the time the link words took effect (burst_on = 0: not
+     * started yet). */
+    int burst_on;
+    uint64_t burst_epoch;
+    tl_sim_burst burst;
     int part;            /* partitioned */
     uint64_t part_until; /* 0 = until healed */
 } sim_link;
@@ -308,6 +314,7 @@ struct tl_sim {
     int started;
     int failed;
     int finished;
+    int over_budget;        /* opt.max_events reached (tl_sim_run returns TL_E_LIMIT) */
     int fifo_off;           /* a link corrupts: the FIFO oracle cannot match content */
     char oracle_first[240]; /* the first host-oracle violation, "" if none */
     /* trace */

@@ -1,11 +1,13 @@
 /*
  * The virtual network: per-direction links (netem's model) and a small TCP.
  *
- * Links: partition, loss (random or Gilbert-Elliott, as netem's
- * loss_gilb_ell), a bounded queue served at a bit rate (tail drop when
- * full), then latency plus jitter (uniform, normal, Pareto, Pareto-normal);
- * optional duplication and corruption that slips past the checksum (one
- * byte of the delivered payload flipped).
+ * Links: partition, loss (random; Gilbert-Elliott, as netem's
+ * loss_gilb_ell, per packet; or bursts that last a time: good and bad
+ * periods of exponential length, independent of traffic), a bounded queue
+ * served at a bit rate (tail drop when full), then latency plus jitter
+ * (uniform, normal, Pareto, Pareto-normal); optional duplication and
+ * corruption that slips past the checksum (one byte of the delivered
+ * payload flipped).
  *
  * TCP: three-way handshake (SYN, SYN-ACK, ACK) with MSS and window-scale
  * options for the pcap; byte sequence numbers as 64-bit offsets (SYN = 0);
@@ -24,6 +26,7 @@
  *
  * No congestion control: the window alone limits what is in flight.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,11 +197,73 @@ static void tr_peer(tl_sim *sim, const sim_conn *c, unsigned dir)
     sim_tr_u64(sim, c->port[dir]);
 }
 
+/* ------------------------------------------------------------ burst loss */
+
+/* -ln(u) for u uniform in (0, 1] at 2^-32 resolution, in units of 2^-20
+ * (0 .. 22.2): log2 in fixed point (the top bit, then 20 fraction bits by
+ * repeated squaring), times ln 2. Integer arithmetic only, so a seed gives
+ * the same periods on every platform. */
+static uint64_t exp_z20(sim_prng *p)
+{
+    uint64_t x = 1 + (sim_prng_next(p) >> 32); /* u = x / 2^32 */
+    unsigned msb = 0;
+    while (msb < 32 && (x >> (msb + 1)) != 0) {
+        msb++;
+    }
+    uint64_t m = msb <= 31 ? x << (31 - msb) : x >> (msb - 31); /* x / 2^msb in Q31: [1, 2) */
+    uint64_t log2x = (uint64_t)msb << 20;
+    for (int bit = 19; bit >= 0; bit--) {
+        m = (m * m) >> 31; /* m < 2^32, so m * m < 2^64 */
+        if (m >= (1ull << 32)) {
+            m >>= 1;
+            log2x |= 1ull << bit;
+        }
+    }
+    uint64_t v = (32ull << 20) - log2x; /* -log2(u) in units of 2^-20, < 2^25 */
+    return (v * 2977044472ull) >> 32;   /* times ln 2 (Q32) */
+}
+
+/* A period of mean `mean`: mean * -ln(u), at least 1 ns. */
+static uint64_t burst_period(sim_prng *p, uint64_t mean)
+{
+    uint64_t z = exp_z20(p);
+    uint64_t d = (mean >> 20) * z + (((mean & ((1ull << 20) - 1)) * z) >> 20);
+    return d ? d : 1;
+}
+
+void tl_sim_burst_init(tl_sim_burst *b, uint64_t seed, const char *from, const char *to, uint64_t t0,
+                       uint64_t good_ns, uint64_t bad_ns)
+{
+    char name[2 * TL_SIM_NODE_NAME_MAX + 4];
+    snprintf(name, sizeof name, "%s>%s", from, to);
+    memset(b, 0, sizeof *b);
+    tl_sim_prng_init(&b->rng, seed, "burst", name, t0);
+    b->good_ns = good_ns ? good_ns : 1;
+    b->bad_ns = bad_ns ? bad_ns : 1;
+    b->bad = 0;
+    b->next = t0 + burst_period(&b->rng, b->good_ns);
+}
+
+int tl_sim_burst_at(tl_sim_burst *b, uint64_t t, uint64_t *end)
+{
+    /* a quiet sender skips whole periods: they are drawn all the same, so
+     * the timeline does not depend on when packets come */
+    while (t >= b->next) {
+        b->bad = !b->bad;
+        b->next += burst_period(&b->rng, b->bad ? b->bad_ns : b->good_ns);
+    }
+    if (end) {
+        *end = b->next;
+    }
+    return b->bad;
+}
+
 /* ------------------------------------------------------------------ links */
 
 /* Pass a packet of `bytes` through the link now: 0 and why when dropped,
  * else 1 and the arrival time. */
-static int link_pass(tl_sim *sim, sim_link *l, uint32_t bytes, uint64_t *arrive, const char **why)
+static int link_pass(tl_sim *sim, sim_link *l, const sim_node *from, const sim_node *to, uint32_t bytes,
+                     uint64_t *arrive, const char **why)
 {
     uint64_t now = sim->now;
     const tl_sim_link *p = &l->p;
@@ -227,6 +292,16 @@ static int link_pass(tl_sim *sim, sim_link *l, uint32_t bytes, uint64_t *arrive,
                 l->ge_bad = 0;
             }
             lost = sim_prng_chance(&l->rng, p->ge_bad_loss_ppb);
+        }
+    } else if (p->loss == TL_SIM_LOSS_BURST) {
+        /* a period that lasts a time: a quiet sender is not held in it */
+        if (!l->burst_on) {
+            tl_sim_burst_init(&l->burst, sim->opt.seed, from->name, to->name, l->burst_epoch,
+                              p->burst_good_ns, p->burst_bad_ns);
+            l->burst_on = 1;
+        }
+        if (tl_sim_burst_at(&l->burst, now, NULL)) {
+            lost = sim_prng_chance(&l->rng, p->burst_loss_ppb);
         }
     }
     if (lost) {
@@ -344,7 +419,7 @@ static void seg_emit(tl_sim *sim, sim_sock *s, uint8_t flags, uint64_t seq, uint
     if (!c->uds) {
         sim_link *l = sim_link_get(sim, c->node[s->dir]->id, c->node[!s->dir]->id);
         const char *why = NULL;
-        if (l == NULL || !link_pass(sim, l, len + 40u, &at, &why)) {
+        if (l == NULL || !link_pass(sim, l, c->node[s->dir], c->node[!s->dir], len + 40u, &at, &why)) {
             tr_sock(sim, s, "lost");
             tr_seg(sim, g);
             sim_tr_str(sim, " to=");
@@ -919,7 +994,7 @@ static void reply_rst(tl_sim *sim, const sim_seg *g)
     if (!c->uds) {
         sim_link *l = sim_link_get(sim, c->node[r->dir]->id, c->node[!r->dir]->id);
         const char *why = NULL;
-        if (l == NULL || !link_pass(sim, l, 40u, &at, &why)) {
+        if (l == NULL || !link_pass(sim, l, c->node[r->dir], c->node[!r->dir], 40u, &at, &why)) {
             seg_release(sim, r);
             return;
         }

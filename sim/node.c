@@ -181,6 +181,15 @@ static void bind_obj(sim_node *n, uint16_t ch, sim_obj *o)
 
 /* ------------------------------------------------------------------ links */
 
+/* New parameters for one direction; a burst timeline (TL_SIM_LOSS_BURST)
+ * starts again from now. */
+static void link_params(tl_sim *sim, sim_link *k, const tl_sim_link *p)
+{
+    k->p = *p;
+    k->burst_on = 0;
+    k->burst_epoch = sim->now;
+}
+
 sim_link *sim_link_get(tl_sim *sim, uint32_t from, uint32_t to)
 {
     if (from >= sim->nnodes || to >= sim->nnodes) {
@@ -1559,7 +1568,7 @@ static void dispatch_event(tl_sim *sim, const sim_event *ev)
         } else if (a->is_link) {
             sim_link *l = sim_link_get(sim, a->a, a->b);
             if (l) {
-                l->p = a->link;
+                link_params(sim, l, &a->link);
                 l->set = 1;
                 sim_tr_begin(sim, sim->nodes[a->a], 0);
                 sim_tr_str(sim, "link ");
@@ -1596,12 +1605,19 @@ int tl_sim_run(tl_sim *sim, uint64_t until_ns)
     if (sim->failed || sim->finished) {
         return TL_E_STATE;
     }
+    if (sim->over_budget) {
+        return TL_E_LIMIT;
+    }
     if (!sim->started) {
         sim->started = 1;
         (void)sim_link_get(sim, 0, 0);
     }
     sim_event ev;
     while (sim->heap.n > 0 && sim->heap.v[0].time <= until_ns) {
+        if (sim->opt.max_events != 0 && sim->stats.events >= sim->opt.max_events) {
+            sim->over_budget = 1; /* the event budget is spent: stop here, trace untouched */
+            return TL_E_LIMIT;
+        }
         sim_heap_pop(&sim->heap, &ev);
         sim->now = ev.time;
         sim->stats.events++;
@@ -1773,7 +1789,7 @@ int tl_sim_link_set(tl_sim *sim, uint32_t from, uint32_t to, const tl_sim_link *
         return TL_E_NOMEM;
     }
     note_link(sim, l);
-    k->p = *l;
+    link_params(sim, k, l);
     k->set = 1;
     return TL_OK;
 }
@@ -1789,7 +1805,7 @@ int tl_sim_link_set_default(tl_sim *sim, const tl_sim_link *l)
         for (uint32_t b = 0; b < sim->links_n; b++) {
             sim_link *k = &sim->links[(size_t)a * sim->links_n + b];
             if (a != b && !k->set) {
-                k->p = *l;
+                link_params(sim, k, l);
             }
         }
     }

@@ -342,6 +342,7 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
     so.pcap = opt->pcap;
     so.on_trace = opt->on_trace;
     so.trace_ctx = opt->trace_ctx;
+    so.max_events = opt->max_events;
     if ((rc = tl_sim_create(&so, &sim)) != TL_OK) {
         return rc;
     }

@@ -743,6 +743,36 @@ static void sw_mark(scn_swarm *sw, unsigned bit, int ranged)
     }
 }
 
+/* Bounds of a burst period's mean: below 1 ms a period is shorter than a
+ * round trip (per-packet loss: use random or gemodel), and the timeline is
+ * drawn period by period through quiet times, so 1 ms keeps that cheap. */
+#define BURST_MEAN_MIN TL_SIM_NS_PER_MS
+#define BURST_MEAN_MAX (24ull * 3600 * TL_SIM_NS_PER_S)
+
+/* `loss burst GOOD BAD [LOSS%]`, *i at `burst`; *i ends at its last word. */
+static int parse_burst(parser *ps, size_t *i, tl_sim_link *l)
+{
+    static const char *what[2] = {
+        "the mean good period of loss burst GOOD BAD [LOSS%], a time from 1ms to 24h",
+        "the mean bad period of loss burst GOOD BAD [LOSS%], a time from 1ms to 24h"};
+    uint64_t *mean[2] = {&l->burst_good_ns, &l->burst_bad_ns};
+    for (int k = 0; k < 2; k++) {
+        size_t w = ++*i;
+        if (w >= ps->nt || scn_parse_time(ps->t[w].p, ps->t[w].n, mean[k]) != 0 ||
+            *mean[k] < BURST_MEAN_MIN || *mean[k] > BURST_MEAN_MAX) {
+            return expected(ps, w, what[k]);
+        }
+    }
+    l->loss = TL_SIM_LOSS_BURST;
+    l->burst_loss_ppb = TL_SIM_PPB;
+    if (*i + 1 < ps->nt && ps->t[*i + 1].n > 0 && ps->t[*i + 1].p[ps->t[*i + 1].n - 1] == '%') {
+        if (tok_pct(ps, ++*i, &l->burst_loss_ppb)) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int parse_netem(parser *ps, size_t i, tl_sim_link *l, scn_swarm *sw, int *oneway)
 {
     int rg;
@@ -808,6 +838,11 @@ static int parse_netem(parser *ps, size_t i, tl_sim_link *l, scn_swarm *sw, int 
                     *more[k] = v;
                     i++;
                 }
+            } else if (i < ps->nt && tok_is(&ps->t[i], "burst")) {
+                if (parse_burst(ps, &i, l)) {
+                    return -1;
+                }
+                sw_mark(sw, SW_LOSS, 0);
             } else if (i < ps->nt && tok_is(&ps->t[i], "state")) {
                 return perr(ps, &ps->t[i], "the 4-state loss model is not modelled; use gemodel or random");
             } else {
@@ -2242,6 +2277,13 @@ static void w_netem(FILE *f, const tl_sim_link *l, const scn_swarm *sw)
         w_pct(f, l->ge_bad_loss_ppb);
         fputc(' ', f);
         w_pct(f, l->ge_good_loss_ppb);
+    } else if (l->loss == TL_SIM_LOSS_BURST) {
+        fputs(" loss burst ", f);
+        w_time(f, l->burst_good_ns);
+        fputc(' ', f);
+        w_time(f, l->burst_bad_ns);
+        fputc(' ', f);
+        w_pct(f, l->burst_loss_ppb);
     }
     if (l->rate_bps) {
         fprintf(f, " rate %llubit", (unsigned long long)l->rate_bps);

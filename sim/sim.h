@@ -6,7 +6,8 @@
  * nanoseconds, events ordered by (time, sequence number), idle time skipped,
  * every random choice drawn from one seed. Nodes run application services
  * (patterns/service.h) through tl_svc_env; links between nodes model latency,
- * jitter, bandwidth, loss (random or Gilbert-Elliott), corruption and
+ * jitter, bandwidth, loss (random, Gilbert-Elliott per packet, or bursts
+ * that last a time), corruption and
  * partitions in netem's vocabulary; a small TCP model (handshake, windows,
  * cumulative ACKs over the reverse link, RTO with exponential backoff, fast
  * retransmit, FIN/RST) carries the bytes. Nodes crash, die silently, pause,
@@ -58,8 +59,14 @@ typedef enum {
 
 typedef enum {
     TL_SIM_LOSS_NONE = 0,
-    TL_SIM_LOSS_RANDOM = 1, /* each segment lost with probability loss_ppb */
-    TL_SIM_LOSS_GEMODEL = 2 /* Gilbert-Elliott: ge_p good->bad, ge_r bad->good, loss 1-h / 1-k */
+    TL_SIM_LOSS_RANDOM = 1,  /* each segment lost with probability loss_ppb */
+    TL_SIM_LOSS_GEMODEL = 2, /* Gilbert-Elliott: ge_p good->bad, ge_r bad->good, loss 1-h / 1-k */
+    /* Bursts that last a time: the link alternates good and bad periods whose
+     * lengths are exponentially distributed (means burst_good_ns, burst_bad_ns),
+     * drawn from the stream ("burst", "A>B", t0) of the time t0 the words took
+     * effect, starting good; a segment sent in a bad period is lost with
+     * probability burst_loss_ppb. The periods do not depend on traffic. */
+    TL_SIM_LOSS_BURST = 3
 } tl_sim_loss_model;
 
 typedef struct {
@@ -74,6 +81,9 @@ typedef struct {
     uint32_t ge_r_ppb;         /* GEMODEL: bad -> good */
     uint32_t ge_bad_loss_ppb;  /* GEMODEL: 1-h, loss in the bad state (netem default 100 %) */
     uint32_t ge_good_loss_ppb; /* GEMODEL: 1-k, loss in the good state (default 0) */
+    uint64_t burst_good_ns;    /* BURST: mean good period (>= 1 ms) */
+    uint64_t burst_bad_ns;     /* BURST: mean bad period (>= 1 ms) */
+    uint32_t burst_loss_ppb;   /* BURST: loss in a bad period (the words default to 100 %) */
     uint32_t corrupt_ppb;   /* a delivered segment with payload gets one byte flipped (past the checksum) */
     uint32_t duplicate_ppb; /* a segment is delivered twice */
 } tl_sim_link;
@@ -142,6 +152,9 @@ typedef struct {
     /* optional: every trace line (without the newline) */
     void (*on_trace)(void *ctx, const char *line, size_t len);
     void *trace_ctx;
+    /* 0 = no limit; else tl_sim_run processes at most this many events in all
+     * and then returns TL_E_LIMIT (a budget: a run within it is unchanged) */
+    uint64_t max_events;
 } tl_sim_options;
 
 int tl_sim_create(const tl_sim_options *opt, tl_sim **out);
@@ -220,7 +233,9 @@ int tl_sim_call_at(tl_sim *sim, uint64_t t, void (*fn)(tl_sim *sim, void *arg), 
  * next event is later than until_ns; afterwards the clock reads until_ns
  * (unless UINT64_MAX: then the time of the last event). Idle time costs
  * nothing. May be called again with a later time. TL_OK, TL_E_NOMEM (the run
- * is broken), TL_E_STATE (after a failure or tl_sim_finish). */
+ * is broken), TL_E_LIMIT (options.max_events processed: the run stops there,
+ * and later calls return TL_E_LIMIT too), TL_E_STATE (after a failure or
+ * tl_sim_finish). */
 int tl_sim_run(tl_sim *sim, uint64_t until_ns);
 /* Write the closing trace line ("end") once; tl_sim_destroy does it too. */
 void tl_sim_finish(tl_sim *sim);
@@ -298,6 +313,25 @@ uint64_t tl_sim_prng_next(tl_sim_prng *p);
 uint64_t tl_sim_fnv1a(uint64_t h, const void *data, size_t len);
 #define TL_SIM_FNV_OFFSET 0xcbf29ce484222325ull
 
+/* The timeline of time-correlated burst loss (TL_SIM_LOSS_BURST), as a link
+ * uses it: from t0 (when the link's words took effect) the link is good for
+ * an exponentially distributed time of mean good_ns, then bad for one of
+ * mean bad_ns, and so on, each length drawn from the stream ("burst",
+ * "FROM>TO", t0) in integer arithmetic (the same on every platform). The
+ * periods depend on the seed and the time only, never on the traffic. */
+typedef struct {
+    tl_sim_prng rng;
+    uint64_t good_ns, bad_ns; /* the means (0 is taken as 1 ns) */
+    uint64_t next;            /* when the current period ends */
+    int bad;
+} tl_sim_burst;
+
+void tl_sim_burst_init(tl_sim_burst *b, uint64_t seed, const char *from, const char *to, uint64_t t0,
+                       uint64_t good_ns, uint64_t bad_ns);
+/* 1 if time t is in a bad period, 0 if good; *end (optional): when that
+ * period ends. t must not decrease from one call to the next. */
+int tl_sim_burst_at(tl_sim_burst *b, uint64_t t, uint64_t *end);
+
 /* ---- scenarios (docs/scenarios.md) ---- */
 
 typedef struct tl_scenario tl_scenario;
@@ -327,6 +361,7 @@ typedef struct {
     void (*on_trace)(void *ctx, const char *line, size_t len);
     void *trace_ctx;
     int swarm; /* draw the link ranges (`loss 1%..10%`) per seed; 0: a range means its lower bound */
+    uint64_t max_events; /* 0 = none; else a run past this many events stops: tl_scn_run returns TL_E_LIMIT */
 } tl_scn_run_options;
 
 typedef struct {
