@@ -3,6 +3,7 @@
  * network (sim/sim.h, docs/scenarios.md) and report.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,52 +22,65 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: tofulab sim run FILE.scn [--seed N] [--trace FILE] [--pcap FILE] [--json FILE] [--html "
-            "FILE]\n"
-            "                                 [--swarm] [--verbose]\n"
-            "       tofulab sim sweep FILE.scn... [--seeds A..B] [--jobs N] [--shard I/N] [--swarm]\n"
-            "                                 [--junit FILE] [--json FILE]\n"
-            "       tofulab sim shrink FILE.scn --seed N [-o OUT.scn] [--swarm] [--max-runs N]\n"
-            "\n"
-            "Runs a scenario on the deterministic virtual network: the reference engine on virtual\n"
-            "sockets, with the links, faults and services the file describes (docs/scenarios.md).\n"
-            "Prints a summary ending with `trace-hash: <16 hex digits>` and `result: PASS` or\n"
-            "`result: FAIL`. The same file and seed give the same trace hash, byte for byte.\n"
-            "Every run is also checked by oracles, whatever the file expects: each request ends in one\n"
-            "answer or one explicit failure, application messages arrive in the order posted and once,\n"
-            "channel_closed comes once, last and never goes missing, engine invariants hold, finished\n"
-            "services leak no message (a violation fails the run and names node and channel).\n"
-            "\n"
-            "  --seed N       run this seed only (default: every seed of the file's `seeds` line)\n"
-            "  --trace FILE   write the canonical trace, one line per event (`-`: standard output)\n"
-            "  --pcap FILE    write every TCP connection as IPv4 packets (Wireshark, tshark); one seed only\n"
-            "  --json FILE    write the results as one JSON object (`-`: standard output)\n"
-            "  --html FILE    write a sequence diagram of the run (self-contained HTML); one seed only\n"
-            "  --swarm        draw the link ranges (`loss 1%%..10%%`) from the seed (default: lower bounds)\n"
-            "  --verbose      print every seed's details, not only those that failed\n"
-            "\n"
-            "sweep runs many seeds of many files in parallel worker processes and prints a table\n"
-            "(scenario, runs, passed, failed, first failing seed, wall time), then `N passed, N failed`:\n"
-            "  --seeds A..B   the seeds of every file (default: each file's `seeds` line)\n"
-            "  --jobs N       worker processes (default 2)\n"
-            "  --shard I/N    run only the I-th of N deterministic slices of the (file, seed) list\n"
-            "  --junit FILE   a JUnit XML report (one testcase per run); --json FILE: one JSON object\n"
-            "\n"
-            "shrink reduces a failing run to a smaller scenario that fails the same expectation with\n"
-            "the same seed; it writes it to OUT (default standard output) and what it removed on stderr.\n"
-            "\n"
-            "examples:\n"
-            "  tofulab sim run scenarios/bench/rr-loss.scn --seed 7\n"
-            "  tofulab sim run scenarios/request-response/crash.scn --seed 1 --trace - | less\n"
-            "  tofulab sim run scenarios/request-response/basic.scn --seed 1 --pcap rr.pcap && tshark -r "
-            "rr.pcap\n"
-            "  tofulab sim run scenarios/request-response/crash.scn --seed 1 --html crash.html\n"
-            "  tofulab sim sweep scenarios/*/*.scn --seeds 1..1000 --jobs 4 --junit sweep.xml\n"
-            "  tofulab sim shrink failing.scn --seed 7 -o minimal.scn\n"
-            "\n"
-            "exit status: 0 every expectation held, 1 one failed (or the run broke), 2 bad scenario file\n"
-            "or usage (one line: file:line:column: what was expected).\n");
+    fprintf(
+        out,
+        "usage: tofulab sim run FILE.scn [--seed N] [--trace FILE] [--pcap FILE] [--json FILE] [--html "
+        "FILE]\n"
+        "                                 [--swarm] [--verbose]\n"
+        "       tofulab sim sweep FILE.scn... [--seeds A..B] [--jobs N] [--shard I/N] [--swarm]\n"
+        "                                 [--failures DIR] [--junit FILE] [--json FILE] [--quiet]\n"
+        "       tofulab sim sweep --plan PLAN [options as above, no --seeds]\n"
+        "       tofulab sim shrink FILE.scn --seed N [-o OUT.scn] [--swarm] [--max-runs N]\n"
+        "\n"
+        "Runs a scenario on the deterministic virtual network: the reference engine on virtual\n"
+        "sockets, with the links, faults and services the file describes (docs/scenarios.md).\n"
+        "Prints a summary ending with `trace-hash: <16 hex digits>` and `result: PASS` or\n"
+        "`result: FAIL`. The same file and seed give the same trace hash, byte for byte.\n"
+        "Every run is also checked by oracles, whatever the file expects: each request ends in one\n"
+        "answer or one explicit failure, application messages arrive in the order posted and once,\n"
+        "channel_closed comes once, last and never goes missing, engine invariants hold, finished\n"
+        "services leak no message (a violation fails the run and names node and channel).\n"
+        "\n"
+        "  --seed N       run this seed only (default: every seed of the file's `seeds` line)\n"
+        "  --trace FILE   write the canonical trace, one line per event (`-`: standard output)\n"
+        "  --pcap FILE    write every TCP connection as IPv4 packets (Wireshark, tshark); one seed only\n"
+        "  --json FILE    write the results as one JSON object (`-`: standard output)\n"
+        "  --html FILE    write a sequence diagram of the run (self-contained HTML); one seed only\n"
+        "  --swarm        draw the link ranges (`loss 1%%..10%%`) from the seed (default: lower bounds)\n"
+        "  --verbose      print every seed's details, not only those that failed\n"
+        "\n"
+        "sweep runs many seeds of many files in parallel worker processes and prints a table\n"
+        "(scenario, runs, passed, failed, first failing seed, wall time), each failing file's first\n"
+        "failing seed with its check and its replay and shrink commands, the totals\n"
+        "(`88 scenarios x 500 seeds = 44,000 runs: ...`), then `N passed, N failed`:\n"
+        "  --seeds A..B   the seeds of every file, 1 <= A <= B <= 2^63 (default: each file's `seeds`\n"
+        "                 line); one sweep runs at most 2^32 runs: split a larger one with --shard\n"
+        "  --plan PLAN    each file its own seeds: PLAN has one `FILE A..B` a line (`#` comments)\n"
+        "  --jobs N       worker processes (default 2)\n"
+        "  --shard I/N    run only the I-th of N slices of the (file, seed) list: the pairs at positions\n"
+        "                 k with k mod N = I - 1; the N slices partition the list on any machine, so N\n"
+        "                 CI jobs (or batch tasks) each run `--shard $INDEX/N` and together run it all\n"
+        "  --failures DIR for each failing (file, seed), DIR/<file>/seed-N.txt with the check that\n"
+        "                 failed and the replay and shrink commands, DIR/failures.txt listing them, and\n"
+        "                 the first failing seed of each failed check shrunk into seed-N.min.scn\n"
+        "  --junit FILE   a JUnit XML report (one testcase per run); --json FILE: one JSON object\n"
+        "  --quiet        no table: only the failures and the totals\n"
+        "\n"
+        "shrink reduces a failing run to a smaller scenario that fails the same expectation with\n"
+        "the same seed; it writes it to OUT (default standard output) and what it removed on stderr.\n"
+        "\n"
+        "examples:\n"
+        "  tofulab sim run scenarios/bench/rr-loss.scn --seed 7\n"
+        "  tofulab sim run scenarios/request-response/crash.scn --seed 1 --trace - | less\n"
+        "  tofulab sim run scenarios/request-response/basic.scn --seed 1 --pcap rr.pcap && tshark -r "
+        "rr.pcap\n"
+        "  tofulab sim run scenarios/request-response/crash.scn --seed 1 --html crash.html\n"
+        "  tofulab sim sweep scenarios/*/*.scn --seeds 1..1000 --jobs 4 --junit sweep.xml\n"
+        "  tofulab sim sweep scenarios/*/*.scn --seeds 1..12000 --shard 3/16 --failures failed/\n"
+        "  tofulab sim shrink failing.scn --seed 7 -o minimal.scn\n"
+        "\n"
+        "exit status: 0 every expectation held, 1 one failed (or the run broke), 2 bad scenario file\n"
+        "or usage (one line: file:line:column: what was expected).\n");
 }
 
 typedef struct {
@@ -849,32 +863,64 @@ static int shrink_one(const sweep_ctx *c, const shrink_job *j)
     return bad ? -1 : 0;
 }
 
-/* Every shrink, up to jobs at a time in child processes. */
-static int run_shrinks(sweep_ctx *c, unsigned jobs)
+/* Append a line to DIR/<scenario>/seed-N.txt. */
+static void note_failure(const sweep_ctx *c, const shrink_job *j, const char *line)
+{
+    char dir[4096], txt[4200];
+    if (failure_dir_of(c->fail_dir, c->files[j->file], dir, sizeof dir) != 0) {
+        return;
+    }
+    snprintf(txt, sizeof txt, "%s/seed-%llu.txt", dir, (unsigned long long)j->seed);
+    FILE *t = fopen(txt, "a");
+    if (t != NULL) {
+        fprintf(t, "%s\n", line);
+        fclose(t);
+    }
+}
+
+/* Every shrink, up to jobs at a time, each in a child process that gets
+ * secs seconds (alarm) so that no shrink holds the sweep up for long. */
+static int run_shrinks(sweep_ctx *c, unsigned jobs, unsigned secs)
 {
     int bad = 0;
     if (c->nshrinks == 0) {
         return 0;
     }
-    fprintf(stderr, "shrinking the first failing seed of %zu failed check(s) into %s\n", c->nshrinks,
-            c->fail_dir);
-    fflush(NULL);
-    if (jobs <= 1 || c->nshrinks == 1) {
+    if (secs == 0) {
         for (size_t i = 0; i < c->nshrinks; i++) {
-            bad |= shrink_one(c, &c->shrinks[i]) != 0;
+            note_failure(c, &c->shrinks[i],
+                         "shrunk: not tried (--shrink-time 0): run the shrink command above");
         }
-        return bad ? -1 : 0;
+        return 0;
+    }
+    fprintf(stderr, "shrinking the first failing seed of %zu failed check(s) into %s (at most %us each)\n",
+            c->nshrinks, c->fail_dir, secs);
+    fflush(NULL);
+    jobs = jobs ? jobs : 1;
+    pid_t *pid = calloc(jobs, sizeof *pid);
+    size_t *job = calloc(jobs, sizeof *job);
+    if (pid == NULL || job == NULL) {
+        free(pid);
+        free(job);
+        return -1;
     }
     size_t next = 0, running = 0;
     while (next < c->nshrinks || running > 0) {
         if (next < c->nshrinks && running < jobs) {
-            pid_t pid = fork();
-            if (pid == 0) {
+            unsigned slot = 0;
+            while (pid[slot] != 0) {
+                slot++;
+            }
+            pid_t p = fork();
+            if (p == 0) {
+                alarm(secs);
                 _exit(shrink_one(c, &c->shrinks[next]) == 0 ? 0 : 1);
             }
-            if (pid < 0) { /* no process: shrink it here */
+            if (p < 0) { /* no process: shrink it here, without a time limit */
                 bad |= shrink_one(c, &c->shrinks[next]) != 0;
             } else {
+                pid[slot] = p;
+                job[slot] = next;
                 running++;
             }
             next++;
@@ -888,9 +934,25 @@ static int run_shrinks(sweep_ctx *c, unsigned jobs)
             }
             break;
         }
-        running--;
-        bad |= !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        for (unsigned slot = 0; slot < jobs; slot++) {
+            if (pid[slot] != done) {
+                continue;
+            }
+            pid[slot] = 0;
+            running--;
+            if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM) {
+                char line[120];
+                snprintf(line, sizeof line,
+                         "shrunk: none (the shrinker did not finish in %us: run the shrink command above)",
+                         secs);
+                note_failure(c, &c->shrinks[job[slot]], line);
+            } else if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+                bad = 1;
+            }
+        }
     }
+    free(pid);
+    free(job);
     return bad ? -1 : 0;
 }
 
@@ -1055,7 +1117,7 @@ static int sim_sweep(int argc, char **argv)
     size_t fcap = (size_t)argc, nfiles = 0, nargfiles = 0;
     int own_files = 0; /* files[] strings are strdup'd (--plan) */
     const char *junit_path = NULL, *json_path = NULL, *plan_path = NULL, *fail_dir = NULL;
-    uint64_t jobs = 2, shard_i = 1, shard_n = 1, seeds_lo = 0, seeds_hi = 0;
+    uint64_t jobs = 2, shard_i = 1, shard_n = 1, seeds_lo = 0, seeds_hi = 0, shrink_secs = 60;
     int have_seeds = 0, swarm = 0, quiet = 0, code = CLI_EXIT_USAGE;
     char q[300];
     tl_scenario **scns = NULL;
@@ -1075,7 +1137,8 @@ static int sim_sweep(int argc, char **argv)
         const char *a = argv[i];
         int takes = strcmp(a, "--seeds") == 0 || strcmp(a, "--jobs") == 0 || strcmp(a, "-j") == 0 ||
                     strcmp(a, "--shard") == 0 || strcmp(a, "--junit") == 0 || strcmp(a, "--json") == 0 ||
-                    strcmp(a, "--plan") == 0 || strcmp(a, "--failures") == 0;
+                    strcmp(a, "--plan") == 0 || strcmp(a, "--failures") == 0 ||
+                    strcmp(a, "--shrink-time") == 0;
         if (takes && i + 1 >= argc) {
             cli_error("sim sweep: %s needs a value; run 'tofulab sim --help'", a);
             goto out;
@@ -1117,6 +1180,13 @@ static int sim_sweep(int argc, char **argv)
             fail_dir = argv[++i];
             if (fail_dir[0] == '\0') {
                 cli_error("sim sweep: --failures needs a directory name");
+                goto out;
+            }
+        } else if (strcmp(a, "--shrink-time") == 0) {
+            const char *v = argv[++i];
+            if (cli_parse_u64(v, 86400, &shrink_secs) != 0) {
+                cli_error("sim sweep: --shrink-time expects seconds from 0 to 86400, got '%s'",
+                          cli_quote(v, strlen(v), q, sizeof q));
                 goto out;
             }
         } else if (strcmp(a, "--swarm") == 0) {
@@ -1268,7 +1338,7 @@ static int sim_sweep(int argc, char **argv)
             c.fail_error = 1;
         }
         c.fail_index = NULL;
-        if (run_shrinks(&c, (unsigned)jobs) != 0) {
+        if (run_shrinks(&c, (unsigned)jobs, (unsigned)shrink_secs) != 0) {
             c.fail_error = 1;
         }
         if (c.fail_error) {

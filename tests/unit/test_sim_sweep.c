@@ -485,6 +485,7 @@ static void test_sim_sweep_cli_bad_usage_exits_2_one_line(void **state)
         {"sim", "sweep", "--plan", "no/such/plan", NULL},
         {"sim", "sweep", "scenarios/request-response/basic.scn", "--failures", "", NULL},
         {"sim", "sweep", "scenarios/request-response/basic.scn", "--failures", "/dev/null/x", NULL},
+        {"sim", "sweep", "scenarios/request-response/basic.scn", "--shrink-time", "1m", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         result r;
@@ -735,6 +736,31 @@ static void test_sim_sweep_cli_failures_dir_has_check_replay_and_shrunk_scenario
         line = nl + 1;
     }
     assert_true(shrunk >= 1);
+    free(idx);
+    unlink(index_path);
+
+    /* --shrink-time 0: every failure written, none shrunk */
+    const char *noshrink[] = {"sim", "sweep", scn, "--failures", dir, "--shrink-time", "0", "--quiet", NULL};
+    run_tofulab(&r, noshrink);
+    assert_int_equal(r.code, 1);
+    result_free(&r);
+    idx = slurp(index_path);
+    for (char *line = idx; *line;) {
+        char *nl = strchr(line, '\n');
+        *nl = '\0';
+        unsigned long long seed;
+        assert_int_equal(sscanf(strchr(line, ' ') + 1, "%llu:", &seed), 1);
+        char txt[1200], min[1200];
+        snprintf(txt, sizeof txt, "%s/%.*s/seed-%llu.txt", dir, (int)(strlen(scn) - 5), scn + 1, seed);
+        snprintf(min, sizeof min, "%s/%.*s/seed-%llu.min.scn", dir, (int)(strlen(scn) - 5), scn + 1, seed);
+        assert_int_equal(access(min, F_OK), -1);
+        char *t = slurp(txt);
+        assert_true(strstr(t, "shrunk: not tried (--shrink-time 0)") != NULL ||
+                    strstr(t, "shrunk: see seed-") != NULL);
+        free(t);
+        unlink(txt);
+        line = nl + 1;
+    }
     free(idx);
     unlink(index_path);
     /* remove DIR/<path>/ up to DIR */
