@@ -3,8 +3,9 @@
  * k = j, j + J, j + 2J, ... of the list and writes one record per item on
  * its own pipe; the parent reads item k from worker k mod J, so results come
  * back in list order, and a worker that runs ahead blocks on its full pipe
- * (bounded memory, no reordering buffer). A worker that dies leaves its
- * missing items with rc = TL_E_IO.
+ * (bounded memory, no reordering buffer). A run that kills its worker
+ * gets rc = TL_E_IO and a note saying how, and a new worker takes over the
+ * rest of that worker's share.
  */
 #include <errno.h>
 #include <signal.h>
@@ -185,6 +186,85 @@ static void item_at(const source *s, uint64_t k, tl_sweep_item *out)
 
 typedef void (*deliver_fn)(void *ctx, uint64_t k, const tl_sweep_item *it, const tl_sweep_result *r);
 
+typedef struct {
+    tl_scenario *const *scns;
+    const source *src;
+    uint64_t n;
+    unsigned jobs;
+    const tl_sweep_options *opt;
+    pid_t *pid;
+    int *fd; /* read ends, -1 when closed */
+    record *rec;
+} pool;
+
+/* Start worker j on the items k = start, start + jobs, ... < n. 0, or -1
+ * when no pipe or process could be made. */
+static int spawn(pool *p, unsigned j, uint64_t start)
+{
+    int pp[2];
+    if (pipe(pp) != 0) {
+        return -1;
+    }
+    fflush(NULL); /* nothing buffered may be written twice */
+    pid_t child = fork();
+    if (child < 0) {
+        close(pp[0]);
+        close(pp[1]);
+        return -1;
+    }
+    if (child == 0) {
+        /* a crash ends the worker (and is reported as that run's), never a
+         * handler inherited from the caller (a test framework's, say) */
+        static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+        for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) {
+            signal(fatal[i], SIG_DFL);
+        }
+        close(pp[0]);
+        for (unsigned i = 0; i < p->jobs; i++) {
+            if (p->fd[i] >= 0) {
+                close(p->fd[i]);
+            }
+        }
+        tl_sweep_item it;
+        for (uint64_t k = start; k < p->n; k += p->jobs) {
+            memset(p->rec, 0, sizeof *p->rec);
+            p->rec->index = k;
+            item_at(p->src, k, &it);
+            run_one(p->scns, &it, p->opt, &p->rec->r);
+            if (write_all(pp[1], p->rec, sizeof *p->rec) != 0) {
+                _exit(3);
+            }
+        }
+        _exit(0);
+    }
+    close(pp[1]);
+    p->pid[j] = child;
+    p->fd[j] = pp[0];
+    return 0;
+}
+
+/* Worker j did not report item k: the run crashed it (or it was killed).
+ * Say so in r, and start a new worker on the rest of j's share. */
+static void crashed(pool *p, unsigned j, uint64_t k, tl_sweep_result *r)
+{
+    int st = 0;
+    close(p->fd[j]);
+    p->fd[j] = -1;
+    memset(r, 0, sizeof *r);
+    r->rc = TL_E_IO;
+    if (waitpid(p->pid[j], &st, 0) == p->pid[j] && WIFSIGNALED(st)) {
+        snprintf(r->first_failure, sizeof r->first_failure, "the run killed its worker process (signal %d)",
+                 WTERMSIG(st));
+    } else {
+        snprintf(r->first_failure, sizeof r->first_failure, "the run ended its worker process (exit %d)",
+                 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    }
+    p->pid[j] = 0;
+    if (k + p->jobs < p->n) {
+        spawn(p, j, k + p->jobs); /* on failure fd[j] stays -1: the rest is lost */
+    }
+}
+
 static int sweep_core(tl_scenario *const *scns, const source *src, uint64_t n, const tl_sweep_options *opt,
                       deliver_fn each, void *ctx)
 {
@@ -207,85 +287,62 @@ static int sweep_core(tl_scenario *const *scns, const source *src, uint64_t n, c
         }
         return TL_OK;
     }
-    pid_t *pid = calloc(jobs, sizeof *pid);
-    int *fd = calloc(jobs, sizeof *fd);
-    record *rec = malloc(sizeof *rec);
-    if (pid == NULL || fd == NULL || rec == NULL) {
-        free(pid);
-        free(fd);
-        free(rec);
+    pool p = {scns,
+              src,
+              n,
+              jobs,
+              opt,
+              calloc(jobs, sizeof(pid_t)),
+              calloc(jobs, sizeof(int)),
+              malloc(sizeof(record))};
+    if (p.pid == NULL || p.fd == NULL || p.rec == NULL) {
+        free(p.pid);
+        free(p.fd);
+        free(p.rec);
         return TL_E_NOMEM;
     }
-    fflush(NULL); /* nothing buffered may be written twice */
-    unsigned started = 0;
     for (unsigned j = 0; j < jobs; j++) {
-        int p[2];
-        if (pipe(p) != 0) {
-            break;
-        }
-        pid_t child = fork();
-        if (child < 0) {
-            close(p[0]);
-            close(p[1]);
-            break;
-        }
-        if (child == 0) {
-            close(p[0]);
-            for (unsigned i = 0; i < started; i++) {
-                close(fd[i]);
-            }
-            for (uint64_t k = j; k < n; k += jobs) {
-                memset(rec, 0, sizeof *rec);
-                rec->index = k;
-                item_at(src, k, &it);
-                run_one(scns, &it, opt, &rec->r);
-                if (write_all(p[1], rec, sizeof *rec) != 0) {
-                    _exit(3);
-                }
-            }
-            _exit(0);
-        }
-        close(p[1]);
-        pid[j] = child;
-        fd[j] = p[0];
-        started++;
+        p.fd[j] = -1;
     }
-    if (started < jobs) {
-        /* the workers that did start cover only some items: stop them */
-        for (unsigned j = 0; j < started; j++) {
-            kill(pid[j], SIGKILL);
-            close(fd[j]);
-            waitpid(pid[j], NULL, 0);
+    for (unsigned j = 0; j < jobs; j++) {
+        if (spawn(&p, j, j) != 0) {
+            /* the workers that did start cover only some items: stop them */
+            for (unsigned i = 0; i < j; i++) {
+                kill(p.pid[i], SIGKILL);
+                close(p.fd[i]);
+                waitpid(p.pid[i], NULL, 0);
+            }
+            free(p.pid);
+            free(p.fd);
+            free(p.rec);
+            return TL_E_IO;
         }
-        free(pid);
-        free(fd);
-        free(rec);
-        return TL_E_IO;
     }
     for (uint64_t k = 0; k < n; k++) {
         unsigned j = (unsigned)(k % jobs);
         item_at(src, k, &it);
-        if (fd[j] >= 0 && (read_all(fd[j], rec, sizeof *rec) != 0 || rec->index != k)) {
-            close(fd[j]); /* the worker died (or garbled its pipe): the rest of its share is lost */
-            fd[j] = -1;
+        if (p.fd[j] < 0) {
+            memset(p.rec, 0, sizeof *p.rec);
+            p.rec->r.rc = TL_E_IO;
+            snprintf(p.rec->r.first_failure, sizeof p.rec->r.first_failure,
+                     "not run: no worker process could be started");
+        } else if (read_all(p.fd[j], p.rec, sizeof *p.rec) != 0 || p.rec->index != k) {
+            crashed(&p, j, k, &p.rec->r);
         }
-        if (fd[j] < 0) {
-            memset(rec, 0, sizeof *rec);
-            rec->r.rc = TL_E_IO;
-            snprintf(rec->r.first_failure, sizeof rec->r.first_failure, "the worker process died");
-        }
-        rec->r.first_failure[sizeof rec->r.first_failure - 1] = '\0';
-        each(ctx, k, &it, &rec->r);
+        p.rec->r.first_failure[sizeof p.rec->r.first_failure - 1] = '\0';
+        each(ctx, k, &it, &p.rec->r);
     }
     for (unsigned j = 0; j < jobs; j++) {
-        if (fd[j] >= 0) {
-            close(fd[j]);
+        if (p.fd[j] >= 0) {
+            close(p.fd[j]);
         }
-        waitpid(pid[j], NULL, 0);
+        if (p.pid[j] != 0) {
+            waitpid(p.pid[j], NULL, 0);
+        }
     }
-    free(pid);
-    free(fd);
-    free(rec);
+    free(p.pid);
+    free(p.fd);
+    free(p.rec);
     return TL_OK;
 }
 

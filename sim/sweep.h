@@ -63,7 +63,7 @@ int tl_sweep_plan(const uint64_t *first, const uint64_t *last, size_t nfiles, un
                   unsigned shard_n, tl_sweep_item **items, size_t *n);
 
 typedef struct {
-    int rc; /* tl_scn_run's result; TL_E_IO: the worker died before reporting */
+    int rc; /* tl_scn_run's result; TL_E_IO: the run killed its worker process */
     int passed;
     unsigned failed; /* expectations that did not hold */
     uint64_t trace_hash;
@@ -91,7 +91,8 @@ int tl_sweep_run(tl_scenario *const *scns, const tl_sweep_item *items, size_t n,
  * k, item, result) in the parent for k = 0, 1, ... in order (opt->on_result
  * is not used). Memory does not grow with the list: a worker that runs
  * ahead of the order waits on its full pipe. TL_OK (each pair got its
- * call; a worker that died gives rc TL_E_IO for the rest of its share),
+ * call; a run that kills its worker process gets rc TL_E_IO and a
+ * first_failure saying how, and a new worker runs the rest of that share),
  * TL_E_NOMEM, TL_E_IO (no pipe or process could be made: nothing ran). */
 int tl_sweep_stream(tl_scenario *const *scns, const tl_sweep_list *list, const tl_sweep_options *opt,
                     void (*each)(void *ctx, uint64_t k, const tl_sweep_item *it, const tl_sweep_result *r),

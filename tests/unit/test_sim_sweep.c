@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -257,6 +258,61 @@ static void test_sim_sweep_stream_in_order_equals_sequential(void **state)
     }
     tl_scn_free(scn[0]);
     tl_scn_free(scn[1]);
+}
+
+typedef struct {
+    uint64_t calls, broken, passed_or_failed;
+    uint64_t broken_k[4];
+    char note[256];
+} crash_check;
+
+static void count_each(void *ctx, uint64_t k, const tl_sweep_item *it, const tl_sweep_result *r)
+{
+    (void)it;
+    crash_check *c = ctx;
+    c->calls++;
+    if (r->rc != TL_OK) {
+        if (c->broken < 4) {
+            c->broken_k[c->broken] = k;
+        }
+        c->broken++;
+        snprintf(c->note, sizeof c->note, "%s", r->first_failure);
+    } else {
+        c->passed_or_failed++;
+    }
+}
+
+/* A run that kills its worker process is reported as that run's failure,
+ * saying how it ended, and a new worker runs the rest of the share: one
+ * crash costs one result, not the worker's whole share. */
+static void test_sim_sweep_stream_worker_crash_costs_one_run(void **state)
+{
+    (void)state;
+    const char *check = getenv("TOFULAB_CHECK");
+    if (check && strcmp(check, "valgrind") == 0) {
+        skip(); /* workers run in-process under Valgrind (see the first test): nothing to crash */
+    }
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core); /* the crashing worker leaves no core file */
+    tl_scenario *scn[2] = {parse(small_scn), (tl_scenario *)(uintptr_t)64}; /* file 1: a bad pointer */
+    uint64_t first[3] = {1, 7, 1}, last[3] = {6, 7, 6};
+    /* files 0, 1, 0 (scn[2] = scn[0]): the pair at position 6 crashes */
+    tl_scenario *three[3] = {scn[0], scn[1], scn[0]};
+    tl_sweep_list l;
+    assert_int_equal(tl_sweep_list_init(&l, first, last, 3, 1, 1), TL_OK);
+    crash_check c;
+    memset(&c, 0, sizeof c);
+    tl_sweep_options o;
+    memset(&o, 0, sizeof o);
+    o.jobs = 2;
+    assert_int_equal(tl_sweep_stream(three, &l, &o, count_each, &c), TL_OK);
+    assert_true(c.calls == 13);
+    assert_true(c.broken == 1);
+    assert_true(c.broken_k[0] == 6);
+    assert_true(c.passed_or_failed == 12);
+    assert_non_null(strstr(c.note, "the run killed its worker process (signal"));
+    tl_sweep_list_free(&l);
+    tl_scn_free(scn[0]);
 }
 
 static void test_sim_swarm_draw_is_deterministic_per_seed(void **state)
@@ -855,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_sim_sweep_bad_shard_is_einval),
         cmocka_unit_test(test_sim_sweep_list_huge_ranges_indexed_without_memory),
         cmocka_unit_test(test_sim_sweep_stream_in_order_equals_sequential),
+        cmocka_unit_test(test_sim_sweep_stream_worker_crash_costs_one_run),
         cmocka_unit_test(test_sim_swarm_draw_is_deterministic_per_seed),
         cmocka_unit_test(test_sim_swarm_off_means_lower_bounds),
         cmocka_unit_test(test_sim_scenario_bad_range_is_rejected),
