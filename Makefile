@@ -89,8 +89,8 @@ tests: $(TESTS) $(BIN)
 deps:
 	@sh ci/install-deps.sh
 
-# The main job: the golden vectors, then every scenario's seeds in parallel,
-# with a summary table (ci/run-main.sh).
+# The main job: the golden vectors, then every scenario over many new seeds
+# (ci/seeds.txt), in parallel, with a summary (ci/run-main.sh).
 run: $(BIN)
 	@sh ci/run-main.sh $(BIN)
 

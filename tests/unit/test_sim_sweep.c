@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -170,6 +171,150 @@ static void test_sim_sweep_bad_shard_is_einval(void **state)
     assert_int_equal(tl_sweep_plan(&first, &last, 1, 4, 3, &items, &n), TL_E_INVAL);
     first = 6;
     assert_int_equal(tl_sweep_plan(&first, &last, 1, 1, 1, &items, &n), TL_E_INVAL);
+}
+
+/* A list of 2^63-seed ranges is counted and indexed, never materialised;
+ * every shard's k-th pair is the pair at position k * N + I - 1. */
+static void test_sim_sweep_list_huge_ranges_indexed_without_memory(void **state)
+{
+    (void)state;
+    const uint64_t max = TL_SWEEP_SEED_MAX;
+    uint64_t first[3] = {1, 5, max - 9}, last[3] = {max, 5, max};
+    tl_sweep_list l;
+    assert_int_equal(tl_sweep_list_init(&l, first, last, 3, 1, 1), TL_OK);
+    assert_true(l.total == max + 1 + 10);
+    assert_true(l.count == l.total);
+    tl_sweep_item it;
+    tl_sweep_list_at(&l, 0, &it);
+    assert_true(it.file == 0 && it.seed == 1);
+    tl_sweep_list_at(&l, max - 1, &it);
+    assert_true(it.file == 0 && it.seed == max);
+    tl_sweep_list_at(&l, max, &it);
+    assert_true(it.file == 1 && it.seed == 5);
+    tl_sweep_list_at(&l, l.count - 1, &it);
+    assert_true(it.file == 2 && it.seed == max);
+    tl_sweep_list_free(&l);
+    /* shard 3 of 7: position g = k * 7 + 2 */
+    assert_int_equal(tl_sweep_list_init(&l, first, last, 3, 3, 7), TL_OK);
+    assert_true(l.count == l.total / 7 + (l.total % 7 > 2));
+    tl_sweep_list_at(&l, 1, &it);
+    assert_true(it.file == 0 && it.seed == 1 + 9);
+    tl_sweep_list_at(&l, l.count - 1, &it);
+    assert_true((l.count - 1) * 7 + 2 < l.total);
+    assert_int_equal(it.file, 2);
+    tl_sweep_list_free(&l);
+    /* more pairs than a 64-bit count holds */
+    uint64_t f2[3] = {1, 1, 1}, l2[3] = {max, max, max};
+    assert_int_equal(tl_sweep_list_init(&l, f2, l2, 3, 1, 1), TL_E_LIMIT);
+    uint64_t f3 = 0, l3 = UINT64_MAX;
+    assert_int_equal(tl_sweep_list_init(&l, &f3, &l3, 1, 1, 1), TL_E_LIMIT);
+    assert_int_equal(tl_sweep_list_init(&l, first, last, 3, 0, 7), TL_E_INVAL);
+    assert_int_equal(tl_sweep_list_init(&l, first, last, 3, 8, 7), TL_E_INVAL);
+    tl_sweep_list_free(&l); /* harmless after a failed init */
+}
+
+typedef struct {
+    uint64_t calls;
+    int in_order;
+    const tl_sweep_list *list;
+    tl_scenario **scn;
+    int mismatches;
+} stream_check;
+
+static void check_each(void *ctx, uint64_t k, const tl_sweep_item *it, const tl_sweep_result *r)
+{
+    stream_check *c = ctx;
+    c->in_order &= k == c->calls;
+    c->calls++;
+    tl_sweep_item want;
+    tl_sweep_list_at(c->list, k, &want);
+    int passed;
+    if (want.file != it->file || want.seed != it->seed || r->rc != TL_OK ||
+        hash_of(c->scn[it->file], it->seed, 0, &passed) != r->trace_hash || passed != r->passed ||
+        r->events == 0) {
+        c->mismatches++;
+    }
+}
+
+/* tl_sweep_stream over worker processes hands every pair of a shard to the
+ * callback once, in list order, with the result of a run in this process. */
+static void test_sim_sweep_stream_in_order_equals_sequential(void **state)
+{
+    (void)state;
+    tl_scenario *scn[2] = {parse(small_scn), parse(swarm_scn)};
+    uint64_t first[2] = {1, 40}, last[2] = {9, 52};
+    const char *check = getenv("TOFULAB_CHECK");
+    for (uint64_t shard = 1; shard <= 2; shard++) {
+        tl_sweep_list l;
+        assert_int_equal(tl_sweep_list_init(&l, first, last, 2, shard, 2), TL_OK);
+        stream_check c = {0, 1, &l, scn, 0};
+        tl_sweep_options o;
+        memset(&o, 0, sizeof o);
+        o.jobs = check && strcmp(check, "valgrind") == 0 ? 1 : 3; /* see the first test */
+        assert_int_equal(tl_sweep_stream(scn, &l, &o, check_each, &c), TL_OK);
+        assert_true(c.calls == l.count);
+        assert_true(c.calls == 11);
+        assert_true(c.in_order);
+        assert_int_equal(c.mismatches, 0);
+        tl_sweep_list_free(&l);
+    }
+    tl_scn_free(scn[0]);
+    tl_scn_free(scn[1]);
+}
+
+typedef struct {
+    uint64_t calls, broken, passed_or_failed;
+    uint64_t broken_k[4];
+    char note[256];
+} crash_check;
+
+static void count_each(void *ctx, uint64_t k, const tl_sweep_item *it, const tl_sweep_result *r)
+{
+    (void)it;
+    crash_check *c = ctx;
+    c->calls++;
+    if (r->rc != TL_OK) {
+        if (c->broken < 4) {
+            c->broken_k[c->broken] = k;
+        }
+        c->broken++;
+        snprintf(c->note, sizeof c->note, "%s", r->first_failure);
+    } else {
+        c->passed_or_failed++;
+    }
+}
+
+/* A run that kills its worker process is reported as that run's failure,
+ * saying how it ended, and a new worker runs the rest of the share: one
+ * crash costs one result, not the worker's whole share. */
+static void test_sim_sweep_stream_worker_crash_costs_one_run(void **state)
+{
+    (void)state;
+    const char *check = getenv("TOFULAB_CHECK");
+    if (check && strcmp(check, "valgrind") == 0) {
+        skip(); /* workers run in-process under Valgrind (see the first test): nothing to crash */
+    }
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core); /* the crashing worker leaves no core file */
+    tl_scenario *scn[2] = {parse(small_scn), (tl_scenario *)(uintptr_t)64}; /* file 1: a bad pointer */
+    uint64_t first[3] = {1, 7, 1}, last[3] = {6, 7, 6};
+    /* files 0, 1, 0 (scn[2] = scn[0]): the pair at position 6 crashes */
+    tl_scenario *three[3] = {scn[0], scn[1], scn[0]};
+    tl_sweep_list l;
+    assert_int_equal(tl_sweep_list_init(&l, first, last, 3, 1, 1), TL_OK);
+    crash_check c;
+    memset(&c, 0, sizeof c);
+    tl_sweep_options o;
+    memset(&o, 0, sizeof o);
+    o.jobs = 2;
+    assert_int_equal(tl_sweep_stream(three, &l, &o, count_each, &c), TL_OK);
+    assert_true(c.calls == 13);
+    assert_true(c.broken == 1);
+    assert_true(c.broken_k[0] == 6);
+    assert_true(c.passed_or_failed == 12);
+    assert_non_null(strstr(c.note, "the run killed its worker process (signal"));
+    tl_sweep_list_free(&l);
+    tl_scn_free(scn[0]);
 }
 
 static void test_sim_swarm_draw_is_deterministic_per_seed(void **state)
@@ -360,8 +505,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    const char *names[] = {"stdout",     "stderr",   "mixed.scn", "junit.xml",
-                           "sweep.json", "run.html", "fail.scn",  "min.scn"};
+    const char *names[] = {"stdout",   "stderr",   "mixed.scn", "junit.xml", "sweep.json",
+                           "run.html", "fail.scn", "min.scn",   "plan.txt"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[512];
         tmp_path(p, sizeof p, names[i]);
@@ -394,6 +539,12 @@ static void test_sim_sweep_cli_bad_usage_exits_2_one_line(void **state)
         {"sim", "shrink", "scenarios/request-response/basic.scn", NULL},
         {"sim", "shrink", "scenarios/request-response/basic.scn", "--seed", "x", NULL},
         {"sim", "run", "scenarios/request-response/basic.scn", "--html", "-", NULL},
+        {"sim", "sweep", "scenarios/request-response/basic.scn", "--plan",
+         "scenarios/request-response/basic.scn", NULL},
+        {"sim", "sweep", "--plan", "no/such/plan", NULL},
+        {"sim", "sweep", "scenarios/request-response/basic.scn", "--failures", "", NULL},
+        {"sim", "sweep", "scenarios/request-response/basic.scn", "--failures", "/dev/null/x", NULL},
+        {"sim", "sweep", "scenarios/request-response/basic.scn", "--shrink-time", "1m", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         result r;
@@ -452,6 +603,235 @@ static void test_sim_sweep_cli_failing_seed_prints_replay_and_exits_1(void **sta
     result_free(&r);
 }
 
+/* --seeds takes 1 <= A <= B <= 2^63; a sweep of more runs than one sweep
+ * can take (2^32) or than a 64-bit count holds is a usage error naming the
+ * limit, at once: nothing runs, nothing is allocated for it. */
+static void test_sim_sweep_cli_seeds_beyond_limits_exit_2_naming_limit(void **state)
+{
+    (void)state;
+    static const char *const bad_seeds[] = {
+        "0", "0..5",  "1..9223372036854775809", "9223372036854775809", "5..4", "1..", "..5", "1..2..3",
+        "x", "-1..3", "1..18446744073709551616"};
+    for (size_t i = 0; i < sizeof bad_seeds / sizeof bad_seeds[0]; i++) {
+        const char *args[] = {"sim",     "sweep",      "scenarios/request-response/basic.scn",
+                              "--seeds", bad_seeds[i], NULL};
+        result r;
+        run_tofulab(&r, args);
+        if (r.code != 2 || count_lines(r.err) != 1 || strstr(r.err, "2^63") == NULL || r.out[0] != '\0') {
+            fail_msg("--seeds %s: exit %d, stderr '%s'", bad_seeds[i], r.code, r.err);
+        }
+        result_free(&r);
+    }
+    static const char *const too_many[][9] = {
+        {"sim", "sweep", "scenarios/request-response/basic.scn", "--seeds", "1..9223372036854775808", NULL},
+        {"sim", "sweep", "scenarios/request-response/basic.scn", "--seeds", "1..4294967297", NULL},
+        {"sim", "sweep", "scenarios/request-response/basic.scn", "scenarios/request-response/crash.scn",
+         "scenarios/request-response/pause.scn", "--seeds", "1..9223372036854775808", NULL},
+        {"sim", "sweep", "scenarios/request-response/basic.scn", "--seeds", "1..9223372036854775808",
+         "--shard", "5/1000000", NULL},
+    };
+    for (size_t i = 0; i < sizeof too_many / sizeof too_many[0]; i++) {
+        result r;
+        run_tofulab(&r, too_many[i]);
+        if (r.code != 2 || count_lines(r.err) != 1 || strstr(r.err, "at most 2^32 = 4,294,967,296") == NULL ||
+            r.out[0] != '\0') {
+            fail_msg("case %zu: exit %d, stderr '%s'", i, r.code, r.err);
+        }
+        result_free(&r);
+    }
+    /* one past the limit names the shards that fit it */
+    const char *split[] = {"sim",     "sweep",         "scenarios/request-response/basic.scn",
+                           "--seeds", "1..4294967297", NULL};
+    result r;
+    run_tofulab(&r, split);
+    assert_non_null(strstr(r.err, "is 4,294,967,297 runs"));
+    assert_non_null(strstr(r.err, "--shard I/N with N >= 2"));
+    result_free(&r);
+    /* the largest seeds run */
+    const char *top[] = {"sim",
+                         "sweep",
+                         "scenarios/request-response/basic.scn",
+                         "--seeds",
+                         "9223372036854775806..9223372036854775808",
+                         NULL};
+    run_tofulab(&r, top);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "\n1 scenario x 3 seeds = 3 runs: 3 passed, 0 failed\n"));
+    result_free(&r);
+}
+
+/* --plan gives each file its own seeds; the summary says how many of each. */
+static void test_sim_sweep_cli_plan_runs_each_file_its_seeds(void **state)
+{
+    (void)state;
+    char plan[512], json[512];
+    write_tmp("plan.txt", "# two files\n"
+                          "scenarios/request-response/basic.scn 3..7\n"
+                          "\n"
+                          "  scenarios/request-response/crash.scn   10..11   # the crash\n");
+    tmp_path(plan, sizeof plan, "plan.txt");
+    tmp_path(json, sizeof json, "sweep.json");
+    const char *args[] = {"sim", "sweep", "--plan", plan, "--json", json, "--quiet", NULL};
+    result r;
+    run_tofulab(&r, args);
+    assert_int_equal(r.code, 0);
+    assert_null(strstr(r.out, "first-fail")); /* --quiet: no table */
+    assert_non_null(strstr(r.out, "2 scenarios x 2..5 seeds = 7 runs: 7 passed, 0 failed\n"));
+    assert_non_null(strstr(r.out, "seeds per scenario: 5 (1 scenario), 2 (1 scenario)\n"));
+    result_free(&r);
+    char *x = slurp(json);
+    static const char *const want[] = {"basic.scn\",\"seed\":3,", "basic.scn\",\"seed\":7,",
+                                       "crash.scn\",\"seed\":10,", "crash.scn\",\"seed\":11,"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        assert_non_null(strstr(x, want[i]));
+    }
+    assert_null(strstr(x, "basic.scn\",\"seed\":8,"));
+    assert_null(strstr(x, "crash.scn\",\"seed\":9,"));
+    free(x);
+    /* a bad line is named by file, line and column */
+    write_tmp("plan.txt",
+              "scenarios/request-response/basic.scn 1..3\nscenarios/request-response/crash.scn 0..3\n");
+    run_tofulab(&r, args);
+    assert_int_equal(r.code, 2);
+    assert_int_equal(count_lines(r.err), 1);
+    char where[600];
+    snprintf(where, sizeof where, "%s:2:38: expected a seed range", plan);
+    assert_non_null(strstr(r.err, where));
+    result_free(&r);
+}
+
+static int count_of(const char *s, const char *what)
+{
+    int n = 0;
+    for (const char *p = strstr(s, what); p; p = strstr(p + 1, what)) {
+        n++;
+    }
+    return n;
+}
+
+/* --failures DIR: a file per failing (file, seed) with the check, the replay
+ * and shrink commands; the first seed of each failed check shrunk into a
+ * scenario that still fails that check. */
+static void test_sim_sweep_cli_failures_dir_has_check_replay_and_shrunk_scenario(void **state)
+{
+    (void)state;
+    char scn[512], dir[512], junit[512], index_path[600];
+    write_tmp("mixed.scn", small_scn);
+    tmp_path(scn, sizeof scn, "mixed.scn");
+    tmp_path(dir, sizeof dir, "failures");
+    tmp_path(junit, sizeof junit, "junit.xml");
+    const char *args[] = {"sim",     "sweep", scn,          "scenarios/request-response/basic.scn",
+                          "--jobs",  "2",     "--failures", dir,
+                          "--junit", junit,   NULL};
+    result r;
+    run_tofulab(&r, args);
+    assert_int_equal(r.code, 1);
+    unsigned p, f;
+    const char *last = strrchr(r.out, '\n');
+    while (last > r.out && last[-1] != '\n') {
+        last--;
+    }
+    assert_int_equal(sscanf(last, "%u passed, %u failed", &p, &f), 2);
+    assert_true(f > 0);
+    char shrink_cmd[700];
+    snprintf(shrink_cmd, sizeof shrink_cmd, "  shrink: tofulab sim shrink %s --seed ", scn);
+    assert_non_null(strstr(r.out, shrink_cmd));
+    result_free(&r);
+
+    /* the JUnit file: a testcase per run, a failure per failing run */
+    char *x = slurp(junit);
+    assert_int_equal(count_of(x, "<testcase "), (int)(p + f));
+    assert_int_equal(count_of(x, "<failure "), (int)f);
+    char tests_attr[64];
+    snprintf(tests_attr, sizeof tests_attr, "<testsuites tests=\"%u\" failures=\"%u\"", p + f, f);
+    assert_non_null(strstr(x, tests_attr));
+    assert_int_equal(count_of(x, "<testsuite "), 2);
+    free(x);
+
+    /* failures.txt: one line per failing run, "FILE SEED: CHECK" */
+    snprintf(index_path, sizeof index_path, "%s/failures.txt", dir);
+    char *idx = slurp(index_path);
+    assert_int_equal(count_lines(idx), (int)f);
+    unsigned shrunk = 0;
+    for (char *line = idx; *line;) {
+        char *nl = strchr(line, '\n');
+        assert_non_null(nl);
+        *nl = '\0';
+        unsigned long long seed;
+        char *sp = strchr(line, ' '); /* the file name has no blank */
+        assert_non_null(sp);
+        assert_int_equal(strncmp(line, scn, strlen(scn)), 0);
+        assert_int_equal(sscanf(sp + 1, "%llu:", &seed), 1);
+        /* DIR/<the scenario path without its leading '/' and .scn>/seed-N.txt */
+        char txt[1200], min[1200];
+        snprintf(txt, sizeof txt, "%s/%.*s/seed-%llu.txt", dir, (int)(strlen(scn) - 5), scn + 1, seed);
+        snprintf(min, sizeof min, "%s/%.*s/seed-%llu.min.scn", dir, (int)(strlen(scn) - 5), scn + 1, seed);
+        char *t = slurp(txt);
+        char want[800];
+        snprintf(want, sizeof want, "replay: tofulab sim run %s --seed %llu --trace -\n", scn, seed);
+        assert_non_null(strstr(t, want));
+        snprintf(want, sizeof want, "shrink: tofulab sim shrink %s --seed %llu -o minimal.scn\n", scn, seed);
+        assert_non_null(strstr(t, want));
+        assert_non_null(strstr(t, "first failed check: "));
+        assert_non_null(strstr(t, strchr(sp, ':') + 2)); /* the check of failures.txt */
+        if (strstr(t, "shrunk: seed-") != NULL) {
+            /* this seed stands for its check: its shrunk scenario fails it too */
+            shrunk++;
+            const char *again[] = {"sim", "run", min, NULL};
+            run_tofulab(&r, again);
+            assert_int_equal(r.code, 1);
+            const char *e = strstr(t, "still fails: expect ");
+            assert_non_null(e);
+            char exp[200];
+            assert_int_equal(sscanf(e + 20, "%199[^)\n]", exp), 1);
+            assert_non_null(strstr(r.out, exp));
+            result_free(&r);
+            unlink(min);
+        } else {
+            assert_non_null(strstr(t, "shrunk: see seed-"));
+        }
+        free(t);
+        unlink(txt);
+        line = nl + 1;
+    }
+    assert_true(shrunk >= 1);
+    free(idx);
+    unlink(index_path);
+
+    /* --shrink-time 0: every failure written, none shrunk */
+    const char *noshrink[] = {"sim", "sweep", scn, "--failures", dir, "--shrink-time", "0", "--quiet", NULL};
+    run_tofulab(&r, noshrink);
+    assert_int_equal(r.code, 1);
+    result_free(&r);
+    idx = slurp(index_path);
+    for (char *line = idx; *line;) {
+        char *nl = strchr(line, '\n');
+        *nl = '\0';
+        unsigned long long seed;
+        assert_int_equal(sscanf(strchr(line, ' ') + 1, "%llu:", &seed), 1);
+        char txt[1200], min[1200];
+        snprintf(txt, sizeof txt, "%s/%.*s/seed-%llu.txt", dir, (int)(strlen(scn) - 5), scn + 1, seed);
+        snprintf(min, sizeof min, "%s/%.*s/seed-%llu.min.scn", dir, (int)(strlen(scn) - 5), scn + 1, seed);
+        assert_int_equal(access(min, F_OK), -1);
+        char *t = slurp(txt);
+        assert_true(strstr(t, "shrunk: not tried (--shrink-time 0)") != NULL ||
+                    strstr(t, "shrunk: see seed-") != NULL);
+        free(t);
+        unlink(txt);
+        line = nl + 1;
+    }
+    free(idx);
+    unlink(index_path);
+    /* remove DIR/<path>/ up to DIR */
+    char d[1200];
+    snprintf(d, sizeof d, "%s/%.*s", dir, (int)(strlen(scn) - 5), scn + 1);
+    for (char *cut; strlen(d) > strlen(dir); *cut = '\0') {
+        assert_int_equal(rmdir(d), 0);
+        cut = strrchr(d, '/');
+    }
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_sim_sweep_cli_all_passing_exits_0(void **state)
 {
     (void)state;
@@ -465,6 +845,7 @@ static void test_sim_sweep_cli_all_passing_exits_0(void **state)
     result r;
     run_tofulab(&r, args);
     assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "\n2 scenarios x 3 seeds = 6 runs: 6 passed, 0 failed\n"));
     assert_non_null(strstr(r.out, "\n6 passed, 0 failed\n"));
     result_free(&r);
 }
@@ -532,12 +913,18 @@ int main(void)
         cmocka_unit_test(test_sim_sweep_parallel_results_equal_sequential),
         cmocka_unit_test(test_sim_sweep_shards_partition_the_list_exactly),
         cmocka_unit_test(test_sim_sweep_bad_shard_is_einval),
+        cmocka_unit_test(test_sim_sweep_list_huge_ranges_indexed_without_memory),
+        cmocka_unit_test(test_sim_sweep_stream_in_order_equals_sequential),
+        cmocka_unit_test(test_sim_sweep_stream_worker_crash_costs_one_run),
         cmocka_unit_test(test_sim_swarm_draw_is_deterministic_per_seed),
         cmocka_unit_test(test_sim_swarm_off_means_lower_bounds),
         cmocka_unit_test(test_sim_scenario_bad_range_is_rejected),
         cmocka_unit_test(test_sim_scenario_write_every_file_same_trace_hash),
         cmocka_unit_test(test_sim_sweep_cli_bad_usage_exits_2_one_line),
         cmocka_unit_test(test_sim_sweep_cli_failing_seed_prints_replay_and_exits_1),
+        cmocka_unit_test(test_sim_sweep_cli_seeds_beyond_limits_exit_2_naming_limit),
+        cmocka_unit_test(test_sim_sweep_cli_plan_runs_each_file_its_seeds),
+        cmocka_unit_test(test_sim_sweep_cli_failures_dir_has_check_replay_and_shrunk_scenario),
         cmocka_unit_test(test_sim_sweep_cli_all_passing_exits_0),
         cmocka_unit_test(test_sim_run_cli_html_writes_page_exits_0),
         cmocka_unit_test(test_sim_shrink_cli_output_fails_same_expectation),
