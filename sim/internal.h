@@ -339,7 +339,11 @@ void sim_listener_close(sim_listener *l, int kernel_alive);
 sim_listener *sim_listener_find_uds(sim_node *n, const char *path);
 /* Start a connection for engine channel `channel` of n to dst:port (or the
  * UDS listener ul): the SYN leaves now. */
+/* A connecting socket in SYN_SENT; nothing is sent until sim_connect_start
+ * (so that the caller's `connect` trace line is complete before the SYN's
+ * own lines, a loss among them). */
 sim_sock *sim_connect(sim_node *n, uint16_t channel, sim_node *dst, uint16_t port, sim_listener *ul);
+void sim_connect_start(sim_sock *s);
 /* The engine closed the socket: reset (RST) or orderly (FIN after the data). */
 void sim_sock_close(sim_sock *s, int reset);
 /* The node crashed (rst = 1: its kernel resets) or vanished (rst = 0). */

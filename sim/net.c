@@ -955,9 +955,14 @@ sim_sock *sim_connect(sim_node *n, uint16_t channel, sim_node *dst, uint16_t por
     s->rtt_timing = 1;
     s->rtt_seq = 1;
     s->rtt_t0 = sim->now;
+    return s;
+}
+
+void sim_connect_start(sim_sock *s)
+{
+    tl_sim *sim = s->conn->node[0]->sim;
     seg_emit(sim, s, SEG_SYN, 0, 0);
     timer_set(sim, s, TIMER_RTO, sim->now + s->rto);
-    return s;
 }
 
 /* ---------------------------------------------------------------- receive */

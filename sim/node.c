@@ -940,6 +940,7 @@ static void cmd_connect(sim_node *n, const tl_command *c)
     sim_tr_u64(sim, s->conn->port[0]);
     sim_tr_end(sim);
     bind_obj(n, c->channel, &s->obj);
+    sim_connect_start(s);
 }
 
 static void cmd_close(sim_node *n, const tl_command *c)

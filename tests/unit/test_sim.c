@@ -1171,6 +1171,57 @@ static void test_sim_pcap_is_well_formed(void **state)
     free(buf);
 }
 
+/* S10 (docs/findings.md): a SYN lost as it leaves writes its `lost` line
+ * after the whole `connect` line, never inside it. */
+static void connect_line_check(void *ctx, const char *line, size_t len)
+{
+    int *state = ctx;
+    const char *c = NULL;
+    for (size_t i = 0; i + 13 <= len; i++) {
+        if (memcmp(line + i, " connect tcp|", 13) == 0) {
+            c = line + i;
+            break;
+        }
+    }
+    if (c == NULL) {
+        return;
+    }
+    state[0]++;
+    /* a whole line: "... connect tcp|server|7099 port=49152", nothing after */
+    const char *port = NULL;
+    for (const char *p = c; p + 6 <= line + len; p++) {
+        if (memcmp(p, " port=", 6) == 0) {
+            port = p;
+        }
+    }
+    if (port == NULL || memchr(c + 9, '=', (size_t)(port - c - 9)) != NULL ||
+        strspn(port + 6, "0123456789") != (size_t)(line + len - port - 6)) {
+        state[1]++;
+    }
+}
+
+static void test_sim_connect_line_is_whole_when_the_syn_is_lost(void **state)
+{
+    (void)state;
+    static const char text[] = "duration 30s\nnode server\nnode client\n"
+                               "link client server delay 5ms loss 100%\nheal 20s\n"
+                               "service server echo listen=tcp|server|7099\n"
+                               "service client rr connect=tcp|server|7099 count=2\n";
+    tl_scenario *scn = NULL;
+    tl_scn_run_options o;
+    tl_scn_result r;
+    int seen[2] = {0, 0};
+    assert_int_equal(tl_scn_parse(text, sizeof text - 1, "t.scn", &scn, NULL), TL_OK);
+    memset(&o, 0, sizeof o);
+    o.on_trace = connect_line_check;
+    o.trace_ctx = seen;
+    assert_int_equal(tl_scn_run(scn, 1, &o, &r), TL_OK);
+    assert_true(r.stats.lost_random > 0);
+    assert_int_equal(seen[0], 1);
+    assert_int_equal(seen[1], 0);
+    tl_scn_free(scn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1196,6 +1247,7 @@ int main(void)
         cmocka_unit_test(test_sim_duplicates_and_jitter_reordering_are_absorbed),
         cmocka_unit_test(test_sim_fast_retransmit_never_passes_what_was_sent),
         cmocka_unit_test(test_sim_gemodel_loss_comes_in_bursts),
+        cmocka_unit_test(test_sim_connect_line_is_whole_when_the_syn_is_lost),
         cmocka_unit_test(test_sim_corruption_reaches_the_application),
         cmocka_unit_test(test_sim_full_queue_tail_drops_then_retransmits),
         cmocka_unit_test(test_sim_listen_on_port_in_use_fails),
