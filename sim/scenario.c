@@ -743,6 +743,8 @@ static void sw_mark(scn_swarm *sw, unsigned bit, int ranged)
     }
 }
 
+static int tokenize(parser *ps, const char *line, size_t len);
+
 static int parse_netem(parser *ps, size_t i, tl_sim_link *l, scn_swarm *sw, int *oneway)
 {
     int rg;
@@ -845,6 +847,30 @@ static int parse_netem(parser *ps, size_t i, tl_sim_link *l, scn_swarm *sw, int 
                             "a link word: delay, jitter, distribution, loss, rate, limit, corrupt, "
                             "duplicate or oneway");
         }
+    }
+    return 0;
+}
+
+/* Link words alone (hosts/proxy.c reads its faults with them): the words of
+ * text, as on a `link` line after the node names; ranges are refused. */
+int scn_parse_link_words(const char *text, size_t len, tl_sim_link *out, int *oneway, tl_scn_error *err)
+{
+    parser ps;
+    scn_swarm sw;
+    memset(&ps, 0, sizeof ps);
+    memset(&sw, 0, sizeof sw);
+    memset(err, 0, sizeof *err);
+    ps.err = err;
+    ps.line = 1;
+    tl_sim_link_defaults(out);
+    *oneway = 0;
+    if (tokenize(&ps, text, len) != 0 || parse_netem(&ps, 0, out, &sw, oneway) != 0) {
+        return -1;
+    }
+    if (sw.mask != 0) {
+        perr(&ps, NULL, "expected single values, not ranges (ranges are for `sim --swarm`)");
+        err->column = 1;
+        return -1;
     }
     return 0;
 }

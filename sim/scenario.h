@@ -205,6 +205,11 @@ void scn_swarm_draw(const tl_sim_link *lo, const scn_swarm *sw, int swarm, uint6
 void scn_link_stream(const tl_scenario *scn, size_t i, char *name, size_t cap);
 void scn_action_stream(const tl_scenario *scn, size_t i, char *name, size_t cap);
 
+/* The link words of text alone (" delay 5ms loss 1%"), as on a `link` line
+ * after its node names; no ranges. 0, or -1 with err (line 1, column in
+ * text) filled. */
+int scn_parse_link_words(const char *text, size_t len, tl_sim_link *out, int *oneway, tl_scn_error *err);
+
 /* The netem words of a link (" delay 5ms loss 1%"), as tl_scn_write writes them. */
 void scn_write_link_words(FILE *f, const tl_sim_link *l);
 
