@@ -4,8 +4,10 @@
 # needed only when something has to be installed.
 set -eu
 
+# libmicrohttpd-dev and libjansson-dev: the HTTP control API of `tofulab proxy`
+# (hosts/proxy_http.c): HTTP by libmicrohttpd, the JSON bodies by jansson.
 PACKAGES="make gcc clang llvm libclang-rt-14-dev libcmocka-dev pkg-config \
-libfaketime faketime valgrind afl++ clang-format tshark"
+libfaketime faketime valgrind afl++ clang-format tshark libmicrohttpd-dev libjansson-dev"
 
 need=""
 for pkg in $PACKAGES; do
