@@ -300,8 +300,11 @@ static void conn_interest(tl_proxy *px, px_conn *c)
     for (int k = 0; k < 2; k++) {
         const px_dir *rd = &c->d[k], *wr = &c->d[!k];
         uint32_t ev = 0;
+        /* without faults that hold bytes back, read only what the
+         * destination took: the kernel buffers the rest, nothing is copied */
+        size_t high = rd->eff.passthrough ? 1 : HIGH_WATER;
         if (!rd->src_eof && !rd->src_dead && !rd->eff.blackhole &&
-            (rd->queued < HIGH_WATER || rd->eff.drop || rd->dead)) {
+            (rd->queued < high || rd->eff.drop || rd->dead)) {
             ev |= EPOLLIN;
         }
         if (wr->want_out || (k == 1 && !c->up_connected)) {
@@ -443,6 +446,7 @@ static void eff_compute(px_conn *c, int dir)
         }
     }
     e->frame_aware = e->hold_mask || e->delay_mask || e->ntrig;
+    e->passthrough = !e->link_on && !e->slice_on && !e->frame_aware && !e->blackhole && !e->drop;
 }
 
 /* ------------------------------------------------------------ output */
@@ -1573,7 +1577,7 @@ static void dir_read(tl_proxy *px, px_dir *d, uint64_t now)
         ssize_t n = recv(fd, px->rbuf, px->rbuf_cap, 0);
         if (n > 0) {
             dir_input(px, d, px->rbuf, (size_t)n, now);
-            if ((size_t)n < px->rbuf_cap) {
+            if ((size_t)n < px->rbuf_cap || (d->eff.passthrough && d->q != NULL)) {
                 return;
             }
             continue;

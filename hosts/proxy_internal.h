@@ -67,6 +67,7 @@ typedef struct {
     px_trigger trig[PX_TRIGGERS];
     unsigned ntrig;
     int frame_aware; /* the op code must be known before a frame's first byte goes */
+    int passthrough; /* nothing holds bytes back: read only once the last read is written */
 } px_eff;
 
 struct px_conn;
