@@ -377,6 +377,12 @@ typedef struct {
  * and whether its value is a duration (ns). NULL past the last. */
 const char *tl_scn_report_text(const tl_scenario *scn, size_t i, int *is_time);
 
+/* The first node that is a real process (`node NAME exec "..."` or `node
+ * NAME external ADDR`) and its line, or NULL: such a file runs on real
+ * sockets with `tofulab run` (hosts/realrun.c); tl_scn_run refuses it
+ * (TL_E_STATE). */
+const char *tl_scn_real_node(const tl_scenario *scn, unsigned *line);
+
 /* The declared nodes, in order (lanes of tl_html). */
 size_t tl_scn_node_count(const tl_scenario *scn);
 const char *tl_scn_node_name(const tl_scenario *scn, size_t i);
