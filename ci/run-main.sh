@@ -83,7 +83,8 @@ echo
 # ---- 2. the scenario suite
 echo "== scenarios (tofulab sim sweep, ${JOBS:-2} jobs)"
 cd "$root" || exit 2
-files=$(find scenarios -name '*.scn' | LC_ALL=C sort)
+# scenarios/real/ holds real-process files: `tofulab run` runs them, not the simulator
+files=$(find scenarios -name '*.scn' ! -path 'scenarios/real/*' | LC_ALL=C sort)
 if [ -z "$files" ]; then
     echo "run-main: no scenario files under scenarios/" >&2
     exit 2

@@ -99,6 +99,7 @@ static void tr(tl_proxy *px, const px_conn *c, int dir, const char *fmt, ...)
         return;
     }
     tl_px_fmt_time(px_now(px), t, sizeof t);
+    flockfile(px->opt.trace);
     if (c != NULL) {
         fprintf(px->opt.trace, "%s %s conn=%llu %s ", t, c->r->name, (unsigned long long)c->id,
                 dir >= 0 ? dir_name[dir] : "-");
@@ -109,6 +110,7 @@ static void tr(tl_proxy *px, const px_conn *c, int dir, const char *fmt, ...)
     vfprintf(px->opt.trace, fmt, ap);
     va_end(ap);
     fputc('\n', px->opt.trace);
+    funlockfile(px->opt.trace);
 }
 
 static const char *op_name(unsigned op, char *buf, size_t cap)
@@ -2389,6 +2391,25 @@ int tl_proxy_route_update(tl_proxy *px, const char *name, const char *listen, co
         route_set_enabled(px, r, 0);
     }
     reap(px);
+    pthread_mutex_unlock(&px->lock);
+    wake(px);
+    return rc;
+}
+
+int tl_proxy_route_accepting(tl_proxy *px, const char *name, int on)
+{
+    char err[200];
+    int rc = TL_OK;
+    pthread_mutex_lock(&px->lock);
+    px_route *r = px_route_find(px, name);
+    if (r == NULL) {
+        rc = TL_E_NOT_FOUND;
+    } else if (!on) {
+        route_shut(px, r);
+    } else if (r->enabled && r->downs == 0 && route_open(px, r, err, sizeof err) != 0) {
+        px_log(px, "%s: cannot listen on %s again: %s", r->name, r->listen_bound, err);
+        rc = TL_E_IO;
+    }
     pthread_mutex_unlock(&px->lock);
     wake(px);
     return rc;

@@ -174,6 +174,10 @@ int tl_proxy_route_remove(tl_proxy *px, const char *name);
  * address closes the route's connections (as toxiproxy does). */
 int tl_proxy_route_update(tl_proxy *px, const char *name, const char *listen, const char *upstream,
                           int enabled, char *err, size_t cap);
+/* Close (on = 0) or reopen the route's listener, leaving its connections
+ * and faults alone: new clients are refused while it is closed (what a
+ * crashed server's host does). TL_OK, TL_E_NOT_FOUND, TL_E_IO. */
+int tl_proxy_route_accepting(tl_proxy *px, const char *name, int on);
 /* The address the route listens on, as a tofu address (port 0 resolved). */
 int tl_proxy_route_listen(tl_proxy *px, const char *name, char *out, size_t cap);
 

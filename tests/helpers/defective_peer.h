@@ -32,6 +32,10 @@ typedef enum {
     DP_TOFU,
     DP_HANG,  /* reads everything, never answers, never closes */
     DP_FLOOD, /* sends an endless stream of bytes on every connection */
+    /* correct, except that the first Request after dp_server_lose_next()
+     * gets no answer: lost (the real-process scenarios' defective peer
+     * loses the first request after a restart or a resume) */
+    DP_LOSE_REQUEST,
     DP_DEFECT_COUNT
 } dp_defect;
 
@@ -40,6 +44,11 @@ typedef struct dp_server dp_server;
 /* Start a server: on TCP 127.0.0.1 with a free port, or on the UDS path
  * given. addr gets "tcp|127.0.0.1|PORT" or "uds|PATH". NULL on failure. */
 dp_server *dp_server_start(dp_defect defect, const char *uds_path, char *addr, size_t addr_cap);
+/* The same on a given address, "tcp|127.0.0.1|PORT" (that port) or
+ * "uds|PATH". NULL on failure. */
+dp_server *dp_server_listen(dp_defect defect, const char *listen_addr);
+/* DP_LOSE_REQUEST: the next Request is lost. Async-signal-safe. */
+void dp_server_lose_next(dp_server *s);
 /* 1 once the server has stopped itself (DP_TOFU's "stop"). */
 int dp_server_stopped(dp_server *s);
 /* Stop, join every thread, free. */
