@@ -668,7 +668,7 @@ static void chunk_start(tl_proxy *px, px_dir *d, uint64_t now)
         }
     }
     if (l->corrupt_ppb && tl_sim_prng_chance(&d->rng, l->corrupt_ppb)) {
-        d->corrupt_at = d->fwd + tl_sim_prng_below(&d->rng, CHUNK_MSS);
+        d->corrupt_at = tl_sim_prng_below(&d->rng, CHUNK_MSS); /* offset in the chunk */
     }
     d->chunk_delay = (dl > 0 ? (uint64_t)dl : 0) + extra;
     (void)now;
@@ -693,10 +693,12 @@ static uint64_t release_of(tl_proxy *px, px_dir *d, uint8_t *p, size_t n, uint64
                 t = d->busy_until;
             }
             t += d->chunk_delay;
-            if (d->corrupt_at != NONE && d->corrupt_at >= d->fwd && d->corrupt_at < d->fwd + n) {
-                uint64_t at = d->corrupt_at - d->fwd;
+            if (d->corrupt_at != NONE && n > 0) {
+                /* in the chunk's first piece, so that a chunk the stream
+                 * never fills is corrupted too */
+                uint64_t at = d->corrupt_at < n ? d->corrupt_at : n - 1;
                 p[at] ^= (uint8_t)(1u + tl_sim_prng_below(&d->rng, 255));
-                tr(px, d->c, d->idx, "corrupt byte at offset %llu", (unsigned long long)d->corrupt_at);
+                tr(px, d->c, d->idx, "corrupt byte at offset %llu", (unsigned long long)(d->fwd + at));
                 d->corrupt_at = NONE;
             }
         }

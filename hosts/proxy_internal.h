@@ -101,7 +101,7 @@ typedef struct {
     tl_sim_prng rng;
     int chunk_valid;      /* chunk_delay and corrupt_at hold for the chunk at fwd */
     uint64_t chunk_delay; /* delay + jitter + retransmission wait of the current chunk */
-    uint64_t corrupt_at;  /* stream offset of a byte to flip, UINT64_MAX none */
+    uint64_t corrupt_at;  /* offset in the chunk of a byte to flip, UINT64_MAX none */
     uint32_t slice_left;  /* bytes left in the current slice */
     int src_eof, src_dead, fin_sent, dead, want_out;
     px_eff eff;

@@ -93,6 +93,7 @@ struct realrun {
     size_t conn_cap;
     char oracle_first[320];
     uint64_t oracle_violations;
+    uint64_t oracle_checks; /* application messages matched against the peer */
     int fifo_off;
     unsigned spawns;
     tl_proxy_stats pst;
@@ -476,6 +477,7 @@ static void oracle_delivered(rsvc *w, const tl_message *m)
                          (unsigned long long)m->hdr.message_id);
     }
     if ((found & TL_ORACLE_CHECK_FIFO) && !rr->fifo_off) {
+        rr->oracle_checks++;
         uint64_t d = tl_oracle_digest(tl_oracle_content(m->hdr.proto, m->hdr.status, m->text.data,
                                                         m->text.len, m->body.data, m->body.len),
                                       m->hdr.message_id);
@@ -1089,14 +1091,14 @@ static void v_json_stats(void *ctx, FILE *f, const tl_scn_result *res)
     fprintf(f,
             "\"real\":true,\"spawns\":%u,\"connections\":%llu,\"upstream_failures\":%llu,\"frames_up\":%llu,"
             "\"frames_down\":%llu,\"bytes_up\":%llu,\"bytes_down\":%llu,\"dropped\":%llu,\"held\":%llu,"
-            "\"resets\":%llu,\"malformed\":%llu,\"oracle_violations\":%llu",
+            "\"resets\":%llu,\"malformed\":%llu,\"fifo_checks\":%llu,\"oracle_violations\":%llu",
             rr->spawns, (unsigned long long)rr->pst.connections,
             (unsigned long long)rr->pst.upstream_failures, (unsigned long long)rr->pst.frames[0],
             (unsigned long long)rr->pst.frames[1], (unsigned long long)rr->pst.bytes_out[0],
             (unsigned long long)rr->pst.bytes_out[1],
             (unsigned long long)(rr->pst.dropped[0] + rr->pst.dropped[1]), (unsigned long long)rr->pst.held,
             (unsigned long long)rr->pst.resets, (unsigned long long)rr->pst.malformed,
-            (unsigned long long)rr->oracle_violations);
+            (unsigned long long)rr->oracle_checks, (unsigned long long)rr->oracle_violations);
 }
 
 /* ------------------------------------------------------------ the run */

@@ -484,6 +484,69 @@ static void test_proxy_stall_mid_frame_delays_it(void **state)
     free(trace);
 }
 
+static void test_proxy_rate_limits_the_bandwidth(void **state)
+{
+    fixture *f = *state;
+    client_result c;
+    /* 10000 bytes at 800 kbit/s: 100 ms on the way up */
+    apply(f, "rate 800kbit client->server");
+    run_rr(f->px_addr, 4, 10000, 10000, 1, 20000 * MS * (uint64_t)time_scale(), &c);
+    assert_int_equal(c.rep.answered, 4);
+    assert_int_equal(c.rep.errors, 0);
+    assert_true(c.rep.latency_sum_ns / c.rep.latency_count >= 95 * MS);
+}
+
+static void test_proxy_corrupt_flips_bytes_the_client_notices(void **state)
+{
+    fixture *f = *state;
+    client_result c;
+    apply(f, "corrupt 100% server->client");
+    run_rr(f->px_addr, 5, 64, 64, 1, 3000 * MS * (uint64_t)time_scale(), &c);
+    /* the echo of the HelloRequest or of a Request came back altered */
+    assert_true(c.rep.errors > 0 || c.rep.answered < 5);
+    char *trace = slurp(f->trace);
+    assert_non_null(strstr(trace, "s>c corrupt byte at offset"));
+    free(trace);
+}
+
+static void test_proxy_timeout_drops_and_closes(void **state)
+{
+    fixture *f = *state;
+    client_result c;
+    tl_proxy_stats st;
+    apply(f, "timeout 300ms client->server");
+    run_rr(f->px_addr, 3, 64, 64, 1, 10000 * MS * (uint64_t)time_scale(), &c);
+    assert_true(c.done);
+    assert_int_equal(c.rep.answered, 0);
+    /* toxiproxy's timeout closes with FIN: recv_failed over TCP */
+    assert_int_equal(c.es.closed_by[TL_STATUS_RECV_FAILED], 1);
+    tl_proxy_get_stats(f->px, "tofu", &st);
+    assert_true(st.dropped[TL_PX_UP] > 0);
+    assert_int_equal(st.bytes_out[TL_PX_UP], 0);
+}
+
+static void test_proxy_delay_op_and_slow_close_leave_their_mark(void **state)
+{
+    fixture *f = *state;
+    client_result c;
+    uint64_t t0 = tl_runner_now_ns();
+    apply(f, "delay ByeResponse 400ms server->client");
+    apply(f, "slow-close 200ms");
+    run_rr(f->px_addr, 2, 64, 64, 1, 10000 * MS * (uint64_t)time_scale(), &c);
+    assert_int_equal(c.rep.answered, 2);
+    assert_int_equal(c.rep.errors, 0);
+    assert_true(c.done);
+    /* the answers were quick, the ByeResponse was not */
+    assert_true(c.rep.latency_max_ns < 300 * MS * (uint64_t)time_scale());
+    assert_true(tl_runner_now_ns() - t0 >= 400 * MS);
+    sleep_ms(300);
+    char *trace = slurp(f->trace);
+    assert_non_null(strstr(trace, "fault delay ByeResponse id="));
+    assert_non_null(strstr(trace, " by 400ms"));
+    assert_non_null(strstr(trace, "fault slow-close: close relayed in 200ms"));
+    free(trace);
+}
+
 static void test_proxy_uds_to_tcp_bridge_echoes(void **state)
 {
     fixture *f;
@@ -913,6 +976,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_proxy_inject_signal_reaches_client, setup_echo, teardown),
         cmocka_unit_test_setup_teardown(test_proxy_limit_data_closes_after_n_bytes, setup_echo, teardown),
         cmocka_unit_test_setup_teardown(test_proxy_stall_mid_frame_delays_it, setup_echo, teardown),
+        cmocka_unit_test_setup_teardown(test_proxy_rate_limits_the_bandwidth, setup_echo, teardown),
+        cmocka_unit_test_setup_teardown(test_proxy_corrupt_flips_bytes_the_client_notices, setup_echo,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_proxy_timeout_drops_and_closes, setup_echo, teardown),
+        cmocka_unit_test_setup_teardown(test_proxy_delay_op_and_slow_close_leave_their_mark, setup_echo,
+                                        teardown),
         cmocka_unit_test_teardown(test_proxy_uds_to_tcp_bridge_echoes, teardown),
         cmocka_unit_test_teardown(test_proxy_seed_gives_same_loss_schedule, teardown),
         cmocka_unit_test_teardown(test_proxy_upstream_refused_logged_one_line, teardown),

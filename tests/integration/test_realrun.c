@@ -446,6 +446,11 @@ static void test_realrun_cli_writes_summary_json_and_junit(void **state)
     text[n] = '\0';
     assert_non_null(strstr(text, "{\"seed\":4,\"result\":\"PASS\""));
     assert_non_null(strstr(text, "\"real\":true,\"spawns\":1"));
+    /* every Response was matched against what the peer wrote, none out of place */
+    const char *fc = strstr(text, "\"fifo_checks\":");
+    assert_non_null(fc);
+    assert_true(strtoull(fc + 14, NULL, 10) >= 30);
+    assert_non_null(strstr(text, "\"oracle_violations\":0"));
     f = fopen(junit, "r");
     assert_non_null(f);
     n = fread(text, 1, sizeof text - 1, f);
