@@ -353,31 +353,23 @@ static void test_realrun_defective_peer_fails_naming_the_liveness_oracle(void **
     free_jobs(jobs, 2);
 }
 
-static void test_realrun_silent_death_detected_within_the_heartbeat_bound(void **state)
+static void test_realrun_heartbeat_scenarios_detect_within_the_bound(void **state)
 {
     (void)state;
-    real_job j;
-    memset(&j, 0, sizeof j);
-    j.file = "scenarios/real/silent-death-heartbeat.scn";
-    run_job(&j);
-    assert_passed(&j);
-    assert_non_null(strstr(j.summary, "ok   expect client deaths == 1"));
-    free(j.summary);
-}
-
-static void test_realrun_heartbeat_under_faketime_runs_ten_times_faster(void **state)
-{
-    (void)state;
-    real_job j;
-    memset(&j, 0, sizeof j);
-    /* an ASan build hangs under libfaketime's preload (ci/check.sh): the
-     * normal build then serves as the peer */
+    real_job jobs[2];
+    memset(jobs, 0, sizeof jobs);
+    jobs[0].file = "scenarios/real/silent-death-heartbeat.scn";
+    /* heartbeats ten times faster under libfaketime; an ASan build hangs
+     * under its preload (ci/check.sh): the normal build is the peer then */
     const char *fb = getenv("TOFULAB_FAKETIME_BIN");
-    j.tofulab = fb != NULL && fb[0] ? fb : NULL;
-    j.file = "scenarios/real/heartbeat-faketime.scn";
-    run_job(&j);
-    assert_passed(&j);
-    free(j.summary);
+    jobs[1].tofulab = fb != NULL && fb[0] ? fb : NULL;
+    jobs[1].file = "scenarios/real/heartbeat-faketime.scn";
+    run_parallel(jobs, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_passed(&jobs[i]);
+        assert_non_null(strstr(jobs[i].summary, "ok   expect client deaths == 1"));
+    }
+    free_jobs(jobs, 2);
 }
 
 static void test_realrun_command_that_dies_at_once_is_named(void **state)
@@ -408,7 +400,7 @@ static void test_realrun_cli_writes_summary_json_and_junit(void **state)
     snprintf(junit, sizeof junit, "%s/run.xml", dir);
     FILE *f = fopen(file, "w");
     assert_non_null(f);
-    fputs("duration 4s\nnode server exec \"{tofulab} serve --listen {addr}\"\nnode client\n"
+    fputs("duration 3s\nnode server exec \"{tofulab} serve --listen {addr}\"\nnode client\n"
           "link client server delay 2ms\n"
           "service client rr connect=tcp|server|7099 count=30\n"
           "at 100ms pause server\nat 300ms resume server\n"
@@ -435,7 +427,7 @@ static void test_realrun_cli_writes_summary_json_and_junit(void **state)
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         fail_msg("exit %d: %s", st, text);
     }
-    assert_non_null(strstr(text, "(real processes, seed 4, duration 4s)"));
+    assert_non_null(strstr(text, "(real processes, seed 4, duration 3s)"));
     assert_non_null(strstr(text, "ok   expect client answered == 30"));
     assert_non_null(strstr(text, "report client latency-max = "));
     assert_non_null(strstr(text, "result: PASS"));
@@ -479,8 +471,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_realrun_check_refuses_what_real_sockets_cannot_do),
         cmocka_unit_test(test_realrun_shipped_scenarios_pass_against_tofulab_serve),
         cmocka_unit_test(test_realrun_defective_peer_fails_naming_the_liveness_oracle),
-        cmocka_unit_test(test_realrun_silent_death_detected_within_the_heartbeat_bound),
-        cmocka_unit_test(test_realrun_heartbeat_under_faketime_runs_ten_times_faster),
+        cmocka_unit_test(test_realrun_heartbeat_scenarios_detect_within_the_bound),
         cmocka_unit_test(test_realrun_command_that_dies_at_once_is_named),
         cmocka_unit_test(test_realrun_cli_writes_summary_json_and_junit),
     };
