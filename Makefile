@@ -41,7 +41,7 @@ endif
 
 CORE_SRC  := $(sort $(wildcard engine/core/*.c))
 POSIX_SRC := $(sort $(wildcard engine/posix/*.c))
-LIB_SRC   := $(CORE_SRC) $(POSIX_SRC) $(sort $(wildcard sim/*.c patterns/*.c conform/*.c))
+LIB_SRC   := $(CORE_SRC) $(POSIX_SRC) $(sort $(wildcard sim/*.c patterns/*.c conform/*.c hosts/*.c))
 CLI_SRC   := $(sort $(wildcard cli/*.c))
 TESTHELP_SRC := $(sort $(wildcard tests/helpers/*.c))
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c tests/integration/test_*.c))
@@ -55,6 +55,11 @@ BENCH    := $(BUILD)/bench/tofulab-bench
 
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+# The proxy's control API (hosts/proxy_http.c) uses libmicrohttpd and jansson.
+# Only what calls tl_proxy_http_* needs them: the tofulab command, the tests
+# and the bench. A program linking libtofulab.a without the HTTP API needs no
+# more than -lpthread; with it, add $(HTTP_LIBS) (see docs/proxy.md).
+HTTP_LIBS     := $(shell pkg-config --libs libmicrohttpd jansson 2>/dev/null || echo -lmicrohttpd -ljansson)
 
 .PHONY: all run test check bench deps tests format lint install uninstall man clean golden
 all: $(BIN)
@@ -69,20 +74,20 @@ $(LIB): $(call obj,$(LIB_SRC))
 	ar rcs $@ $^
 
 $(BIN): $(call obj,$(CLI_SRC)) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HTTP_LIBS) $(LDLIBS)
 
 # One binary per test file; tests/helpers/*.c are linked into each.
 $(BUILD)/obj/tests/%.o: CFLAGS += $(CMOCKA_CFLAGS)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTHELP_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(HTTP_LIBS) $(LDLIBS)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(call obj,$(TESTHELP_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(HTTP_LIBS) $(LDLIBS)
 
 $(BENCH): $(call obj,$(BENCH_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HTTP_LIBS) $(LDLIBS)
 
 tests: $(TESTS) $(BIN)
 
@@ -108,7 +113,7 @@ bench: $(BENCH) $(BIN)
 
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(TESTHELP_SRC) $(BENCH_SRC) \
-	    $(wildcard engine/include/tofulab/*.h engine/core/*.h engine/posix/*.h sim/*.h patterns/*.h conform/*.h cli/*.h tests/helpers/*.h)
+	    $(wildcard engine/include/tofulab/*.h engine/core/*.h engine/posix/*.h sim/*.h patterns/*.h conform/*.h hosts/*.h cli/*.h tests/helpers/*.h)
 
 lint:
 	@sh ci/lint.sh

@@ -33,6 +33,7 @@ for src in fuzz/fuzz_*.c; do
     name=${t#fuzz_}
     objs="$(compile "$src") $core"
     [ "$name" = sim ] && objs="$objs $simobjs"
+    [ "$name" = faults ] && objs="$objs $simobjs $(compile hosts/proxy_fault.c)"
     # shellcheck disable=SC2086
     $CXX $CFLAGS $objs $LIB_FUZZING_ENGINE -o "$OUT/$t"
     if [ -d "fuzz/corpus/$name" ] && command -v zip >/dev/null; then

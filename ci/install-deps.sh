@@ -27,8 +27,10 @@
 # clang version could not be found.
 set -eu
 
+# libmicrohttpd-dev and libjansson-dev: the HTTP control API of `tofulab proxy`
+# (hosts/proxy_http.c): HTTP by libmicrohttpd, the JSON bodies by jansson.
 BASE_PACKAGES="make gcc clang llvm libcmocka-dev pkg-config libfaketime faketime valgrind afl++ \
-clang-format tshark help2man"
+clang-format tshark help2man libmicrohttpd-dev libjansson-dev"
 
 dry_run=0
 case ${1:-} in

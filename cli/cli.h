@@ -43,6 +43,12 @@ int cli_conform_main(int argc, char **argv);
 /* `tofulab sim run FILE.scn ...`: a scenario on the virtual network (cli/sim.c). */
 int cli_sim_main(int argc, char **argv);
 
+/* `tofulab proxy --listen ADDR --upstream ADDR ...`: the fault proxy (cli/proxy.c). */
+int cli_proxy_main(int argc, char **argv);
+
+/* `tofulab run FILE.scn ...`: a scenario with real processes on real sockets (cli/run.c). */
+int cli_run_main(int argc, char **argv);
+
 /* ---- shared helpers (cli/main.c) ---- */
 
 /* Print "tofulab: <message>\n" on stderr. The message must be one line; use

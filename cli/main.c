@@ -23,6 +23,9 @@ static const cli_command commands[] = {
     {"client", cli_client_main, "run a client pattern (echo, request-response, heartbeat) against a server"},
     {"conform", cli_conform_main, "run the conformance suite against a tofu peer (server or client role)"},
     {"sim", cli_sim_main, "run a scenario on the deterministic virtual network"},
+    {"run", cli_run_main, "run a scenario whose nodes are real processes, on real sockets through the proxy"},
+    {"proxy", cli_proxy_main,
+     "forward tofu connections and put them under faults (toxiproxy-compatible API)"},
 };
 
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])

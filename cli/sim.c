@@ -20,6 +20,8 @@
 #include "../sim/sweep.h"
 #include "cli.h"
 
+static int refuse_real(const char *file, tl_scenario *scn);
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -257,6 +259,10 @@ static int sim_run(int argc, char **argv)
         }
         return CLI_EXIT_USAGE;
     }
+    if (refuse_real(file, scn) != 0) {
+        tl_scn_free(scn);
+        return CLI_EXIT_USAGE;
+    }
     uint64_t first, last;
     tl_scn_seeds(scn, &first, &last);
     if (have_seed) {
@@ -454,11 +460,31 @@ static int sim_run(int argc, char **argv)
 
 /* ------------------------------------------------------------ loading */
 
+/* A file with real processes runs on real sockets, not here. */
+static int refuse_real(const char *file, tl_scenario *scn)
+{
+    unsigned line = 0;
+    const char *node = tl_scn_real_node(scn, &line);
+    if (node == NULL) {
+        return 0;
+    }
+    cli_error(
+        "%s:%u: node %s is a real process (exec or external) and the simulator runs only tofulab's engine; "
+        "run this file on real sockets with `tofulab run %s`",
+        file, line, node, file);
+    return -1;
+}
+
 static int load_scn(const char *file, tl_scenario **scn)
 {
     tl_scn_error err;
     int rc = tl_scn_load(file, scn, &err);
     if (rc == TL_OK) {
+        if (refuse_real(file, *scn) != 0) {
+            tl_scn_free(*scn);
+            *scn = NULL;
+            return -1;
+        }
         return 0;
     }
     if (err.line > 0) {

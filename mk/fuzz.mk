@@ -24,7 +24,9 @@ FUZZ_DIR ?= build-fuzz
 FUZZ_CORE_SRC := $(sort $(wildcard engine/core/*.c))
 # fuzz_sim also runs the simulator and the patterns (not the POSIX runner).
 FUZZ_SIM_SRC := $(sort $(wildcard sim/*.c) $(filter-out patterns/runner_posix.c,$(wildcard patterns/*.c)))
-FUZZ_DEPS := $(wildcard fuzz/*.h engine/include/tofulab/*.h engine/core/*.h) mk/fuzz.mk
+# fuzz_faults reads the proxy's fault words, with the scenario parser's link words.
+FUZZ_FAULTS_SRC := hosts/proxy_fault.c $(FUZZ_SIM_SRC)
+FUZZ_DEPS := $(wildcard fuzz/*.h engine/include/tofulab/*.h engine/core/*.h hosts/proxy.h) mk/fuzz.mk
 FUZZ_CPPFLAGS := -Iengine/include -D_POSIX_C_SOURCE=200809L
 FUZZ_WARN ?= -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Wformat=2 -Wundef
@@ -74,6 +76,7 @@ $(FUZZ_DIR)/$(1)/fuzz_%: $(FUZZ_DIR)/$(1)/obj/fuzz/fuzz_%.o $(patsubst %.c,$(FUZ
 	$(if $(V),,@echo "  LD [$(1)] $$@")
 	$(FUZZ_Q)$(5) $(2) $(3) -o $$@ $$^
 $(FUZZ_DIR)/$(1)/fuzz_sim: $(patsubst %.c,$(FUZZ_DIR)/$(1)/obj/%.o,$(FUZZ_SIM_SRC))
+$(FUZZ_DIR)/$(1)/fuzz_faults: $(patsubst %.c,$(FUZZ_DIR)/$(1)/obj/%.o,$(FUZZ_FAULTS_SRC))
 endef
 
 $(eval $(call fuzz_flavor,libfuzzer,$(FUZZ_CLANG),$(FUZZ_LF_CFLAGS),,))

@@ -217,8 +217,10 @@ static void abort_channel(tl_client_base *b, const tl_svc_env *env)
     rc = env->post(env->host, &m, &out);
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        tl_svc_report_error(&b->rep, env, "abort on channel %u refused: %s", (unsigned)b->channel,
-                            tl_strerror(rc));
+        if (!tl_client_post_closed(rc, &out)) {
+            tl_svc_report_error(&b->rep, env, "abort on channel %u refused: %s", (unsigned)b->channel,
+                                tl_strerror(rc));
+        }
     }
 }
 
@@ -347,4 +349,9 @@ void tl_client_stats_finish(tl_client_stats *out, const tl_client_base *b, uint6
         b->rep.errors == 0 && out->connected && out->closed && b->rep.answered == count && !out->timed_out;
     out->latencies = latencies;
     out->latency_count = (size_t)b->rep.answered;
+}
+
+int tl_client_post_closed(int rc, const tl_post_out *out)
+{
+    return rc == TL_E_REJECTED && out->status == TL_STATUS_INVALID_CHANNEL_NUMBER;
 }

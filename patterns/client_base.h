@@ -103,6 +103,11 @@ void tl_client_abort(tl_client_base *b, const tl_svc_env *env);
  * notification on channel 0), else 0. */
 int tl_client_foreign(tl_client_base *b, const tl_svc_env *env, const tl_message *m);
 
+/* 1 when a post was refused because our channel is gone (invalid channel
+ * number, A6): on a threaded host (patterns/runner_posix.c) the reactor can
+ * tear the channel down between a delivery and the service's next post; its
+ * channel_closed is on the way and ends the client. Not a check violation. */
+int tl_client_post_closed(int rc, const tl_post_out *out);
 /* Record "unexpected <op> id <id> while <state>". */
 void tl_client_unexpected(tl_client_base *b, const tl_svc_env *env, const tl_message *m, const char *state);
 

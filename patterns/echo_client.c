@@ -120,7 +120,9 @@ static int ec_post_copy(ec_client *c, const tl_svc_env *env, tl_message *m, cons
     }
     if (rc != TL_OK) {
         env->put(env->host, &m);
-        tl_svc_report_error(&c->b.rep, env, "post of %s refused: %s", what, tl_strerror(rc));
+        if (!tl_client_post_closed(rc, &out)) {
+            tl_svc_report_error(&c->b.rep, env, "post of %s refused: %s", what, tl_strerror(rc));
+        }
         return -1;
     }
     c->sent = out.hdr;

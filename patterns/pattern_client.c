@@ -54,7 +54,9 @@ static int pc_post(pc_client *c, const tl_svc_env *env, tl_message **m, const ch
     rc = env->post(env->host, m, &out);
     if (rc != TL_OK) {
         env->put(env->host, m);
-        tl_svc_report_error(&c->b.rep, env, "post of %s refused: %s", what, tl_strerror(rc));
+        if (!tl_client_post_closed(rc, &out)) {
+            tl_svc_report_error(&c->b.rep, env, "post of %s refused: %s", what, tl_strerror(rc));
+        }
     }
     return rc;
 }

@@ -84,6 +84,9 @@ static void rr_send_bye(rr_client *c, const tl_svc_env *env)
     rc = env->post(env->host, &m, &out);
     if (rc != TL_OK) {
         env->put(env->host, &m);
+        if (tl_client_post_closed(rc, &out)) {
+            return; /* the channel closed under us: channel_closed follows */
+        }
         tl_svc_report_error(&c->b.rep, env, "post of ByeRequest refused: %s", tl_strerror(rc));
         rr_abort(c, env);
         return;
@@ -134,6 +137,9 @@ static void rr_fill(rr_client *c, const tl_svc_env *env)
         }
         if (rc != TL_OK) {
             env->put(env->host, &m);
+            if (tl_client_post_closed(rc, &out)) {
+                return; /* the channel closed under us: channel_closed follows */
+            }
             tl_svc_report_error(&c->b.rep, env, "post of Request id %llu refused: %s", (unsigned long long)id,
                                 tl_strerror(rc));
             rr_abort(c, env);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "oracle.h"
 #include "sim.h"
 
 /* ---- PRNG (prng.c) ---- */
@@ -170,17 +171,6 @@ typedef struct sim_sock {
     uint8_t ws_shift;     /* pcap: our window scale */
 } sim_sock;
 
-/* Host oracles (node.c), per engine channel of a node: which service saw the
- * channel and whether it got channel_closed; and, for per-channel FIFO, the
- * digests of the application messages posted on the channel that the peer
- * has not delivered yet (front = oldest). */
-typedef struct {
-    uint64_t *q;
-    uint32_t head, n, cap;
-    uint32_t svc; /* index + 1 of the service that saw the channel, 0 none */
-    uint8_t seen, closed;
-} sim_chan_oracle;
-
 typedef struct sim_conn {
     sim_sock ep[2];
     struct sim_node *node[2];
@@ -261,8 +251,8 @@ typedef struct sim_node {
     tl_engine *engine;
     sim_prng tcp_rng;
     sim_prng svc_rng;
-    sim_obj **pages[256];               /* channel -> socket / listener */
-    sim_chan_oracle *oracle_pages[256]; /* channel -> host oracle state, this incarnation */
+    sim_obj **pages[256];    /* channel -> socket / listener */
+    tl_chan_oracles oracles; /* channel -> host oracle state (sim/oracle.h), this incarnation */
     sim_obj *dirty_head, *dirty_tail;
     sim_sock *socks;
     sim_listener *listeners;

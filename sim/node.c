@@ -309,46 +309,18 @@ static sim_node *resolve(tl_sim *sim, sim_node *self, const char *host)
 
 /* ------------------------------------------------------------ host oracles */
 
-static sim_chan_oracle *oracle_get(sim_node *n, uint16_t ch, int create)
-{
-    sim_chan_oracle **page = &n->oracle_pages[ch >> 8];
-    if (*page == NULL) {
-        if (!create) {
-            return NULL;
-        }
-        *page = calloc(256, sizeof(sim_chan_oracle));
-        if (*page == NULL) {
-            sim_fail(n->sim);
-            return NULL;
-        }
-    }
-    return &(*page)[ch & 255];
-}
+/* The bookkeeping is sim/oracle.c's (hosts/realrun.c shares it); here are
+ * the simulator's glue: whose queue a message is matched against, and a
+ * violation's trace line. */
 
-/* A new incarnation: its channels start unseen. The FIFO queues stay: what
- * the dead process posted may still arrive at its peers. */
-static void oracle_reset(sim_node *n)
+static tl_chan_oracle *oracle_get(sim_node *n, uint16_t ch, int create)
 {
-    for (int i = 0; i < 256; i++) {
-        for (int j = 0; n->oracle_pages[i] && j < 256; j++) {
-            sim_chan_oracle *o = &n->oracle_pages[i][j];
-            o->seen = o->closed = 0;
-            o->svc = 0;
-        }
+    int had = n->oracles.pages[ch >> 8] != NULL;
+    tl_chan_oracle *o = tl_chan_oracles_get(&n->oracles, ch, create);
+    if (o == NULL && create && !had) {
+        sim_fail(n->sim);
     }
-}
-
-static void oracle_clear(sim_node *n)
-{
-    for (int i = 0; i < 256; i++) {
-        if (n->oracle_pages[i]) {
-            for (int j = 0; j < 256; j++) {
-                free(n->oracle_pages[i][j].q);
-            }
-            free(n->oracle_pages[i]);
-            n->oracle_pages[i] = NULL;
-        }
-    }
+    return o;
 }
 
 static void oracle_violation(sim_node *n, uint16_t ch, const char *fmt, ...)
@@ -375,86 +347,22 @@ static void oracle_violation(sim_node *n, uint16_t ch, const char *fmt, ...)
     }
 }
 
-/* The messages the FIFO oracle follows: what one application posts and the
- * peer's application receives unchanged (Hello, Welcome and Bye are the
- * engine's business). */
-static int oracle_app_message(uint8_t proto)
-{
-    unsigned op = tl_proto_opcode(proto);
-    return !tl_proto_origin_engine(proto) &&
-           (op == TL_OP_REQUEST || op == TL_OP_RESPONSE || op == TL_OP_SIGNAL);
-}
-
-/* A 64-bit mix over 8-byte words (the digest only has to match itself in
- * this process; byte-wise FNV cost 40 % of a run). */
-static uint64_t oracle_fnv(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, b + i, 8);
-        h = (h ^ w) * 0x9e3779b97f4a7c15ull;
-        h ^= h >> 29;
-    }
-    return tl_sim_fnv1a(h, b + i, n - i) ^ n;
-}
-
-/* What travels of a message, without its message id (known after the post):
- * op, more, status, the text headers, the body's length and its first and
- * last 32 bytes (the patterns check whole bodies themselves; hashing every
- * byte twice cost a third of a run). */
 static uint64_t oracle_content(const tl_message *m)
 {
-    size_t n = m->body.len;
-    uint8_t fixed[2] = {(uint8_t)(m->hdr.proto & (TL_PROTO_OPCODE_MASK | TL_PROTO_MORE)), m->hdr.status};
-    uint64_t h = oracle_fnv(14695981039346656037ull, fixed, sizeof fixed);
-    h = oracle_fnv(h, m->text.data, m->text.len);
-    if (n <= 64) {
-        return oracle_fnv(h, m->body.data, n);
-    }
-    h = oracle_fnv(h, m->body.data, 32);
-    return oracle_fnv(h, m->body.data + n - 32, 32) ^ ((uint64_t)n << 32);
-}
-
-static uint64_t oracle_digest(uint64_t content, uint64_t message_id)
-{
-    uint8_t id[8];
-    for (int i = 0; i < 8; i++) {
-        id[i] = (uint8_t)(message_id >> (8 * i));
-    }
-    return oracle_fnv(content, id, sizeof id);
+    return tl_oracle_content(m->hdr.proto, m->hdr.status, m->text.data, m->text.len, m->body.data,
+                             m->body.len);
 }
 
 /* Posted on ch of n: the peer must deliver it after what came before. */
 static void oracle_posted(sim_node *n, uint16_t ch, uint64_t digest)
 {
-    sim_chan_oracle *o = oracle_get(n, ch, 1);
-    if (o == NULL) {
-        return;
+    tl_chan_oracle *o = oracle_get(n, ch, 1);
+    if (o != NULL && tl_oracle_posted(o, digest) != 0) {
+        sim_fail(n->sim);
     }
-    if (o->head + o->n == o->cap) {
-        if (o->head > 0) {
-            memmove(o->q, o->q + o->head, o->n * sizeof *o->q);
-            o->head = 0;
-        }
-        if (o->n == o->cap) {
-            uint32_t cap = o->cap ? o->cap * 2 : 16;
-            uint64_t *q = realloc(o->q, cap * sizeof *q);
-            if (q == NULL) {
-                sim_fail(n->sim);
-                return;
-            }
-            o->q = q;
-            o->cap = cap;
-        }
-    }
-    o->q[o->head + o->n++] = digest;
 }
 
-/* Delivered on ch of n: find it in what the peer posted on its channel,
- * dropping what comes before it (lost with a connection, or a reorder that
- * shows when the skipped message arrives later and is no longer there). */
+/* Delivered on ch of n: find it in what the peer posted on its channel. */
 static void oracle_delivered_app(sim_node *n, uint16_t ch, const tl_message *m)
 {
     sim_obj *obj = chan_get(n, ch);
@@ -467,14 +375,9 @@ static void oracle_delivered_app(sim_node *n, uint16_t ch, const tl_message *m)
     if (peer->app_channel == 0) {
         return;
     }
-    sim_chan_oracle *o = oracle_get(pn, peer->app_channel, 0);
-    uint64_t d = oracle_digest(oracle_content(m), m->hdr.message_id);
-    while (o != NULL && o->n > 0) {
-        uint64_t x = o->q[o->head++];
-        o->n--;
-        if (x == d) {
-            return;
-        }
+    tl_chan_oracle *o = oracle_get(pn, peer->app_channel, 0);
+    if (tl_oracle_match(o, tl_oracle_digest(oracle_content(m), m->hdr.message_id))) {
+        return;
     }
     oracle_violation(n, ch,
                      "%s id %llu delivered, but %s never posted it on its channel %u after what came before "
@@ -490,35 +393,20 @@ static void oracle_delivered(sim_node *n, uint32_t i, const tl_message *m)
     if (ch == 0) {
         return;
     }
-    sim_chan_oracle *o = oracle_get(n, ch, 1);
+    tl_chan_oracle *o = oracle_get(n, ch, 1);
     if (o == NULL) {
         return;
     }
-    unsigned op = tl_proto_opcode(m->hdr.proto);
-    int engine = tl_proto_origin_engine(m->hdr.proto);
-    if (engine && op == TL_OP_SIGNAL && m->hdr.status == TL_STATUS_CHANNEL_CLOSED) {
-        if (o->closed) {
-            oracle_violation(n, ch, "channel_closed delivered twice");
-        }
-        o->closed = 1;
-        o->seen = 1;
-        o->svc = i + 1;
-        return;
+    unsigned found = tl_oracle_delivered(o, i + 1, m);
+    if (found & TL_ORACLE_CLOSED_TWICE) {
+        oracle_violation(n, ch, "channel_closed delivered twice");
     }
-    if (o->closed && !engine) {
-        if (op == TL_OP_HELLO_REQUEST) {
-            o->closed = 0; /* the number names a new, accepted channel */
-        } else {
-            oracle_violation(n, ch, "%s id %llu from the peer after channel_closed", tl_opcode_name(op),
-                             (unsigned long long)m->hdr.message_id);
-        }
-    } else if (o->closed && engine && m->hdr.status == TL_STATUS_SUCCESS &&
-               (op == TL_OP_HELLO_REQUEST || op == TL_OP_WELCOME_REQUEST)) {
-        o->closed = 0; /* a new channel of ours under the same number */
+    if (found & TL_ORACLE_AFTER_CLOSED) {
+        oracle_violation(n, ch, "%s id %llu from the peer after channel_closed",
+                         tl_opcode_name(tl_proto_opcode(m->hdr.proto)),
+                         (unsigned long long)m->hdr.message_id);
     }
-    o->seen = 1;
-    o->svc = i + 1;
-    if (oracle_app_message(m->hdr.proto)) {
+    if (found & TL_ORACLE_CHECK_FIFO) {
         oracle_delivered_app(n, ch, m);
     }
 }
@@ -533,7 +421,7 @@ static void oracle_finish(tl_sim *sim)
             continue;
         }
         for (uint32_t ch = 1; ch < 65536; ch++) {
-            sim_chan_oracle *o = n->oracle_pages[ch >> 8] ? &n->oracle_pages[ch >> 8][ch & 255] : NULL;
+            tl_chan_oracle *o = tl_chan_oracles_get(&n->oracles, (uint16_t)ch, 0);
             if (o == NULL) {
                 ch |= 255;
                 continue;
@@ -654,12 +542,12 @@ static int env_post(void *host, tl_message **msg, tl_post_out *out)
     if (n->engine == NULL) {
         return TL_E_CLOSED;
     }
-    int follow = msg != NULL && *msg != NULL && oracle_app_message((*msg)->hdr.proto);
+    int follow = msg != NULL && *msg != NULL && tl_oracle_app_message((*msg)->hdr.proto);
     uint64_t content = follow ? oracle_content(*msg) : 0;
     int rc = tl_engine_post(n->engine, v->group, msg, out);
     if (rc == TL_OK) {
         if (follow) {
-            oracle_posted(n, out->hdr.channel, oracle_digest(content, out->hdr.message_id));
+            oracle_posted(n, out->hdr.channel, tl_oracle_digest(content, out->hdr.message_id));
         }
         sim->stats.messages_posted++;
         tr_node(sim, n, out->hdr.channel, "send ");
@@ -1285,7 +1173,7 @@ static void node_stop(sim_node *n, int rst)
         l->error = 0;
     }
     chan_clear(n);
-    oracle_reset(n);
+    tl_chan_oracles_reset(&n->oracles);
     if (n->group_svc != NULL) { /* none yet when a node dies before its first group */
         memset(n->group_svc, 0, n->group_cap * sizeof *n->group_svc);
     }
@@ -2065,7 +1953,7 @@ void tl_sim_destroy(tl_sim *sim)
             free(l);
         }
         chan_clear(n);
-        oracle_clear(n);
+        tl_chan_oracles_clear(&n->oracles);
         for (uint32_t k = 0; k < n->nsvcs; k++) {
             free(n->svcs[k]);
         }

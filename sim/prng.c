@@ -180,3 +180,12 @@ int64_t sim_prng_jitter(sim_prng *p, tl_sim_dist dist, uint64_t jitter_ns)
     }
     return scale(jitter_ns, z);
 }
+
+uint64_t tl_sim_prng_below(tl_sim_prng *p, uint64_t n) { return sim_prng_below(p, n); }
+
+int tl_sim_prng_chance(tl_sim_prng *p, uint32_t ppb) { return sim_prng_chance(p, ppb); }
+
+int64_t tl_sim_prng_jitter(tl_sim_prng *p, tl_sim_dist dist, uint64_t jitter_ns)
+{
+    return sim_prng_jitter(p, dist, jitter_ns);
+}

@@ -104,10 +104,10 @@ static int build(const tl_scenario *scn, tl_sim *sim, uint64_t seed, int swarm)
 }
 
 /* The actual value of an expectation after the run. */
-static uint64_t actual(const tl_scenario *scn, tl_sim *sim, const scn_expect *e)
+uint64_t scn_actual(const tl_scenario *scn, const scn_host *h, const scn_expect *e)
 {
     tl_sim_stats st;
-    tl_sim_get_stats(sim, &st);
+    h->net_stats(h->ctx, &st);
     switch (e->metric) {
     case M_EVENTS: return st.events;
     case M_RETRANSMITS: return st.retransmits;
@@ -123,7 +123,7 @@ static uint64_t actual(const tl_scenario *scn, tl_sim *sim, const scn_expect *e)
     default: break;
     }
     tl_sim_node_stats ns;
-    tl_sim_node_stats_get(sim, (uint32_t)e->node, &ns);
+    h->node_stats(h->ctx, (size_t)e->node, &ns);
     switch (e->metric) {
     case M_CLOSED_BY: return ns.closed_by[e->status];
     case M_STATE: return (uint64_t)ns.state;
@@ -138,9 +138,9 @@ static uint64_t actual(const tl_scenario *scn, tl_sim *sim, const scn_expect *e)
             continue;
         }
         tl_svc_report r;
-        tl_sim_service_report(sim, (uint32_t)i, &r);
+        h->service_report(h->ctx, i, &r);
         tl_svc_report_add(&sum, &r, 1);
-        if (!tl_sim_service_done(sim, (uint32_t)i)) {
+        if (!h->service_done(h->ctx, i)) {
             all_done = 0;
         }
         any = 1;
@@ -168,7 +168,7 @@ static uint64_t actual(const tl_scenario *scn, tl_sim *sim, const scn_expect *e)
     }
 }
 
-static int holds(scn_op op, uint64_t a, uint64_t v)
+int scn_holds(scn_op op, uint64_t a, uint64_t v)
 {
     switch (op) {
     case OP_EQ: return a == v;
@@ -181,7 +181,7 @@ static int holds(scn_op op, uint64_t a, uint64_t v)
     return 0;
 }
 
-static void value_text(const scn_expect *e, uint64_t v, char *out, size_t cap)
+void scn_value_text(const scn_expect *e, uint64_t v, char *out, size_t cap)
 {
     static const char *states[] = {"up", "paused", "down", "dead"};
     if (e->is_time) {
@@ -193,12 +193,12 @@ static void value_text(const scn_expect *e, uint64_t v, char *out, size_t cap)
     }
 }
 
-static void summary_services(const tl_scenario *scn, tl_sim *sim, FILE *f)
+static void summary_services(const tl_scenario *scn, const scn_host *h, FILE *f)
 {
     for (size_t i = 0; i < scn->nservices; i++) {
         tl_svc_report r;
         char mean[32], max[32];
-        tl_sim_service_report(sim, (uint32_t)i, &r);
+        h->service_report(h->ctx, i, &r);
         scn_format_time(mean, sizeof mean, r.latency_count ? r.latency_sum_ns / r.latency_count : 0);
         scn_format_time(max, sizeof max, r.latency_max_ns);
         fprintf(f,
@@ -207,7 +207,7 @@ static void summary_services(const tl_scenario *scn, tl_sim *sim, FILE *f)
                 scn->nodes[scn->services[i].node].name, scn->services[i].name, (unsigned long long)r.sent,
                 (unsigned long long)r.answered, (unsigned long long)r.failed, (unsigned long long)r.open,
                 (unsigned long long)r.errors, (unsigned long long)r.signals, (unsigned long long)r.closed,
-                mean, max, tl_sim_service_done(sim, (uint32_t)i) ? " (done)" : "");
+                mean, max, h->service_done(h->ctx, i) ? " (done)" : "");
         if (r.connect_failures || r.reconnects) {
             fprintf(f, "    connect-failures=%llu reconnects=%llu\n", (unsigned long long)r.connect_failures,
                     (unsigned long long)r.reconnects);
@@ -225,31 +225,19 @@ static void summary_services(const tl_scenario *scn, tl_sim *sim, FILE *f)
     }
 }
 
-static void json_run(const tl_scenario *scn, tl_sim *sim, uint64_t seed, const tl_scn_result *res,
+static void json_run(const tl_scenario *scn, const scn_host *h, uint64_t seed, const tl_scn_result *res,
                      const uint64_t *actuals, FILE *f)
 {
-    const tl_sim_stats *st = &res->stats;
     fprintf(f, "{\"seed\":%llu,\"result\":\"%s\",\"trace_hash\":\"%016llx\",\"virtual_ns\":%llu,",
             (unsigned long long)seed, res->passed ? "PASS" : "FAIL", (unsigned long long)res->trace_hash,
             (unsigned long long)res->end_ns);
-    fprintf(f,
-            "\"stats\":{\"events\":%llu,\"trace_lines\":%llu,\"segments\":%llu,\"retransmits\":%llu,"
-            "\"timeouts\":%llu,\"lost_random\":%llu,\"lost_queue\":%llu,\"lost_partition\":%llu,"
-            "\"lost_dead\":%llu,\"corrupted\":%llu,\"duplicated\":%llu,\"resets\":%llu,\"connections\":%llu,"
-            "\"accepted\":%llu,\"aborted\":%llu,\"messages_delivered\":%llu,\"messages_posted\":%llu},",
-            (unsigned long long)st->events, (unsigned long long)st->trace_lines,
-            (unsigned long long)st->segments_sent, (unsigned long long)st->retransmits,
-            (unsigned long long)st->timeouts, (unsigned long long)st->lost_random,
-            (unsigned long long)st->lost_queue, (unsigned long long)st->lost_partition,
-            (unsigned long long)st->lost_dead, (unsigned long long)st->corrupted,
-            (unsigned long long)st->duplicated, (unsigned long long)st->resets_sent,
-            (unsigned long long)st->connections, (unsigned long long)st->accepted,
-            (unsigned long long)st->aborted, (unsigned long long)st->messages_delivered,
-            (unsigned long long)st->messages_posted);
+    fputs("\"stats\":{", f);
+    h->json_stats(h->ctx, f, res);
+    fputs("},", f);
     fputs("\"services\":[", f);
     for (size_t i = 0; i < scn->nservices; i++) {
         tl_svc_report r;
-        tl_sim_service_report(sim, (uint32_t)i, &r);
+        h->service_report(h->ctx, i, &r);
         fprintf(f, "%s{\"node\":", i ? "," : "");
         json_str(f, scn->nodes[scn->services[i].node].name);
         fputs(",\"name\":", f);
@@ -269,7 +257,7 @@ static void json_run(const tl_scenario *scn, tl_sim *sim, uint64_t seed, const t
                 (unsigned long long)r.deaths, (unsigned long long)r.connect_failures,
                 (unsigned long long)r.reconnects, (unsigned long long)r.latency_count,
                 (unsigned long long)r.latency_sum_ns, (unsigned long long)r.latency_max_ns,
-                tl_sim_service_done(sim, (uint32_t)i) ? "true" : "false");
+                h->service_done(h->ctx, i) ? "true" : "false");
         json_str(f, r.first_error);
         fputc('}', f);
     }
@@ -277,18 +265,18 @@ static void json_run(const tl_scenario *scn, tl_sim *sim, uint64_t seed, const t
     for (size_t i = 0; i < scn->nexpects; i++) {
         const scn_expect *e = &scn->expects[i];
         char a[40];
-        value_text(e, actuals[i], a, sizeof a);
+        scn_value_text(e, actuals[i], a, sizeof a);
         fprintf(f, "%s{\"line\":%u,\"expect\":", i ? "," : "", e->line);
         json_str(f, e->text);
         fputs(",\"actual\":", f);
         json_str(f, a);
-        fprintf(f, ",\"pass\":%s}", holds(e->op, actuals[i], e->value) ? "true" : "false");
+        fprintf(f, ",\"pass\":%s}", scn_holds(e->op, actuals[i], e->value) ? "true" : "false");
     }
     fputs("],\"reports\":[", f);
     for (size_t i = 0; i < scn->nreports; i++) {
         const scn_expect *e = &scn->reports[i];
         char a[40];
-        value_text(e, actual(scn, sim, e), a, sizeof a);
+        scn_value_text(e, scn_actual(scn, h, e), a, sizeof a);
         fprintf(f, "%s{\"line\":%u,\"report\":", i ? "," : "", e->line);
         json_str(f, e->text);
         fputs(",\"value\":", f);
@@ -298,118 +286,56 @@ static void json_run(const tl_scenario *scn, tl_sim *sim, uint64_t seed, const t
     fputs("]}", f);
 }
 
-/* Count a failed check of the run; keep the text of the first (cut if long). */
-static void run_failed(tl_scn_result *res, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static void run_failed(tl_scn_result *res, const char *fmt, ...)
+/* Count a failed check of the run; keep the text of the first (cut if long);
+ * a line on h->failures when the host wants every one. */
+void scn_fail(const scn_host *h, tl_scn_result *res, const char *fmt, ...)
 {
+    va_list ap;
     res->failed++;
     if (res->first_failure[0] == '\0') {
-        va_list ap;
         va_start(ap, fmt);
         if (vsnprintf(res->first_failure, sizeof res->first_failure, fmt, ap) < 0) {
             res->first_failure[0] = '\0';
         }
         va_end(ap);
     }
+    if (h != NULL && h->failures != NULL) {
+        fputs("  FAIL ", h->failures);
+        va_start(ap, fmt);
+        vfprintf(h->failures, fmt, ap);
+        va_end(ap);
+        fputc('\n', h->failures);
+    }
 }
 
-int tl_scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt, tl_scn_result *res)
+/* ------------------------------------------------------------ the sim as a host */
+
+static void sim_service_report(void *ctx, size_t svc, tl_svc_report *out)
 {
-    return scn_run(scn, seed, opt, res, NULL);
+    tl_sim_service_report(ctx, (uint32_t)svc, out);
 }
 
-int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt, tl_scn_result *res,
-            unsigned char *expect_failed)
+static int sim_service_done(void *ctx, size_t svc) { return tl_sim_service_done(ctx, (uint32_t)svc); }
+
+static void sim_node_stats(void *ctx, size_t node, tl_sim_node_stats *out)
 {
-    tl_scn_run_options none;
-    tl_sim_options so;
-    tl_sim *sim = NULL;
-    int rc;
+    tl_sim_node_stats_get(ctx, (uint32_t)node, out);
+}
 
-    if (opt == NULL) {
-        memset(&none, 0, sizeof none);
-        opt = &none;
-    }
-    memset(res, 0, sizeof *res);
-    memset(&so, 0, sizeof so);
-    so.seed = seed;
-    so.trace = opt->trace;
-    so.pcap = opt->pcap;
-    so.on_trace = opt->on_trace;
-    so.trace_ctx = opt->trace_ctx;
-    so.max_events = opt->max_events;
-    if ((rc = tl_sim_create(&so, &sim)) != TL_OK) {
-        return rc;
-    }
-    /* The liveness phase (docs/scenarios.md "Safety and liveness"): when the
-     * faults end before the end of the run, the run stops there once to note
-     * what `since heal` expectations and the liveness oracle measure from. */
-    uint64_t *at_heal = calloc(scn->nexpects + scn->nservices + 1, sizeof *at_heal);
-    int live = scn->faults_end_known && scn->faults_end_ns < scn->duration;
-    if (at_heal == NULL) {
-        tl_sim_destroy(sim);
-        return TL_E_NOMEM;
-    }
-    rc = build(scn, sim, seed, opt->swarm);
-    if (rc == TL_OK && live) {
-        rc = tl_sim_run(sim, scn->faults_end_ns);
-        for (size_t i = 0; rc == TL_OK && i < scn->nexpects; i++) {
-            if (scn->expects[i].since_heal) {
-                at_heal[i] = actual(scn, sim, &scn->expects[i]);
-            }
-        }
-        for (uint32_t sv = 0; rc == TL_OK && sv < tl_sim_service_count(sim); sv++) {
-            tl_svc_report r;
-            tl_sim_service_report(sim, sv, &r);
-            at_heal[scn->nexpects + sv] = r.answered + r.failed;
-        }
-    }
-    if (rc == TL_OK) {
-        rc = tl_sim_run(sim, scn->duration);
-    }
-    if (rc != TL_OK) {
-        free(at_heal);
-        tl_sim_destroy(sim);
-        return rc;
-    }
-    tl_sim_finish(sim);
-    res->trace_hash = tl_sim_trace_hash(sim);
-    res->end_ns = tl_sim_now(sim);
-    tl_sim_get_stats(sim, &res->stats);
-    res->expectations = (unsigned)scn->nexpects;
+static void sim_net_stats(void *ctx, tl_sim_stats *out) { tl_sim_get_stats(ctx, out); }
 
-    uint64_t *actuals = calloc(scn->nexpects ? scn->nexpects : 1, sizeof *actuals);
-    if (actuals == NULL) {
-        tl_sim_destroy(sim);
-        return TL_E_NOMEM;
-    }
-    for (size_t i = 0; i < scn->nexpects; i++) {
-        const scn_expect *e = &scn->expects[i];
-        actuals[i] = actual(scn, sim, e);
-        if (e->since_heal) {
-            actuals[i] -= at_heal[i];
-        }
-        if (expect_failed) {
-            expect_failed[i] = !holds(e->op, actuals[i], e->value);
-        }
-        if (!holds(e->op, actuals[i], e->value)) {
-            char a[40];
-            value_text(e, actuals[i], a, sizeof a);
-            run_failed(res, "%s:%u: expect %s (actual %s)", scn->file, e->line, e->text, a);
-        }
-    }
+/* The simulator's own oracles: engine invariants, leaks, the host oracles. */
+static void sim_checks(const scn_host *h, const tl_scenario *scn, tl_scn_result *res)
+{
+    tl_sim *sim = h->ctx;
     /* An oracle on every run, whatever the file expects: the invariants of
      * every live engine hold at the end (tl_engine_check). */
     for (uint32_t n = 0; n < tl_sim_node_count(sim); n++) {
         tl_engine *eng = tl_sim_node_engine(sim, n);
         const char *broken = eng != NULL ? tl_engine_check(eng) : NULL;
         if (broken != NULL) {
-            run_failed(res, "%s: node %s: engine invariant: %s", scn->file, tl_sim_node_name(sim, n), broken);
+            scn_fail(h, res, "%s: node %s: engine invariant: %s", scn->file, tl_sim_node_name(sim, n),
+                     broken);
         }
     }
     /* No message leak: a node whose services have all finished holds no
@@ -429,65 +355,135 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
         tl_engine_get_stats(eng, &es);
         uint32_t app = es.messages_live - es.pool_now - es.engine_now;
         if (app != 0) {
-            run_failed(res, "%s: node %s: %u message(s) leaked by finished services", scn->file,
-                       tl_sim_node_name(sim, n), app);
+            scn_fail(h, res, "%s: node %s: %u message(s) leaked by finished services", scn->file,
+                     tl_sim_node_name(sim, n), app);
         }
     }
     /* The host oracles (sim.h, tl_sim_oracle_error): per-channel FIFO,
      * channel_closed once, last and never missing. */
     if (tl_sim_oracle_error(sim) != NULL) {
-        run_failed(res, "%s: %s", scn->file, tl_sim_oracle_error(sim));
+        scn_fail(h, res, "%s: %s", scn->file, tl_sim_oracle_error(sim));
+    }
+}
+
+static void sim_summary_head(void *ctx, FILE *f, uint64_t seed, const tl_scn_result *res)
+{
+    const tl_sim_stats *st = &res->stats;
+    char end[40];
+    (void)ctx;
+    scn_format_time(end, sizeof end, res->end_ns);
+    fprintf(f,
+            "seed %llu: %s virtual, %llu events, %llu segments (%llu lost, %llu retransmitted), %llu "
+            "messages delivered\n",
+            (unsigned long long)seed, end, (unsigned long long)st->events,
+            (unsigned long long)st->segments_sent,
+            (unsigned long long)(st->lost_random + st->lost_queue + st->lost_partition + st->lost_dead),
+            (unsigned long long)st->retransmits, (unsigned long long)st->messages_delivered);
+}
+
+static void sim_json_stats(void *ctx, FILE *f, const tl_scn_result *res)
+{
+    const tl_sim_stats *st = &res->stats;
+    (void)ctx;
+    fprintf(f,
+            "\"events\":%llu,\"trace_lines\":%llu,\"segments\":%llu,\"retransmits\":%llu,"
+            "\"timeouts\":%llu,\"lost_random\":%llu,\"lost_queue\":%llu,\"lost_partition\":%llu,"
+            "\"lost_dead\":%llu,\"corrupted\":%llu,\"duplicated\":%llu,\"resets\":%llu,\"connections\":%llu,"
+            "\"accepted\":%llu,\"aborted\":%llu,\"messages_delivered\":%llu,\"messages_posted\":%llu",
+            (unsigned long long)st->events, (unsigned long long)st->trace_lines,
+            (unsigned long long)st->segments_sent, (unsigned long long)st->retransmits,
+            (unsigned long long)st->timeouts, (unsigned long long)st->lost_random,
+            (unsigned long long)st->lost_queue, (unsigned long long)st->lost_partition,
+            (unsigned long long)st->lost_dead, (unsigned long long)st->corrupted,
+            (unsigned long long)st->duplicated, (unsigned long long)st->resets_sent,
+            (unsigned long long)st->connections, (unsigned long long)st->accepted,
+            (unsigned long long)st->aborted, (unsigned long long)st->messages_delivered,
+            (unsigned long long)st->messages_posted);
+}
+
+/* ------------------------------------------------------------ the verdict */
+
+uint64_t *scn_at_heal(const tl_scenario *scn, const scn_host *h, uint64_t *at_heal)
+{
+    for (size_t i = 0; i < scn->nexpects; i++) {
+        if (scn->expects[i].since_heal) {
+            at_heal[i] = scn_actual(scn, h, &scn->expects[i]);
+        }
+    }
+    for (size_t sv = 0; sv < scn->nservices; sv++) {
+        tl_svc_report r;
+        h->service_report(h->ctx, sv, &r);
+        at_heal[scn->nexpects + sv] = r.answered + r.failed;
+    }
+    return at_heal;
+}
+
+int scn_verdict(const tl_scenario *scn, uint64_t seed, const scn_host *h, const uint64_t *at_heal, int live,
+                const tl_scn_run_options *opt, tl_scn_result *res, unsigned char *expect_failed)
+{
+    res->expectations = (unsigned)scn->nexpects;
+    uint64_t *actuals = calloc(scn->nexpects ? scn->nexpects : 1, sizeof *actuals);
+    if (actuals == NULL) {
+        return TL_E_NOMEM;
+    }
+    for (size_t i = 0; i < scn->nexpects; i++) {
+        const scn_expect *e = &scn->expects[i];
+        actuals[i] = scn_actual(scn, h, e);
+        if (e->since_heal) {
+            actuals[i] -= at_heal[i];
+        }
+        if (expect_failed) {
+            expect_failed[i] = !scn_holds(e->op, actuals[i], e->value);
+        }
+        if (!scn_holds(e->op, actuals[i], e->value)) {
+            char a[40];
+            scn_value_text(e, actuals[i], a, sizeof a);
+            scn_fail(h, res, "%s:%u: expect %s (actual %s)", scn->file, e->line, e->text, a);
+        }
+    }
+    if (h->checks != NULL) {
+        h->checks(h, scn, res);
     }
     /* Each request ends in exactly one answer or one explicit failure: the
      * accounting of every request-originating service adds up, and a finished
      * service left none open (nothing silently lost). */
-    for (uint32_t sv = 0; sv < tl_sim_service_count(sim); sv++) {
+    for (size_t sv = 0; sv < scn->nservices; sv++) {
         tl_svc_report r;
         char why[200];
-        tl_sim_service_report(sim, sv, &r);
-        const char *bad = tl_svc_report_check(&r, tl_sim_service_done(sim, sv), why, sizeof why);
+        h->service_report(h->ctx, sv, &r);
+        const char *bad = tl_svc_report_check(&r, h->service_done(h->ctx, sv), why, sizeof why);
         if (bad != NULL) {
-            run_failed(res, "%s: %s/%s: %s", scn->file, tl_sim_node_name(sim, tl_sim_service_node(sim, sv)),
-                       tl_sim_service_name(sim, sv), bad);
+            scn_fail(h, res, "%s: %s/%s: %s", scn->file, scn->nodes[scn->services[sv].node].name,
+                     scn->services[sv].name, bad);
         }
     }
     for (size_t i = 0; i < scn->nreports && i < TL_SCN_REPORTS_MAX; i++) {
-        res->report_value[res->reports++] = actual(scn, sim, &scn->reports[i]);
+        res->report_value[res->reports++] = scn_actual(scn, h, &scn->reports[i]);
     }
     /* Liveness: after the faults end, a client that still waits for answers
      * makes progress — one of its open requests is answered or fails
      * explicitly within the rest of the run — or it is stuck. */
-    for (uint32_t sv = 0; live && sv < tl_sim_service_count(sim); sv++) {
+    for (size_t sv = 0; live && sv < scn->nservices; sv++) {
         tl_svc_report r;
         char t1[40], t2[40];
-        tl_sim_service_report(sim, sv, &r);
-        if (!r.requests || r.open == 0 || tl_sim_service_done(sim, sv) ||
+        h->service_report(h->ctx, sv, &r);
+        if (!r.requests || r.open == 0 || h->service_done(h->ctx, sv) ||
             r.answered + r.failed != at_heal[scn->nexpects + sv]) {
             continue;
         }
         scn_format_time(t1, sizeof t1, scn->faults_end_ns);
         scn_format_time(t2, sizeof t2, res->end_ns - scn->faults_end_ns);
-        run_failed(
-            res,
-            "%s: %s/%s: liveness: %llu request(s) open and none answered or failed in the %s after the "
-            "faults ended (at %s)",
-            scn->file, tl_sim_node_name(sim, tl_sim_service_node(sim, sv)), tl_sim_service_name(sim, sv),
-            (unsigned long long)r.open, t2, t1);
+        scn_fail(h, res,
+                 "%s: %s/%s: liveness: %llu request(s) open and none answered or failed in the %s after the "
+                 "faults ended (at %s)",
+                 scn->file, scn->nodes[scn->services[sv].node].name, scn->services[sv].name,
+                 (unsigned long long)r.open, t2, t1);
     }
     res->passed = res->failed == 0;
 
     if (opt->summary) {
         FILE *f = opt->summary;
-        const tl_sim_stats *st = &res->stats;
-        char end[40];
-        scn_format_time(end, sizeof end, res->end_ns);
-        fprintf(f,
-                "seed %llu: %s virtual, %llu events, %llu segments (%llu lost, %llu retransmitted), %llu "
-                "messages delivered\n",
-                (unsigned long long)seed, end, (unsigned long long)st->events,
-                (unsigned long long)st->segments_sent,
-                (unsigned long long)(st->lost_random + st->lost_queue + st->lost_partition + st->lost_dead),
-                (unsigned long long)st->retransmits, (unsigned long long)st->messages_delivered);
+        h->summary_head(h->ctx, f, seed, res);
         if (opt->swarm) {
             /* what this seed drew, to read the run by */
             char stream[80];
@@ -520,28 +516,101 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
                 fputc('\n', f);
             }
         }
-        summary_services(scn, sim, f);
+        summary_services(scn, h, f);
         for (size_t i = 0; i < scn->nexpects; i++) {
             const scn_expect *e = &scn->expects[i];
             char a[40];
-            value_text(e, actuals[i], a, sizeof a);
+            scn_value_text(e, actuals[i], a, sizeof a);
             fprintf(f, "  %-4s expect %s (actual %s)  [line %u]\n",
-                    holds(e->op, actuals[i], e->value) ? "ok" : "FAIL", e->text, a, e->line);
+                    scn_holds(e->op, actuals[i], e->value) ? "ok" : "FAIL", e->text, a, e->line);
         }
         for (size_t i = 0; i < scn->nreports; i++) {
             const scn_expect *e = &scn->reports[i];
             char a[40];
-            value_text(e, actual(scn, sim, e), a, sizeof a);
+            scn_value_text(e, scn_actual(scn, h, e), a, sizeof a);
             fprintf(f, "  report %s = %s  [line %u]\n", e->text, a, e->line);
         }
         fprintf(f, "seed %llu: %s, trace %016llx\n", (unsigned long long)seed, res->passed ? "PASS" : "FAIL",
                 (unsigned long long)res->trace_hash);
     }
     if (opt->json) {
-        json_run(scn, sim, seed, res, actuals, opt->json);
+        json_run(scn, h, seed, res, actuals, opt->json);
     }
     free(actuals);
+    return TL_OK;
+}
+
+int tl_scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt, tl_scn_result *res)
+{
+    return scn_run(scn, seed, opt, res, NULL);
+}
+
+int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt, tl_scn_result *res,
+            unsigned char *expect_failed)
+{
+    tl_scn_run_options none;
+    tl_sim_options so;
+    tl_sim *sim = NULL;
+    int rc;
+
+    if (opt == NULL) {
+        memset(&none, 0, sizeof none);
+        opt = &none;
+    }
+    memset(res, 0, sizeof *res);
+    if (scn->real_line != 0) {
+        return TL_E_STATE; /* real processes: hosts/realrun.c runs them */
+    }
+    memset(&so, 0, sizeof so);
+    so.seed = seed;
+    so.trace = opt->trace;
+    so.pcap = opt->pcap;
+    so.on_trace = opt->on_trace;
+    so.trace_ctx = opt->trace_ctx;
+    so.max_events = opt->max_events;
+    if ((rc = tl_sim_create(&so, &sim)) != TL_OK) {
+        return rc;
+    }
+    scn_host h;
+    memset(&h, 0, sizeof h);
+    h.ctx = sim;
+    h.service_report = sim_service_report;
+    h.service_done = sim_service_done;
+    h.node_stats = sim_node_stats;
+    h.net_stats = sim_net_stats;
+    h.checks = sim_checks;
+    h.summary_head = sim_summary_head;
+    h.json_stats = sim_json_stats;
+    /* The liveness phase (docs/scenarios.md "Safety and liveness"): when the
+     * faults end before the end of the run, the run stops there once to note
+     * what `since heal` expectations and the liveness oracle measure from. */
+    uint64_t *at_heal = calloc(scn->nexpects + scn->nservices + 1, sizeof *at_heal);
+    int live = scn->faults_end_known && scn->faults_end_ns < scn->duration;
+    if (at_heal == NULL) {
+        tl_sim_destroy(sim);
+        return TL_E_NOMEM;
+    }
+    rc = build(scn, sim, seed, opt->swarm);
+    if (rc == TL_OK && live) {
+        rc = tl_sim_run(sim, scn->faults_end_ns);
+        if (rc == TL_OK) {
+            scn_at_heal(scn, &h, at_heal);
+        }
+    }
+    if (rc == TL_OK) {
+        rc = tl_sim_run(sim, scn->duration);
+    }
+    if (rc != TL_OK) {
+        free(at_heal);
+        tl_sim_destroy(sim);
+        return rc;
+    }
+    tl_sim_finish(sim);
+    res->trace_hash = tl_sim_trace_hash(sim);
+    res->end_ns = tl_sim_now(sim);
+    tl_sim_get_stats(sim, &res->stats);
+    rc = scn_verdict(scn, seed, &h, at_heal, live, opt, res, expect_failed);
     free(at_heal);
     tl_sim_destroy(sim);
-    return TL_OK;
+    return rc;
 }

@@ -773,6 +773,8 @@ static int parse_burst(parser *ps, size_t *i, tl_sim_link *l)
     return 0;
 }
 
+static int tokenize(parser *ps, const char *line, size_t len);
+
 static int parse_netem(parser *ps, size_t i, tl_sim_link *l, scn_swarm *sw, int *oneway)
 {
     int rg;
@@ -884,6 +886,30 @@ static int parse_netem(parser *ps, size_t i, tl_sim_link *l, scn_swarm *sw, int 
     return 0;
 }
 
+/* Link words alone (hosts/proxy.c reads its faults with them): the words of
+ * text, as on a `link` line after the node names; ranges are refused. */
+int scn_parse_link_words(const char *text, size_t len, tl_sim_link *out, int *oneway, tl_scn_error *err)
+{
+    parser ps;
+    scn_swarm sw;
+    memset(&ps, 0, sizeof ps);
+    memset(&sw, 0, sizeof sw);
+    memset(err, 0, sizeof *err);
+    ps.err = err;
+    ps.line = 1;
+    tl_sim_link_defaults(out);
+    *oneway = 0;
+    if (tokenize(&ps, text, len) != 0 || parse_netem(&ps, 0, out, &sw, oneway) != 0) {
+        return -1;
+    }
+    if (sw.mask != 0) {
+        perr(&ps, NULL, "expected single values, not ranges (ranges are for `sim --swarm`)");
+        err->column = 1;
+        return -1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ directives */
 
 static int d_seeds(parser *ps)
@@ -961,8 +987,95 @@ static int d_node_range(parser *ps)
     return 0;
 }
 
+/* node NAME exec "COMMAND" [addr=ADDR] [ready=TIME] | node NAME external ADDR:
+ * a real process, run on real sockets by `tofulab run` (hosts/realrun.c);
+ * the simulator refuses the file (scn->real_line). */
+static int d_node_real(parser *ps, scn_node *n)
+{
+    const tok *kind = &ps->t[2];
+    if (ps->scn->real_line == 0) {
+        ps->scn->real_line = ps->line;
+    }
+    n->ready_ns = 10 * TL_SIM_NS_PER_S;
+    if (tok_is(kind, "external")) {
+        n->real = SCN_NODE_EXTERNAL;
+        tl_address a;
+        if (ps->nt < 4 || ps->t[3].n >= sizeof n->addr ||
+            tl_address_parse(ps->t[3].p, ps->t[3].n, &a) != TL_OK) {
+            return expected(ps, 3, "the address it listens on, tcp|HOST|PORT or uds|PATH");
+        }
+        tok_copy(&ps->t[3], n->addr, sizeof n->addr);
+        return ps->nt > 4 ? expected(ps, 4, "the end of the line") : 0;
+    }
+    n->real = SCN_NODE_EXEC;
+    if (ps->nt < 4 || ps->t[3].p[0] != '"') {
+        return expected(ps, 3, "a command in double quotes, e.g. \"./my-server --listen {addr}\"");
+    }
+    /* the command: between the quotes, \" and \\ escaped; '#' is text there */
+    const char *p = ps->t[3].p + 1, *end = ps->line_start + ps->line_len;
+    char cmd[1024];
+    size_t n_cmd = 0;
+    for (; p < end && *p != '"'; p++) {
+        if (*p == '\\' && p + 1 < end && (p[1] == '"' || p[1] == '\\')) {
+            p++;
+        }
+        if (n_cmd + 1 >= sizeof cmd) {
+            return perr(ps, &ps->t[3], "expected a command of at most %zu bytes", sizeof cmd - 1);
+        }
+        cmd[n_cmd++] = *p;
+    }
+    if (p >= end) {
+        return perr(ps, &ps->t[3], "expected the closing \" of the command");
+    }
+    if (n_cmd == 0) {
+        return perr(ps, &ps->t[3], "expected a command between the quotes");
+    }
+    cmd[n_cmd] = '\0';
+    n->command = malloc(n_cmd + 1);
+    if (n->command == NULL) {
+        return perr(ps, NULL, "out of memory");
+    }
+    memcpy(n->command, cmd, n_cmd + 1);
+    /* after the closing quote: addr=ADDR ready=TIME, a comment */
+    for (p++; p < end;) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) {
+            p++;
+        }
+        if (p >= end || *p == '#') {
+            break;
+        }
+        tok w = {p, 0, (unsigned)(p - ps->line_start) + 1};
+        while (p < end && *p != ' ' && *p != '\t' && *p != '\r') {
+            p++;
+        }
+        w.n = (size_t)(p - w.p);
+        tl_address a;
+        if (w.n > 5 && memcmp(w.p, "addr=", 5) == 0 && w.n - 5 < sizeof n->addr &&
+            tl_address_parse(w.p + 5, w.n - 5, &a) == TL_OK) {
+            memcpy(n->addr, w.p + 5, w.n - 5);
+            n->addr[w.n - 5] = '\0';
+        } else if (w.n > 6 && memcmp(w.p, "ready=", 6) == 0 &&
+                   scn_parse_time(w.p + 6, w.n - 6, &n->ready_ns) == 0 && n->ready_ns > 0) {
+            continue;
+        } else {
+            char q[80];
+            quote(&w, q, sizeof q);
+            return perr(ps, &w,
+                        "expected addr=ADDR (where it listens: tcp|HOST|PORT or uds|PATH) or ready=TIME, "
+                        "got '%s'",
+                        q);
+        }
+    }
+    return 0;
+}
+
 static int d_node(parser *ps)
 {
+    if (ps->nt >= 3 && is_range_word(&ps->t[1]) &&
+        (tok_is(&ps->t[2], "exec") || tok_is(&ps->t[2], "external"))) {
+        return perr(ps, &ps->t[1],
+                    "expected one node name: a real process (exec, external) is a node of its own");
+    }
     if (ps->nt >= 2 && is_range_word(&ps->t[1])) {
         return d_node_range(ps);
     }
@@ -978,6 +1091,9 @@ static int d_node(parser *ps)
     PUSH(ps, nodes, nnodes, n);
     tok_copy(&ps->t[1], n->name, sizeof n->name);
     n->line = ps->line;
+    if (ps->nt >= 3 && (tok_is(&ps->t[2], "exec") || tok_is(&ps->t[2], "external"))) {
+        return d_node_real(ps, n);
+    }
     return parse_options(ps, 2, &n->opt, &n->mask);
 }
 
@@ -2008,6 +2124,9 @@ void tl_scn_free(tl_scenario *scn)
         }
         free(scn->services[i].args);
     }
+    for (size_t i = 0; i < scn->nnodes; i++) {
+        free(scn->nodes[i].command);
+    }
     free(scn->nodes);
     free(scn->links);
     free(scn->services);
@@ -2130,6 +2249,19 @@ const char *tl_scn_report_text(const tl_scenario *scn, size_t i, int *is_time)
         *is_time = scn->reports[i].is_time;
     }
     return scn->reports[i].text;
+}
+
+const char *tl_scn_real_node(const tl_scenario *scn, unsigned *line)
+{
+    for (size_t i = 0; i < scn->nnodes; i++) {
+        if (scn->nodes[i].real != SCN_NODE_SIM) {
+            if (line != NULL) {
+                *line = scn->nodes[i].line;
+            }
+            return scn->nodes[i].name;
+        }
+    }
+    return NULL;
 }
 
 int tl_scn_has_ranges(const tl_scenario *scn)
@@ -2375,6 +2507,21 @@ int tl_scn_write(const tl_scenario *scn, FILE *f, unsigned flags, uint64_t seed)
     }
     for (size_t i = 0; i < scn->nnodes; i++) {
         fprintf(f, "node %s", scn->nodes[i].name);
+        if (scn->nodes[i].real == SCN_NODE_EXTERNAL) {
+            fprintf(f, " external %s", scn->nodes[i].addr);
+        } else if (scn->nodes[i].real == SCN_NODE_EXEC) {
+            fputs(" exec \"", f);
+            for (const char *c = scn->nodes[i].command; *c; c++) {
+                if (*c == '"' || *c == '\\') {
+                    fputc('\\', f);
+                }
+                fputc(*c, f);
+            }
+            fputc('"', f);
+            if (scn->nodes[i].addr[0]) {
+                fprintf(f, " addr=%s", scn->nodes[i].addr);
+            }
+        }
         w_options(f, &scn->nodes[i].opt, scn->nodes[i].mask);
         fputc('\n', f);
     }

@@ -73,11 +73,18 @@ void scn_service_free(const scn_service_kind *k, void *cfg);
 
 /* ---- the scenario ---- */
 
+/* A node the simulator hosts, or a real process (`tofulab run`, hosts/realrun.c). */
+enum { SCN_NODE_SIM = 0, SCN_NODE_EXEC = 1, SCN_NODE_EXTERNAL = 2 };
+
 typedef struct {
     char name[SCN_NAME_MAX];
     tl_sim_node_options opt; /* the keys given on its line */
     uint64_t mask;           /* which keys (bit per option key) */
     unsigned line;
+    int real;                    /* SCN_NODE_* */
+    char *command;               /* exec: the command, as between the quotes */
+    char addr[TL_ADDR_TEXT_MAX]; /* external: its address; exec: addr= ("": a free port, {addr}) */
+    uint64_t ready_ns;           /* exec: how long it may take to accept connections (ready=, 10s) */
 } scn_node;
 
 /* Swarm ranges in link words (`delay 5ms..50ms`, `loss 1%..10%`): the
@@ -176,6 +183,7 @@ typedef struct {
 
 struct tl_scenario {
     char file[256];
+    unsigned real_line; /* the first `node ... exec|external` line: real processes, `tofulab run` only */
     uint64_t seed_first, seed_last;
     uint64_t duration;
     tl_sim_node_options tcp; /* `tcp` defaults */
@@ -227,6 +235,11 @@ void scn_swarm_draw(const tl_sim_link *lo, const scn_swarm *sw, int swarm, uint6
 void scn_link_stream(const tl_scenario *scn, size_t i, char *name, size_t cap);
 void scn_action_stream(const tl_scenario *scn, size_t i, char *name, size_t cap);
 
+/* The link words of text alone (" delay 5ms loss 1%"), as on a `link` line
+ * after its node names; no ranges. 0, or -1 with err (line 1, column in
+ * text) filled. */
+int scn_parse_link_words(const char *text, size_t len, tl_sim_link *out, int *oneway, tl_scn_error *err);
+
 /* The netem words of a link (" delay 5ms loss 1%"), as tl_scn_write writes them. */
 void scn_write_link_words(FILE *f, const tl_sim_link *l);
 
@@ -235,6 +248,48 @@ void scn_write_link_words(FILE *f, const tl_sim_link *l);
  * reporting that metric is an error at parse time. */
 enum { SCN_MG_CLIENT = 1u, SCN_MG_SERVER = 2u, SCN_MG_HEARTBEAT = 4u };
 unsigned scn_service_metric_group(const scn_service_kind *k);
+
+/* ---- a finished run, as the expectations and the oracles read it ----
+ *
+ * Whichever host ran the scenario — the simulator (runner.c) or real
+ * processes on real sockets (hosts/realrun.c) — it answers these, and
+ * scn_verdict checks the expectations, the request accounting, the
+ * liveness oracle and the reports, and writes the summary and the JSON,
+ * the same way for both. */
+typedef struct scn_host scn_host;
+struct scn_host {
+    void *ctx;
+    void (*service_report)(void *ctx, size_t svc, tl_svc_report *out); /* summed over incarnations */
+    int (*service_done)(void *ctx, size_t svc);
+    void (*node_stats)(void *ctx, size_t node, tl_sim_node_stats *out);
+    void (*net_stats)(void *ctx, tl_sim_stats *out);
+    /* the host's own oracles, checked after the expectations (NULL: none) */
+    void (*checks)(const scn_host *h, const tl_scenario *scn, tl_scn_result *res);
+    /* the summary's first line, and the members of the JSON's "stats" object */
+    void (*summary_head)(void *ctx, FILE *f, uint64_t seed, const tl_scn_result *res);
+    void (*json_stats)(void *ctx, FILE *f, const tl_scn_result *res);
+    FILE *failures; /* optional: a "  FAIL ..." line per failed check (the first is in res too) */
+};
+
+uint64_t scn_actual(const tl_scenario *scn, const scn_host *h, const scn_expect *e);
+int scn_holds(scn_op op, uint64_t a, uint64_t v);
+void scn_value_text(const scn_expect *e, uint64_t v, char *out, size_t cap);
+/* Count a failed check; the first one's text goes to res->first_failure. */
+void scn_fail(const scn_host *h, tl_scn_result *res, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* What the liveness phase measures from, taken when the faults end:
+ * at_heal[nexpects + nservices] (the `since heal` values, then every
+ * service's answered + failed). Returns at_heal. */
+uint64_t *scn_at_heal(const tl_scenario *scn, const scn_host *h, uint64_t *at_heal);
+/* After the run (res->trace_hash, end_ns and stats filled): expectations,
+ * h->checks, request accounting, reports, the liveness oracle (when live:
+ * the faults ended before the end, at_heal taken then), then the summary
+ * and the JSON of opt. TL_OK or TL_E_NOMEM. */
+int scn_verdict(const tl_scenario *scn, uint64_t seed, const scn_host *h, const uint64_t *at_heal, int live,
+                const tl_scn_run_options *opt, tl_scn_result *res, unsigned char *expect_failed);
 
 /* tl_scn_run, and expect_failed[i] (if not NULL, nexpects bytes) = 1 when
  * expectation i did not hold. */

@@ -312,6 +312,35 @@ void tl_sim_prng_init(tl_sim_prng *p, uint64_t seed, const char *kind, const cha
 uint64_t tl_sim_prng_next(tl_sim_prng *p);
 uint64_t tl_sim_fnv1a(uint64_t h, const void *data, size_t len);
 #define TL_SIM_FNV_OFFSET 0xcbf29ce484222325ull
+/* Uniform in [0, n) (0 when n is 0). */
+uint64_t tl_sim_prng_below(tl_sim_prng *p, uint64_t n);
+/* 1 with probability ppb / 10^9. */
+int tl_sim_prng_chance(tl_sim_prng *p, uint32_t ppb);
+/* A jitter sample in ns for the distribution (tl_sim_dist), as the links
+ * draw it: centred on 0, scaled by jitter_ns. */
+int64_t tl_sim_prng_jitter(tl_sim_prng *p, tl_sim_dist dist, uint64_t jitter_ns);
+
+/* ---- pcap (the writer the simulator uses; hosts/ writes real streams with it) ---- */
+
+/* The 24-byte global header: nanosecond timestamps, LINKTYPE_RAW. */
+void tl_sim_pcap_header(FILE *f);
+
+typedef struct {
+    uint64_t t_ns;
+    uint32_t src, dst; /* IPv4 addresses, host order */
+    uint16_t sport, dport;
+    uint32_t seq, ack; /* absolute; ack is written as given */
+    uint8_t flags;     /* TCP flags: FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 */
+    uint16_t window;
+    uint16_t ip_id;
+    uint16_t mss;     /* SYN only: the MSS option */
+    uint8_t ws_shift; /* SYN only: the window-scale option */
+    const uint8_t *payload;
+    uint32_t len; /* payload bytes (an IPv4 packet holds at most 65495) */
+} tl_sim_pcap_packet;
+
+/* One record: an IPv4 packet with a TCP segment, both checksums correct. */
+void tl_sim_pcap_write(FILE *f, const tl_sim_pcap_packet *p);
 
 /* The timeline of time-correlated burst loss (TL_SIM_LOSS_BURST), as a link
  * uses it: from t0 (when the link's words took effect) the link is good for
@@ -382,6 +411,12 @@ typedef struct {
 /* The i-th `report` line of a scenario: its text as written (after `report`)
  * and whether its value is a duration (ns). NULL past the last. */
 const char *tl_scn_report_text(const tl_scenario *scn, size_t i, int *is_time);
+
+/* The first node that is a real process (`node NAME exec "..."` or `node
+ * NAME external ADDR`) and its line, or NULL: such a file runs on real
+ * sockets with `tofulab run` (hosts/realrun.c); tl_scn_run refuses it
+ * (TL_E_STATE). */
+const char *tl_scn_real_node(const tl_scenario *scn, unsigned *line);
 
 /* The declared nodes, in order (lanes of tl_html). */
 size_t tl_scn_node_count(const tl_scenario *scn);

@@ -164,7 +164,7 @@ static void le16(uint8_t *p, uint32_t v)
     p[1] = (uint8_t)(v >> 8);
 }
 
-void sim_pcap_header(FILE *f)
+void tl_sim_pcap_header(FILE *f)
 {
     uint8_t h[24];
     le32(h, 0xa1b23c4du); /* nanosecond timestamps */
@@ -176,6 +176,8 @@ void sim_pcap_header(FILE *f)
     le32(h + 20, 101); /* LINKTYPE_RAW: IPv4/IPv6 without a link header */
     fwrite(h, 1, sizeof h, f);
 }
+
+void sim_pcap_header(FILE *f) { tl_sim_pcap_header(f); }
 
 static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n)
 {
@@ -197,13 +199,9 @@ static uint16_t csum_fold(uint32_t sum)
     return (uint16_t)~sum;
 }
 
-void sim_pcap_segment(tl_sim *sim, const sim_conn *c, const sim_seg *g, const uint8_t *payload)
+void tl_sim_pcap_write(FILE *f, const tl_sim_pcap_packet *g)
 {
     uint8_t pkt[16 + 20 + 28];
-    const sim_sock *src = &c->ep[g->dir];
-    const sim_sock *dst = &c->ep[!g->dir];
-    const sim_node *sn = c->node[g->dir];
-    const sim_node *dn = c->node[!g->dir];
     int syn = (g->flags & SEG_SYN) != 0;
     size_t thl = syn ? 28 : 20;
     size_t total = 20 + thl + g->len;
@@ -212,46 +210,44 @@ void sim_pcap_segment(tl_sim *sim, const sim_conn *c, const sim_seg *g, const ui
     uint8_t *tcp = ip + 20;
 
     /* record header */
-    le32(rec, (uint32_t)(sim->now / TL_SIM_NS_PER_S));
-    le32(rec + 4, (uint32_t)(sim->now % TL_SIM_NS_PER_S));
+    le32(rec, (uint32_t)(g->t_ns / TL_SIM_NS_PER_S));
+    le32(rec + 4, (uint32_t)(g->t_ns % TL_SIM_NS_PER_S));
     le32(rec + 8, (uint32_t)total);
     le32(rec + 12, (uint32_t)total);
     /* IPv4 */
     ip[0] = 0x45;
     ip[1] = 0;
     put16(ip + 2, (uint32_t)total);
-    put16(ip + 4, ((sim_node *)sn)->ip_id++);
+    put16(ip + 4, g->ip_id);
     put16(ip + 6, 0x4000); /* DF */
     ip[8] = 64;
     ip[9] = 6;
     put16(ip + 10, 0);
-    put32(ip + 12, sn->addr);
-    put32(ip + 16, dn->addr);
+    put32(ip + 12, g->src);
+    put32(ip + 16, g->dst);
     put16(ip + 10, csum_fold(csum_add(0, ip, 20)));
     /* TCP */
-    put16(tcp, c->port[g->dir]);
-    put16(tcp + 2, c->port[!g->dir]);
-    put32(tcp + 4, (uint32_t)(src->iss + g->seq));
-    put32(tcp + 8, (g->flags & SEG_ACK) ? (uint32_t)(dst->iss + g->ack) : 0);
+    put16(tcp, g->sport);
+    put16(tcp + 2, g->dport);
+    put32(tcp + 4, g->seq);
+    put32(tcp + 8, g->ack);
     tcp[12] = (uint8_t)((thl / 4) << 4);
     tcp[13] = g->flags;
-    uint64_t w = syn ? g->wnd : g->wnd >> src->ws_shift;
-    put16(tcp + 14, (uint32_t)(w > 65535 ? 65535 : w));
+    put16(tcp + 14, g->window);
     put16(tcp + 16, 0);
     put16(tcp + 18, 0);
     if (syn) {
-        uint32_t mss = sn->opt.mss > 65535 ? 65535 : sn->opt.mss;
         tcp[20] = 2; /* MSS */
         tcp[21] = 4;
-        put16(tcp + 22, mss);
+        put16(tcp + 22, g->mss);
         tcp[24] = 1; /* NOP */
         tcp[25] = 3; /* window scale */
         tcp[26] = 3;
-        tcp[27] = src->ws_shift;
+        tcp[27] = g->ws_shift;
     }
     uint8_t pseudo[12];
-    put32(pseudo, sn->addr);
-    put32(pseudo + 4, dn->addr);
+    put32(pseudo, g->src);
+    put32(pseudo + 4, g->dst);
     pseudo[8] = 0;
     pseudo[9] = 6;
     put16(pseudo + 10, (uint32_t)(thl + g->len));
@@ -260,12 +256,40 @@ void sim_pcap_segment(tl_sim *sim, const sim_conn *c, const sim_seg *g, const ui
     if (g->len > 0) {
         /* the TCP header is an even number of bytes, so the payload's
          * 16-bit words line up */
-        sum = csum_add(sum, payload, g->len);
+        sum = csum_add(sum, g->payload, g->len);
     }
     put16(tcp + 16, csum_fold(sum));
-    fwrite(pkt, 1, 16 + 20 + thl, sim->opt.pcap);
+    fwrite(pkt, 1, 16 + 20 + thl, f);
     if (g->len > 0) {
-        fwrite(payload, 1, g->len, sim->opt.pcap);
+        fwrite(g->payload, 1, g->len, f);
     }
+}
+
+void sim_pcap_segment(tl_sim *sim, const sim_conn *c, const sim_seg *g, const uint8_t *payload)
+{
+    const sim_sock *src = &c->ep[g->dir];
+    const sim_sock *dst = &c->ep[!g->dir];
+    const sim_node *sn = c->node[g->dir];
+    const sim_node *dn = c->node[!g->dir];
+    int syn = (g->flags & SEG_SYN) != 0;
+    tl_sim_pcap_packet p;
+
+    memset(&p, 0, sizeof p);
+    p.t_ns = sim->now;
+    p.src = sn->addr;
+    p.dst = dn->addr;
+    p.sport = c->port[g->dir];
+    p.dport = c->port[!g->dir];
+    p.seq = (uint32_t)(src->iss + g->seq);
+    p.ack = (g->flags & SEG_ACK) ? (uint32_t)(dst->iss + g->ack) : 0;
+    p.flags = g->flags;
+    uint64_t w = syn ? g->wnd : g->wnd >> src->ws_shift;
+    p.window = (uint16_t)(w > 65535 ? 65535 : w);
+    p.ip_id = ((sim_node *)sn)->ip_id++;
+    p.mss = (uint16_t)(sn->opt.mss > 65535 ? 65535 : sn->opt.mss);
+    p.ws_shift = src->ws_shift;
+    p.payload = payload;
+    p.len = g->len;
+    tl_sim_pcap_write(sim->opt.pcap, &p);
     sim->stats.pcap_records++;
 }

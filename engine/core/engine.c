@@ -478,6 +478,9 @@ static void teardown(tl_engine *e, channel *ch, tl_status reason, int hello_as_r
     }
     if (notify_app) {
         notify(e, ch->group, TL_OP_SIGNAL, TL_STATUS_CHANNEL_CLOSED, ch->number, ch->first_id);
+        if ((unsigned)reason < TL_STATUS_COUNT) {
+            e->stats.closed_by[reason]++;
+        }
     }
     tl_command c;
     memset(&c, 0, sizeof c);

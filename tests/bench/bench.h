@@ -39,6 +39,10 @@ int bench_sim_run(const bench_options *opt);
 /* Seed sweeps: rr-loss seeds/s in one process and with --jobs 2 (bench_sweep.c). */
 int bench_sweep_run(const bench_options *opt);
 
+/* The fault proxy without faults vs a direct connection: added round-trip
+ * latency, GB/s of 64 KiB frames (bench_proxy.c). */
+int bench_proxy_run(const bench_options *opt);
+
 /* ---- shared helpers (bench_main.c) ---- */
 
 /* CLOCK_MONOTONIC in seconds. */

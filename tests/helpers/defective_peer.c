@@ -9,6 +9,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +56,7 @@ struct dp_server {
     unsigned next_channel;
     uint64_t next_id;
     long budget;
+    atomic_int lose_next; /* DP_LOSE_REQUEST; set from a signal handler too */
 };
 
 const char *dp_defect_name(dp_defect d)
@@ -71,7 +74,8 @@ const char *dp_defect_name(dp_defect d)
                                                        "flood",
                                                        "Nagle",
                                                        "HTTP",
-                                                       "TLS"};
+                                                       "TLS",
+                                                       "loses a request"};
 
     return (unsigned)d < DP_DEFECT_COUNT ? names[d] : "?";
 }
@@ -267,6 +271,9 @@ static int process(dp_conn *c, const tl_header *h, const uint8_t *text, const ui
     if (d == DP_NO_BYE_RESPONSE && op == TL_OP_BYE_REQUEST) {
         return ACT_CONTINUE;
     }
+    if (d == DP_LOSE_REQUEST && op == TL_OP_REQUEST && atomic_exchange(&s->lose_next, 0)) {
+        return ACT_CONTINUE; /* lost */
+    }
     return reply(c, h, text, body);
 }
 
@@ -352,6 +359,14 @@ static void *conn_main(void *arg)
     int act = ACT_CONTINUE;
     struct linger lg;
 
+    if (s->defect == DP_LOSE_REQUEST) {
+        /* a SIGCONT is handled here, before this thread reads on: the
+         * request waiting since the pause is the one lost */
+        sigset_t cont;
+        sigemptyset(&cont);
+        sigaddset(&cont, SIGCONT);
+        pthread_sigmask(SIG_UNBLOCK, &cont, NULL);
+    }
     if (s->defect == DP_FLOOD) {
         flood(c);
     } else {
@@ -524,7 +539,28 @@ static void *accept_main(void *arg)
     return NULL;
 }
 
+static dp_server *start_on(dp_defect defect, const char *uds_path, unsigned port, char *addr,
+                           size_t addr_cap);
+
 dp_server *dp_server_start(dp_defect defect, const char *uds_path, char *addr, size_t addr_cap)
+{
+    return start_on(defect, uds_path, 0, addr, addr_cap);
+}
+
+dp_server *dp_server_listen(dp_defect defect, const char *listen_addr)
+{
+    tl_address a;
+    char addr[160];
+    if (tl_address_parse(listen_addr, strlen(listen_addr), &a) != TL_OK) {
+        return NULL;
+    }
+    return a.kind == TL_ADDR_UDS ? start_on(defect, a.path, 0, addr, sizeof addr)
+                                 : start_on(defect, NULL, a.port, addr, sizeof addr);
+}
+
+void dp_server_lose_next(dp_server *s) { atomic_store(&s->lose_next, 1); }
+
+static dp_server *start_on(dp_defect defect, const char *uds_path, unsigned port, char *addr, size_t addr_cap)
 {
     dp_server *s = calloc(1, sizeof *s);
     int one = 1;
@@ -557,6 +593,7 @@ dp_server *dp_server_start(dp_defect defect, const char *uds_path, char *addr, s
         memset(&in, 0, sizeof in);
         in.sin_family = AF_INET;
         in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        in.sin_port = htons((uint16_t)port);
         s->lfd = socket(AF_INET, SOCK_STREAM, 0);
         if (s->lfd < 0) {
             goto fail;

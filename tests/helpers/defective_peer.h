@@ -40,6 +40,10 @@ typedef enum {
     /* Not tofu peers at all: */
     DP_HTTP, /* answers the first bytes with "HTTP/1.1 400 Bad Request" and closes */
     DP_TLS,  /* answers the first bytes with a TLS ServerHello record and waits */
+    /* correct, except that the first Request after dp_server_lose_next()
+     * gets no answer: lost (the real-process scenarios' defective peer
+     * loses the first request after a restart or a resume) */
+    DP_LOSE_REQUEST,
     DP_DEFECT_COUNT
 } dp_defect;
 
@@ -48,6 +52,11 @@ typedef struct dp_server dp_server;
 /* Start a server: on TCP 127.0.0.1 with a free port, or on the UDS path
  * given. addr gets "tcp|127.0.0.1|PORT" or "uds|PATH". NULL on failure. */
 dp_server *dp_server_start(dp_defect defect, const char *uds_path, char *addr, size_t addr_cap);
+/* The same on a given address, "tcp|127.0.0.1|PORT" (that port) or
+ * "uds|PATH". NULL on failure. */
+dp_server *dp_server_listen(dp_defect defect, const char *listen_addr);
+/* DP_LOSE_REQUEST: the next Request is lost. Async-signal-safe. */
+void dp_server_lose_next(dp_server *s);
 /* 1 once the server has stopped itself (DP_TOFU's "stop"). */
 int dp_server_stopped(dp_server *s);
 /* Stop, join every thread, free. */

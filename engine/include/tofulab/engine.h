@@ -122,6 +122,10 @@ typedef struct {
                                pending WelcomeRequests); the application holds the rest:
                                messages_live - pool_now - engine_now */
     uint64_t next_message_id;
+    /* Channel teardowns the application was told of (Signal channel_closed),
+     * by reason: communication_failed, recv_failed, connect_failed, ...,
+     * channel_closed when the engine closed the channel itself (6.9). */
+    uint64_t closed_by[TL_STATUS_COUNT];
 } tl_engine_stats;
 
 int tl_engine_create(const tl_engine_options *opt, tl_engine **out);
