@@ -385,7 +385,7 @@ static const distro distros[] = {
 
 static const char base_packages[] =
     "make gcc clang llvm libcmocka-dev pkg-config libfaketime faketime valgrind "
-    "afl++ clang-format tshark help2man";
+    "afl++ clang-format tshark help2man libmicrohttpd-dev libjansson-dev";
 
 static void write_script(const char *dir, const char *name, const char *body)
 {
@@ -549,7 +549,7 @@ static void test_packaging_install_deps_without_clang_follows_apt(void **state)
     want =
         spawn_fmt("install-deps: packages: %s libclang-rt-19-dev\n"
                   "install-deps: missing: clang libcmocka-dev pkg-config libfaketime faketime valgrind afl++ "
-                  "clang-format tshark help2man libclang-rt-19-dev\n",
+                  "clang-format tshark help2man libmicrohttpd-dev libjansson-dev libclang-rt-19-dev\n",
                   base_packages);
     if (strcmp(r.out, want) != 0) {
         fail_msg("printed:\n%s%s\nexpected:\n%s", r.out, r.err, want);
@@ -577,12 +577,12 @@ static void test_packaging_install_deps_says_what_it_installs(void **state)
     run_install_deps(&r, bin, NULL);
     assert_int_equal(r.exit_code, 0);
     assert_string_equal(r.out, "");
-    assert_string_equal(r.err, "install-deps: installing tshark help2man libclang-rt-19-dev\n");
+    assert_string_equal(r.err, "install-deps: installing tshark help2man libmicrohttpd-dev libjansson-dev libclang-rt-19-dev\n");
     spawn_free(&r);
     log_path = spawn_fmt("%s/apt-get.log", dir);
     log = spawn_read_file(log_path, NULL);
     assert_non_null(log);
-    assert_string_equal(log, "update -qq\ninstall -y -qq --no-install-recommends tshark help2man "
+    assert_string_equal(log, "update -qq\ninstall -y -qq --no-install-recommends tshark help2man libmicrohttpd-dev libjansson-dev "
                              "libclang-rt-19-dev\n");
     free(log);
     free(log_path);
