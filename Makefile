@@ -21,10 +21,11 @@ endif
 
 CORE_SRC  := $(sort $(wildcard engine/core/*.c))
 POSIX_SRC := $(sort $(wildcard engine/posix/*.c))
-LIB_SRC   := $(CORE_SRC) $(POSIX_SRC) $(sort $(wildcard sim/*.c patterns/*.c conform/*.c))
+LIB_SRC   := $(CORE_SRC) $(POSIX_SRC) $(sort $(wildcard sim/*.c patterns/*.c conform/*.c fuzzpeer/*.c))
 CLI_SRC   := $(sort $(wildcard cli/*.c))
 TESTHELP_SRC := $(sort $(wildcard tests/helpers/*.c))
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c tests/integration/test_*.c))
+TOOL_SRC  := $(sort $(wildcard tests/tools/*.c))
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -64,7 +65,13 @@ $(BENCH): $(call obj,$(BENCH_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: $(TESTS) $(BIN)
+# Helper programs tests spawn (tests/tools/*.c, each with its main; not run as tests).
+TOOLS := $(BUILD)/tests/tools/defective-peer
+$(BUILD)/tests/tools/defective-peer: $(BUILD)/obj/tests/tools/defective_peer_main.o $(BUILD)/obj/tests/helpers/defective_peer.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tests: $(TESTS) $(BIN) $(TOOLS)
 
 deps:
 	@sh ci/install-deps.sh
@@ -87,8 +94,8 @@ bench: $(BENCH) $(BIN)
 	@$(BENCH)
 
 format:
-	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(TESTHELP_SRC) $(BENCH_SRC) \
-	    $(wildcard engine/include/tofulab/*.h engine/core/*.h engine/posix/*.h sim/*.h patterns/*.h conform/*.h cli/*.h tests/helpers/*.h)
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(TESTHELP_SRC) $(TOOL_SRC) $(BENCH_SRC) \
+	    $(wildcard engine/include/tofulab/*.h engine/core/*.h engine/posix/*.h sim/*.h patterns/*.h conform/*.h fuzzpeer/*.h cli/*.h tests/helpers/*.h)
 
 lint:
 	@sh ci/lint.sh

@@ -16,7 +16,7 @@ if [ -n "$hits" ]; then
     bad=1
 fi
 if command -v clang-format >/dev/null 2>&1; then
-    files=$(ls engine/include/tofulab/*.h engine/core/*.[ch] engine/posix/*.[ch] sim/*.[ch] patterns/*.[ch] conform/*.[ch] cli/*.[ch] 2>/dev/null)
+    files=$(ls engine/include/tofulab/*.h engine/core/*.[ch] engine/posix/*.[ch] sim/*.[ch] patterns/*.[ch] conform/*.[ch] fuzzpeer/*.[ch] cli/*.[ch] 2>/dev/null)
     if [ -n "$files" ] && ! clang-format --dry-run --Werror $files >/dev/null 2>&1; then
         echo "lint: files not formatted (run 'make format'):"
         for f in $files; do
