@@ -103,6 +103,52 @@ static void close_out(FILE *f)
     }
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void print_value(uint64_t v, int is_time)
+{
+    if (!is_time) {
+        printf("%llu", (unsigned long long)v);
+    } else if (v % TL_SIM_NS_PER_MS == 0) {
+        printf("%llums", (unsigned long long)(v / TL_SIM_NS_PER_MS));
+    } else {
+        printf("%lluns", (unsigned long long)v);
+    }
+}
+
+/* A `report` line's value over several seeds: min, median, max (a study's
+ * measured figure, never asserted). values: runs rows of nrep. */
+static void print_report_spread(const tl_scenario *scn, const uint64_t *values, size_t nrep, uint64_t runs)
+{
+    if (runs < 2 || values == NULL) {
+        return;
+    }
+    uint64_t *col = malloc(runs * sizeof *col);
+    if (col == NULL) {
+        return;
+    }
+    for (size_t k = 0; k < nrep; k++) {
+        int is_time = 0;
+        const char *text = tl_scn_report_text(scn, k, &is_time);
+        for (uint64_t r = 0; r < runs; r++) {
+            col[r] = values[r * nrep + k];
+        }
+        qsort(col, runs, sizeof *col, cmp_u64);
+        printf("report %s over %llu seeds: min ", text, (unsigned long long)runs);
+        print_value(col[0], is_time);
+        printf(", median ");
+        print_value(col[runs / 2], is_time);
+        printf(", max ");
+        print_value(col[runs - 1], is_time);
+        printf("\n");
+    }
+    free(col);
+}
+
 static int sim_run(int argc, char **argv)
 {
     const char *file = NULL, *trace_path = NULL, *pcap_path = NULL, *json_path = NULL, *html_path = NULL;
@@ -241,6 +287,13 @@ static int sim_run(int argc, char **argv)
     ro.swarm = swarm;
     uint64_t runs = 0, passed = 0;
     int broken = 0;
+    /* the `report` lines' values over the seeds, for their distribution */
+    size_t nrep = 0;
+    while (nrep < TL_SCN_REPORTS_MAX && tl_scn_report_text(scn, nrep, NULL) != NULL) {
+        nrep++;
+    }
+    uint64_t *repv = NULL;
+    size_t repcap = 0;
     char first_failure[320] = "";
     char dur[32];
     uint64_t d = tl_scn_duration(scn);
@@ -293,6 +346,23 @@ static int sim_run(int argc, char **argv)
             }
             break;
         }
+        if (nrep > 0) {
+            if (runs > repcap) {
+                size_t cap = repcap ? repcap * 2 : 64;
+                uint64_t *g = realloc(repv, cap * nrep * sizeof *g);
+                if (g == NULL) {
+                    cli_error("sim run: out of memory");
+                    broken = 1;
+                    free(details);
+                    break;
+                }
+                repv = g;
+                repcap = cap;
+            }
+            for (size_t k = 0; k < nrep; k++) {
+                repv[(runs - 1) * nrep + k] = res.report_value[k];
+            }
+        }
         if (res.passed) {
             passed++;
             if (!(verbose || first == last)) {
@@ -336,6 +406,8 @@ static int sim_run(int argc, char **argv)
     close_out(json);
     close_out(html);
     tl_scn_free(scn);
+    print_report_spread(scn, repv, nrep, broken ? 0 : runs);
+    free(repv);
     printf("runs: %llu, passed %llu, failed %llu\n", (unsigned long long)runs, (unsigned long long)passed,
            (unsigned long long)(runs - passed));
     if (first_failure[0]) {

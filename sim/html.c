@@ -182,6 +182,9 @@ void tl_html_on_trace(void *ctx, const char *line, size_t len)
     int node = node_index(h, nodep, (size_t)(sp2 - nodep));
     unsigned ch = (unsigned)strtoul(sp2 + 4, NULL, 10);
     char *ev = strchr(sp2 + 1, ' ');
+    if (ev != NULL && node < 0 && sp2 - nodep == 1 && *nodep == '*' && strcmp(ev + 1, "heal all") == 0) {
+        node = 0; /* `heal TIME`: a line across every lane, like a partition's */
+    }
     if (node < 0 || ev == NULL) {
         return;
     }

@@ -33,6 +33,23 @@ void tl_sim_link_defaults(tl_sim_link *l)
     l->ge_bad_loss_ppb = TL_SIM_PPB;
 }
 
+void tl_sim_link_clear_faults(tl_sim_link *l)
+{
+    tl_sim_link clean;
+    tl_sim_link_defaults(&clean);
+    clean.delay_ns = l->delay_ns;
+    clean.jitter_ns = l->jitter_ns;
+    clean.distribution = l->distribution;
+    clean.rate_bps = l->rate_bps;
+    clean.limit = l->limit;
+    *l = clean;
+}
+
+int tl_sim_link_has_faults(const tl_sim_link *l)
+{
+    return l->loss != TL_SIM_LOSS_NONE || l->corrupt_ppb > 0 || l->duplicate_ppb > 0;
+}
+
 void tl_sim_node_defaults(tl_sim_node_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -1322,6 +1339,7 @@ static const char *action_name(tl_sim_action a)
     case TL_SIM_STOP_LISTENER: return "stop-listener";
     case TL_SIM_PARTITION: return "partition";
     case TL_SIM_HEAL: return "heal";
+    case TL_SIM_HEAL_ALL: return "heal all";
     }
     return "?";
 }
@@ -1334,8 +1352,37 @@ static void resume_work(sim_node *n)
     }
 }
 
+/* TL_SIM_HEAL_ALL: the end of every fault (sim.h). */
+static void heal_all(tl_sim *sim)
+{
+    sim_tr_begin(sim, NULL, 0);
+    sim_tr_str(sim, "heal all");
+    sim_tr_end(sim);
+    tl_sim_link_clear_faults(&sim->default_link);
+    for (uint32_t a = 0; a < sim->nnodes; a++) {
+        for (uint32_t b = 0; b < sim->nnodes; b++) {
+            sim_link *l = sim_link_get(sim, a, b);
+            if (l) {
+                tl_sim_link_clear_faults(&l->p);
+                l->part = 0;
+                l->part_until = 0;
+            }
+        }
+    }
+    for (uint32_t a = 0; a < sim->nnodes; a++) {
+        sim_node *n = sim->nodes[a];
+        if (n->state == TL_SIM_NODE_PAUSED) {
+            tl_sim_act(sim, TL_SIM_RESUME, a, 0, 0, 0);
+        }
+    }
+}
+
 int tl_sim_act(tl_sim *sim, tl_sim_action action, uint32_t a, uint32_t b, uint64_t arg, unsigned flags)
 {
+    if (action == TL_SIM_HEAL_ALL) {
+        heal_all(sim);
+        return TL_OK;
+    }
     sim_node *n = sim_node_at(sim, a);
     if (n == NULL) {
         return TL_E_INVAL;
@@ -1850,7 +1897,8 @@ static int action_push(tl_sim *sim, uint64_t t, sim_action *a)
 int tl_sim_at(tl_sim *sim, uint64_t t, tl_sim_action action, uint32_t a, uint32_t b, uint64_t arg,
               unsigned flags)
 {
-    if (t < sim->now || a >= sim->nnodes || action < TL_SIM_CRASH || action > TL_SIM_HEAL) {
+    if (t < sim->now || action < TL_SIM_CRASH || action > TL_SIM_HEAL_ALL ||
+        (a >= sim->nnodes && action != TL_SIM_HEAL_ALL)) {
         return TL_E_INVAL;
     }
     if ((action == TL_SIM_PARTITION || action == TL_SIM_HEAL) && b != TL_SIM_ALL_NODES &&

@@ -10,29 +10,6 @@
 
 #include "scenario.h"
 
-/* Human-readable, rounded to 3 decimals: 61.979ms, 1.438s, 250us, 0s. */
-static void fmt_dur(char *out, size_t cap, uint64_t ns)
-{
-    static const struct {
-        uint64_t div;
-        const char *unit;
-    } u[] = {{TL_SIM_NS_PER_S, "s"}, {TL_SIM_NS_PER_MS, "ms"}, {1000, "us"}};
-    for (size_t i = 0; i < 3; i++) {
-        if (ns >= u[i].div) {
-            uint64_t whole = ns / u[i].div;
-            uint64_t milli = (ns % u[i].div) * 1000 / u[i].div;
-            if (milli == 0) {
-                snprintf(out, cap, "%llu%s", (unsigned long long)whole, u[i].unit);
-            } else {
-                snprintf(out, cap, "%llu.%03llu%s", (unsigned long long)whole, (unsigned long long)milli,
-                         u[i].unit);
-            }
-            return;
-        }
-    }
-    snprintf(out, cap, ns ? "%lluns" : "%llus", (unsigned long long)ns);
-}
-
 static void json_str(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -101,6 +78,9 @@ static int build(const tl_scenario *scn, tl_sim *sim, uint64_t seed, int swarm)
                                      NULL)) != TL_OK) {
             return rc;
         }
+    }
+    if (scn->heal_line && (rc = tl_sim_at(sim, scn->heal_ns, TL_SIM_HEAL_ALL, 0, 0, 0, 0)) != TL_OK) {
+        return rc;
     }
     for (size_t i = 0; i < scn->nactions; i++) {
         const scn_action *a = &scn->actions[i];
@@ -203,7 +183,7 @@ static void value_text(const scn_expect *e, uint64_t v, char *out, size_t cap)
 {
     static const char *states[] = {"up", "paused", "down", "dead"};
     if (e->is_time) {
-        fmt_dur(out, cap, v);
+        scn_format_time(out, cap, v);
     } else if (e->metric == M_STATE) {
         snprintf(out, cap, "%s", v < 4 ? states[v] : "?");
     } else {
@@ -217,8 +197,8 @@ static void summary_services(const tl_scenario *scn, tl_sim *sim, FILE *f)
         tl_svc_report r;
         char mean[32], max[32];
         tl_sim_service_report(sim, (uint32_t)i, &r);
-        fmt_dur(mean, sizeof mean, r.latency_count ? r.latency_sum_ns / r.latency_count : 0);
-        fmt_dur(max, sizeof max, r.latency_max_ns);
+        scn_format_time(mean, sizeof mean, r.latency_count ? r.latency_sum_ns / r.latency_count : 0);
+        scn_format_time(max, sizeof max, r.latency_max_ns);
         fprintf(f,
                 "  %s/%s: sent=%llu answered=%llu failed=%llu open=%llu errors=%llu signals=%llu closed=%llu "
                 "latency mean=%s max=%s%s\n",
@@ -296,6 +276,17 @@ static void json_run(const tl_scenario *scn, tl_sim *sim, uint64_t seed, const t
         json_str(f, a);
         fprintf(f, ",\"pass\":%s}", holds(e->op, actuals[i], e->value) ? "true" : "false");
     }
+    fputs("],\"reports\":[", f);
+    for (size_t i = 0; i < scn->nreports; i++) {
+        const scn_expect *e = &scn->reports[i];
+        char a[40];
+        value_text(e, actual(scn, sim, e), a, sizeof a);
+        fprintf(f, "%s{\"line\":%u,\"report\":", i ? "," : "", e->line);
+        json_str(f, e->text);
+        fputs(",\"value\":", f);
+        json_str(f, a);
+        fputc('}', f);
+    }
     fputs("]}", f);
 }
 
@@ -346,7 +337,34 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
     if ((rc = tl_sim_create(&so, &sim)) != TL_OK) {
         return rc;
     }
-    if ((rc = build(scn, sim, seed, opt->swarm)) != TL_OK || (rc = tl_sim_run(sim, scn->duration)) != TL_OK) {
+    /* The liveness phase (docs/scenarios.md "Safety and liveness"): when the
+     * faults end before the end of the run, the run stops there once to note
+     * what `since heal` expectations and the liveness oracle measure from. */
+    uint64_t *at_heal = calloc(scn->nexpects + scn->nservices + 1, sizeof *at_heal);
+    int live = scn->faults_end_known && scn->faults_end_ns < scn->duration;
+    if (at_heal == NULL) {
+        tl_sim_destroy(sim);
+        return TL_E_NOMEM;
+    }
+    rc = build(scn, sim, seed, opt->swarm);
+    if (rc == TL_OK && live) {
+        rc = tl_sim_run(sim, scn->faults_end_ns);
+        for (size_t i = 0; rc == TL_OK && i < scn->nexpects; i++) {
+            if (scn->expects[i].since_heal) {
+                at_heal[i] = actual(scn, sim, &scn->expects[i]);
+            }
+        }
+        for (uint32_t sv = 0; rc == TL_OK && sv < tl_sim_service_count(sim); sv++) {
+            tl_svc_report r;
+            tl_sim_service_report(sim, sv, &r);
+            at_heal[scn->nexpects + sv] = r.answered + r.failed;
+        }
+    }
+    if (rc == TL_OK) {
+        rc = tl_sim_run(sim, scn->duration);
+    }
+    if (rc != TL_OK) {
+        free(at_heal);
         tl_sim_destroy(sim);
         return rc;
     }
@@ -364,6 +382,9 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
     for (size_t i = 0; i < scn->nexpects; i++) {
         const scn_expect *e = &scn->expects[i];
         actuals[i] = actual(scn, sim, e);
+        if (e->since_heal) {
+            actuals[i] -= at_heal[i];
+        }
         if (expect_failed) {
             expect_failed[i] = !holds(e->op, actuals[i], e->value);
         }
@@ -421,13 +442,36 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
                        tl_sim_service_name(sim, sv), bad);
         }
     }
+    for (size_t i = 0; i < scn->nreports && i < TL_SCN_REPORTS_MAX; i++) {
+        res->report_value[res->reports++] = actual(scn, sim, &scn->reports[i]);
+    }
+    /* Liveness: after the faults end, a client that still waits for answers
+     * makes progress — one of its open requests is answered or fails
+     * explicitly within the rest of the run — or it is stuck. */
+    for (uint32_t sv = 0; live && sv < tl_sim_service_count(sim); sv++) {
+        tl_svc_report r;
+        char t1[40], t2[40];
+        tl_sim_service_report(sim, sv, &r);
+        if (!r.requests || r.open == 0 || tl_sim_service_done(sim, sv) ||
+            r.answered + r.failed != at_heal[scn->nexpects + sv]) {
+            continue;
+        }
+        scn_format_time(t1, sizeof t1, scn->faults_end_ns);
+        scn_format_time(t2, sizeof t2, res->end_ns - scn->faults_end_ns);
+        run_failed(
+            res,
+            "%s: %s/%s: liveness: %llu request(s) open and none answered or failed in the %s after the "
+            "faults ended (at %s)",
+            scn->file, tl_sim_node_name(sim, tl_sim_service_node(sim, sv)), tl_sim_service_name(sim, sv),
+            (unsigned long long)r.open, t2, t1);
+    }
     res->passed = res->failed == 0;
 
     if (opt->summary) {
         FILE *f = opt->summary;
         const tl_sim_stats *st = &res->stats;
         char end[40];
-        fmt_dur(end, sizeof end, res->end_ns);
+        scn_format_time(end, sizeof end, res->end_ns);
         fprintf(f,
                 "seed %llu: %s virtual, %llu events, %llu segments (%llu lost, %llu retransmitted), %llu "
                 "messages delivered\n",
@@ -460,7 +504,7 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
                 }
                 scn_action_stream(scn, i, stream, sizeof stream);
                 scn_swarm_draw(&a->link, &a->sw, 1, seed, stream, a->t, &p);
-                fmt_dur(t, sizeof t, a->t);
+                scn_format_time(t, sizeof t, a->t);
                 fprintf(f, "  swarm: at %s link %s %s%s", t, scn->nodes[a->a].name, scn->nodes[a->b].name,
                         (a->flags & TL_SIM_ONEWAY) ? " oneway" : "");
                 scn_write_link_words(f, &p);
@@ -475,6 +519,12 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
             fprintf(f, "  %-4s expect %s (actual %s)  [line %u]\n",
                     holds(e->op, actuals[i], e->value) ? "ok" : "FAIL", e->text, a, e->line);
         }
+        for (size_t i = 0; i < scn->nreports; i++) {
+            const scn_expect *e = &scn->reports[i];
+            char a[40];
+            value_text(e, actual(scn, sim, e), a, sizeof a);
+            fprintf(f, "  report %s = %s  [line %u]\n", e->text, a, e->line);
+        }
         fprintf(f, "seed %llu: %s, trace %016llx\n", (unsigned long long)seed, res->passed ? "PASS" : "FAIL",
                 (unsigned long long)res->trace_hash);
     }
@@ -482,6 +532,7 @@ int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt
         json_run(scn, sim, seed, res, actuals, opt->json);
     }
     free(actuals);
+    free(at_heal);
     tl_sim_destroy(sim);
     return TL_OK;
 }

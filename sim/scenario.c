@@ -959,6 +959,12 @@ static size_t count_pairs(const node_set *a, const node_set *b, int ranged)
     return n;
 }
 
+/* Whether link line o sets the direction x -> y (node indexes, -1 = `*`). */
+static int link_covers(const scn_link *o, int x, int y)
+{
+    return (o->a == x && o->b == y) || (!o->oneway && o->a == y && o->b == x);
+}
+
 static int d_link(parser *ps)
 {
     node_set *as = &ps->set[0], *bs = &ps->set[1];
@@ -980,10 +986,23 @@ static int d_link(parser *ps)
     if (check_expand(ps, 1, pairs)) {
         return -1;
     }
+    size_t before = ps->scn->nlinks;
     for (size_t i = 0; i < as->n; i++) {
         for (size_t j = 0; j < bs->n; j++) {
             if (ranged && as->v[i] >= 0 && as->v[i] == bs->v[j]) {
                 continue;
+            }
+            /* one line per pair: a second would silently override the first */
+            for (size_t k = 0; k < before; k++) {
+                const scn_link *o = &ps->scn->links[k];
+                int a = as->v[i], b = bs->v[j];
+                if (link_covers(o, a, b) || (!tmpl.oneway && link_covers(o, b, a))) {
+                    return perr(
+                        ps, &ps->t[1],
+                        "expected one `link` line per pair of nodes: %s %s is set on line %u (to change "
+                        "a link during the run: `at TIME link ...`)",
+                        a < 0 ? "*" : ps->scn->nodes[a].name, b < 0 ? "*" : ps->scn->nodes[b].name, o->line);
+                }
             }
             scn_link *l;
             PUSH(ps, links, nlinks, l);
@@ -1273,45 +1292,90 @@ static int d_at(parser *ps)
     return push_actions(ps, a, as, pair ? bs : NULL, ranged);
 }
 
+/* groups: the kinds of service that report the metric (SCN_MG_*; 0: the node
+ * itself or the network). progress: PROG_UP, a count that only grows when
+ * the system makes progress (a lower bound on it needs the faults to end);
+ * PROG_DOWN, a level that falls as work completes (open). counter: it only
+ * grows, so `since heal` (its growth after the faults ended) means something. */
+enum { PROG_NONE = 0, PROG_UP = 1, PROG_DOWN = 2 };
+#define MG_ALL (SCN_MG_CLIENT | SCN_MG_SERVER | SCN_MG_HEARTBEAT)
+#define MG_CS  (SCN_MG_CLIENT | SCN_MG_SERVER)
+#define MG_CH  (SCN_MG_CLIENT | SCN_MG_HEARTBEAT)
+#define MG_C   SCN_MG_CLIENT
+#define MG_H   SCN_MG_HEARTBEAT
+
 static const struct {
     const char *name;
     scn_metric m;
     int is_time;
     int network;
+    unsigned groups;
+    int progress;
+    int counter;
 } metrics[] = {
-    {"sent", M_SENT, 0, 0},
-    {"answered", M_ANSWERED, 0, 0},
-    {"failed", M_FAILED, 0, 0},
-    {"errors", M_ERRORS, 0, 0},
-    {"signals", M_SIGNALS, 0, 0},
-    {"bytes", M_BYTES, 0, 0},
-    {"closed", M_CLOSED, 0, 0},
-    {"latency-max", M_LATENCY_MAX, 1, 0},
-    {"latency-mean", M_LATENCY_MEAN, 1, 0},
-    {"closed-by", M_CLOSED_BY, 0, 0},
-    {"done", M_DONE, 0, 0},
-    {"state", M_STATE, 0, 0},
-    {"incarnation", M_INCARNATION, 0, 0},
-    {"open", M_OPEN, 0, 0},
-    {"abandoned", M_ABANDONED, 0, 0},
-    {"out-of-order", M_OUT_OF_ORDER, 0, 0},
-    {"suspicions", M_SUSPICIONS, 0, 0},
-    {"false-suspicions", M_FALSE_SUSPICIONS, 0, 0},
-    {"deaths", M_DEATHS, 0, 0},
-    {"detection-latency-max", M_LATENCY_MAX, 1, 0},
-    {"detection-latency-mean", M_LATENCY_MEAN, 1, 0},
-    {"events", M_EVENTS, 0, 1},
-    {"retransmits", M_RETRANSMITS, 0, 1},
-    {"timeouts", M_TIMEOUTS, 0, 1},
-    {"lost", M_LOST, 0, 1},
-    {"corrupted", M_CORRUPTED, 0, 1},
-    {"resets", M_RESETS, 0, 1},
-    {"connections", M_CONNECTIONS, 0, 1},
-    {"accepted", M_ACCEPTED, 0, 1},
-    {"aborted", M_ABORTED, 0, 1},
-    {"probes", M_PROBES, 0, 1},
-    {"delivered", M_DELIVERED, 0, 1},
+    {"sent", M_SENT, 0, 0, MG_ALL, PROG_UP, 1},
+    {"answered", M_ANSWERED, 0, 0, MG_CS, PROG_UP, 1},
+    {"failed", M_FAILED, 0, 0, MG_CS, PROG_NONE, 1},
+    {"errors", M_ERRORS, 0, 0, MG_ALL, PROG_NONE, 1},
+    {"signals", M_SIGNALS, 0, 0, MG_ALL, PROG_UP, 1},
+    {"bytes", M_BYTES, 0, 0, MG_CS, PROG_UP, 1},
+    {"closed", M_CLOSED, 0, 0, MG_ALL, PROG_UP, 1},
+    {"latency-max", M_LATENCY_MAX, 1, 0, MG_CH, PROG_NONE, 0},
+    {"latency-mean", M_LATENCY_MEAN, 1, 0, MG_CH, PROG_NONE, 0},
+    {"closed-by", M_CLOSED_BY, 0, 0, 0, PROG_NONE, 1},
+    {"done", M_DONE, 0, 0, MG_ALL, PROG_UP, 0},
+    {"state", M_STATE, 0, 0, 0, PROG_NONE, 0},
+    {"incarnation", M_INCARNATION, 0, 0, 0, PROG_NONE, 0},
+    {"open", M_OPEN, 0, 0, MG_C, PROG_DOWN, 0},
+    {"abandoned", M_ABANDONED, 0, 0, MG_C, PROG_NONE, 1},
+    {"out-of-order", M_OUT_OF_ORDER, 0, 0, MG_C, PROG_NONE, 1},
+    {"suspicions", M_SUSPICIONS, 0, 0, MG_H, PROG_UP, 1},
+    {"false-suspicions", M_FALSE_SUSPICIONS, 0, 0, MG_H, PROG_NONE, 1},
+    {"deaths", M_DEATHS, 0, 0, MG_H, PROG_UP, 0},
+    {"detection-latency-max", M_LATENCY_MAX, 1, 0, MG_H, PROG_NONE, 0},
+    {"detection-latency-mean", M_LATENCY_MEAN, 1, 0, MG_H, PROG_NONE, 0},
+    {"events", M_EVENTS, 0, 1, 0, PROG_NONE, 1},
+    {"retransmits", M_RETRANSMITS, 0, 1, 0, PROG_NONE, 1},
+    {"timeouts", M_TIMEOUTS, 0, 1, 0, PROG_NONE, 1},
+    {"lost", M_LOST, 0, 1, 0, PROG_NONE, 1},
+    {"corrupted", M_CORRUPTED, 0, 1, 0, PROG_NONE, 1},
+    {"resets", M_RESETS, 0, 1, 0, PROG_NONE, 1},
+    {"connections", M_CONNECTIONS, 0, 1, 0, PROG_UP, 1},
+    {"accepted", M_ACCEPTED, 0, 1, 0, PROG_UP, 1},
+    {"aborted", M_ABORTED, 0, 1, 0, PROG_NONE, 1},
+    {"probes", M_PROBES, 0, 1, 0, PROG_NONE, 1},
+    {"delivered", M_DELIVERED, 0, 1, 0, PROG_UP, 1},
 };
+
+static size_t metric_index(scn_metric m)
+{
+    for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
+        if (metrics[i].m == m) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+/* A progress expectation asks for something to have happened (a lower bound
+ * on a growing count, done, nothing left open): it can only be promised once
+ * the faults end (docs/scenarios.md "Safety and liveness"). */
+static int expect_is_progress(const scn_expect *e, int kind)
+{
+    if (kind == PROG_UP) {
+        switch (e->op) {
+        case OP_EQ:
+        case OP_GE: return e->value > 0;
+        case OP_GT: return 1;
+        case OP_NE: return e->value == 0;
+        default: return 0;
+        }
+    }
+    if (kind == PROG_DOWN) {
+        return e->op == OP_EQ || e->op == OP_LE || e->op == OP_LT;
+    }
+    return 0;
+}
 
 const char *scn_metric_name(scn_metric m)
 {
@@ -1340,9 +1404,10 @@ static int parse_op(const tok *t, scn_op *op)
     return -1;
 }
 
-/* expect TARGET ...: one expectation per node of a range target, each with
- * its own text (the node's name in place of the range word). */
-static int d_expect(parser *ps)
+/* expect TARGET METRIC [OP VALUE] [since heal] / report TARGET METRIC: one
+ * expectation (report) per node of a range target, each with its own text
+ * (the node's name in place of the range word). */
+static int expect_or_report(parser *ps, int report)
 {
     scn_expect tmpl, *e = &tmpl;
     node_set *ns = &ps->set[0], *svc = &ps->set[1];
@@ -1425,6 +1490,7 @@ static int d_expect(parser *ps)
     }
     e->metric = metrics[mi].m;
     e->is_time = metrics[mi].is_time;
+    e->col = ps->t[2].col;
     if (metrics[mi].network != (e->node < 0)) {
         return perr(ps, &ps->t[2],
                     metrics[mi].network ? "expected * as the target of %s (a network metric)"
@@ -1445,7 +1511,9 @@ static int d_expect(parser *ps)
         e->status = (unsigned)s;
         i++;
     }
-    if (e->metric == M_STATE) {
+    if (report) {
+        /* measured, printed, never asserted */
+    } else if (e->metric == M_STATE) {
         e->op = OP_EQ;
         if (i < ps->nt && parse_op(&ps->t[i], &e->op) == 0) {
             if (e->op != OP_EQ && e->op != OP_NE) {
@@ -1481,12 +1549,30 @@ static int d_expect(parser *ps)
         }
         i++;
     }
-    if (i < ps->nt) {
-        return expected(ps, i, "the end of the line");
+    if (!report && i < ps->nt && tok_is(&ps->t[i], "since")) {
+        if (i + 1 >= ps->nt || !tok_is(&ps->t[i + 1], "heal")) {
+            return expected(ps, i + 1, "heal (`since heal`: the growth after the faults end)");
+        }
+        if (!metrics[mi].counter) {
+            return perr(ps, &ps->t[i], "expected a count after %s, not `since heal` (%s is not a count)",
+                        metrics[mi].name, metrics[mi].name);
+        }
+        e->since_heal = 1;
+        i += 2;
     }
+    if (i < ps->nt) {
+        return expected(ps, i,
+                        report ? "the end of the line (a report has no comparison)"
+                               : "the end of the line (or `since heal`)");
+    }
+    e->progress = !report && (e->since_heal || expect_is_progress(e, metrics[mi].progress));
     for (size_t k = 0; k < (ns->n ? ns->n : 1); k++) {
         scn_expect *x;
-        PUSH(ps, expects, nexpects, x);
+        if (report) {
+            PUSH(ps, reports, nreports, x);
+        } else {
+            PUSH(ps, expects, nexpects, x);
+        }
         *x = tmpl;
         if (ns->n) {
             x->node = ns->v[k];
@@ -1501,12 +1587,34 @@ static int d_expect(parser *ps)
     return 0;
 }
 
+static int d_expect(parser *ps) { return expect_or_report(ps, 0); }
+static int d_report(parser *ps) { return expect_or_report(ps, 1); }
+
+/* heal TIME: every fault ends then (checked against the rest after the parse). */
+static int d_heal(parser *ps)
+{
+    if (ps->scn->heal_line) {
+        return perr(ps, &ps->t[0], "expected one `heal` line (the first is line %u)", ps->scn->heal_line);
+    }
+    if (tok_time(ps, 1, &ps->scn->heal_ns)) {
+        return -1;
+    }
+    if (ps->nt > 2) {
+        return expected(
+            ps, 2,
+            "the end of the line (`heal TIME` ends every fault; `at TIME heal A B` ends one partition)");
+    }
+    ps->scn->heal_line = ps->line;
+    return 0;
+}
+
 static const struct {
     const char *name;
     int (*fn)(parser *ps);
 } directives[] = {
     {"seeds", d_seeds}, {"duration", d_duration}, {"tcp", d_tcp}, {"node", d_node},
     {"link", d_link},   {"service", d_service},   {"at", d_at},   {"expect", d_expect},
+    {"heal", d_heal},   {"report", d_report},
 };
 
 /* ------------------------------------------------------------ driver */
@@ -1536,8 +1644,10 @@ static int tokenize(parser *ps, const char *line, size_t len)
         t->p = line + start;
         t->n = i - start;
         t->col = (unsigned)start + 1;
-        if (memchr(t->p, '\0', t->n)) {
-            return perr(ps, t, "expected text, got a NUL byte");
+        const char *nul = memchr(t->p, '\0', t->n);
+        if (nul) {
+            tok at = {nul, 1, t->col + (unsigned)(nul - t->p)};
+            return perr(ps, &at, "expected text, got a NUL byte");
         }
     }
     return 0;
@@ -1553,7 +1663,300 @@ static int parse_line(parser *ps)
             return directives[i].fn(ps);
         }
     }
-    return expected(ps, 0, "a directive: seeds, duration, tcp, node, link, service, at or expect");
+    return expected(ps, 0,
+                    "a directive: seeds, duration, tcp, node, link, service, at, heal, expect or report");
+}
+
+/* Human-readable, rounded to 3 decimals: 61.979ms, 1.438s, 250us, 0s. */
+void scn_format_time(char *out, size_t cap, uint64_t ns)
+{
+    static const struct {
+        uint64_t div;
+        const char *unit;
+    } u[] = {{TL_SIM_NS_PER_S, "s"}, {TL_SIM_NS_PER_MS, "ms"}, {1000, "us"}};
+    for (size_t i = 0; i < 3; i++) {
+        if (ns >= u[i].div) {
+            uint64_t whole = ns / u[i].div;
+            uint64_t milli = (ns % u[i].div) * 1000 / u[i].div;
+            if (milli == 0) {
+                snprintf(out, cap, "%llu%s", (unsigned long long)whole, u[i].unit);
+            } else {
+                snprintf(out, cap, "%llu.%03llu%s", (unsigned long long)whole, (unsigned long long)milli,
+                         u[i].unit);
+            }
+            return;
+        }
+    }
+    snprintf(out, cap, ns ? "%lluns" : "%llus", (unsigned long long)ns);
+}
+
+/* ------------------------------------------------------------ the fault timeline */
+
+/* An error about a line other than the current one (checks after the parse). */
+static int perr_line(parser *ps, unsigned line, unsigned col, const char *msg)
+{
+    tok t = {NULL, 0, col};
+    ps->line = line;
+    return perr(ps, col ? &t : NULL, "%s", msg);
+}
+
+static int link_faulty(const tl_sim_link *p, const scn_swarm *sw)
+{
+    return tl_sim_link_has_faults(p) || (sw->mask & (SW_LOSS | SW_CORRUPT | SW_DUPLICATE)) != 0;
+}
+
+typedef struct {
+    size_t n;
+    unsigned char *fault, *part;
+    uint64_t *until;
+    unsigned *line; /* of what made the pair faulty */
+    unsigned char *paused;
+    unsigned *pause_line;
+} timeline;
+
+static void tl_pair(timeline *tm, size_t a, size_t b, int fault, unsigned line)
+{
+    size_t k = a * tm->n + b;
+    tm->fault[k] = (unsigned char)fault;
+    if (fault) {
+        tm->line[k] = line;
+    }
+}
+
+/* Both ends may be -1 (`*`); a wildcard never sets a loopback (as build()). */
+static void tl_link(timeline *tm, int la, int lb, int oneway, int fault, unsigned line)
+{
+    for (size_t a = 0; a < tm->n; a++) {
+        for (size_t b = 0; b < tm->n; b++) {
+            int ab = (la < 0 || (size_t)la == a) && (lb < 0 || (size_t)lb == b);
+            int ba = !oneway && (la < 0 || (size_t)la == b) && (lb < 0 || (size_t)lb == a);
+            if ((a == b && (la < 0 || lb < 0)) || !(ab || ba)) {
+                continue;
+            }
+            tl_pair(tm, a, b, fault, line);
+        }
+    }
+}
+
+static void tl_partition(timeline *tm, int a, int b, int on, uint64_t until, int oneway, unsigned line)
+{
+    for (size_t x = 0; x < tm->n; x++) {
+        if (b >= 0 ? x != (size_t)b : x == (size_t)a) {
+            continue;
+        }
+        size_t k1 = (size_t)a * tm->n + x, k2 = x * tm->n + (size_t)a;
+        tm->part[k1] = (unsigned char)on;
+        tm->until[k1] = until;
+        tm->line[k1] = on ? line : tm->line[k1];
+        if (!oneway || !on) {
+            tm->part[k2] = (unsigned char)on;
+            tm->until[k2] = until;
+            tm->line[k2] = on ? line : tm->line[k2];
+        }
+    }
+}
+
+static int cmp_action_time(const void *x, const void *y)
+{
+    const scn_action *a = *(const scn_action *const *)x, *b = *(const scn_action *const *)y;
+    if (a->t != b->t) {
+        return a->t < b->t ? -1 : 1;
+    }
+    return a < b ? -1 : a > b; /* file order */
+}
+
+/* When do the faults end? Fills scn->faults_end_*; -1 without memory. */
+static int faults_end(tl_scenario *scn)
+{
+    if (scn->heal_line) {
+        scn->faults_end_known = 1;
+        scn->faults_end_ns = scn->heal_ns;
+        return 0;
+    }
+    timeline tm;
+    size_t n = scn->nnodes, nn = n * n;
+    memset(&tm, 0, sizeof tm);
+    tm.n = n;
+    tm.fault = calloc(nn, 1);
+    tm.part = calloc(nn, 1);
+    tm.until = calloc(nn, sizeof *tm.until);
+    tm.line = calloc(nn, sizeof *tm.line);
+    tm.paused = calloc(n, 1);
+    tm.pause_line = calloc(n, sizeof *tm.pause_line);
+    const scn_action **order = calloc(scn->nactions ? scn->nactions : 1, sizeof *order);
+    int rc = -1;
+    if (!tm.fault || !tm.part || !tm.until || !tm.line || !tm.paused || !tm.pause_line || !order) {
+        goto out;
+    }
+    /* `link * *` first, then the specific links, as build() sets them */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < scn->nlinks; i++) {
+            const scn_link *l = &scn->links[i];
+            if ((pass == 0) == (l->a < 0 && l->b < 0)) {
+                tl_link(&tm, l->a, l->b, l->oneway, link_faulty(&l->p, &l->sw), l->line);
+            }
+        }
+    }
+    for (size_t i = 0; i < scn->nactions; i++) {
+        order[i] = &scn->actions[i];
+    }
+    qsort(order, scn->nactions, sizeof *order, cmp_action_time);
+    uint64_t last = 0;
+    for (size_t i = 0; i < scn->nactions; i++) {
+        const scn_action *a = order[i];
+        last = a->t > last ? a->t : last;
+        if (a->is_link) {
+            int f = link_faulty(&a->link, &a->sw);
+            tl_pair(&tm, (size_t)a->a, (size_t)a->b, f, a->line);
+            if (!(a->flags & TL_SIM_ONEWAY)) {
+                tl_pair(&tm, (size_t)a->b, (size_t)a->a, f, a->line);
+            }
+            continue;
+        }
+        switch (a->action) {
+        case TL_SIM_PARTITION:
+            tl_partition(&tm, a->a, a->b, 1, a->arg ? a->t + a->arg : 0, (a->flags & TL_SIM_ONEWAY) != 0,
+                         a->line);
+            break;
+        case TL_SIM_HEAL: tl_partition(&tm, a->a, a->b, 0, 0, 0, a->line); break;
+        case TL_SIM_PAUSE:
+            tm.paused[a->a] = 1;
+            tm.pause_line[a->a] = a->line;
+            break;
+        case TL_SIM_RESUME:
+        case TL_SIM_CRASH:
+        case TL_SIM_SILENT_DEATH:
+        case TL_SIM_RESTART: tm.paused[a->a] = 0; break;
+        default: break;
+        }
+    }
+    scn->faults_end_known = 1;
+    for (size_t k = 0; k < nn && scn->faults_end_known; k++) {
+        const char *a = scn->nodes[k / n].name, *b = scn->nodes[k % n].name;
+        if (tm.fault[k]) {
+            scn->faults_end_known = 0;
+            scn->faults_line = tm.line[k];
+            snprintf(scn->faults_why, sizeof scn->faults_why,
+                     "link %s -> %s keeps losing, corrupting or duplicating to the end", a, b);
+        } else if (tm.part[k] && tm.until[k] == 0) {
+            scn->faults_end_known = 0;
+            scn->faults_line = tm.line[k];
+            snprintf(scn->faults_why, sizeof scn->faults_why, "the partition %s -> %s never heals", a, b);
+        } else if (tm.part[k] && tm.until[k] > last) {
+            last = tm.until[k];
+        }
+    }
+    for (size_t x = 0; x < n && scn->faults_end_known; x++) {
+        if (tm.paused[x]) {
+            scn->faults_end_known = 0;
+            scn->faults_line = tm.pause_line[x];
+            snprintf(scn->faults_why, sizeof scn->faults_why, "node %s is paused and never resumes",
+                     scn->nodes[x].name);
+        }
+    }
+    scn->faults_end_ns = scn->faults_end_known ? last : 0;
+    rc = 0;
+out:
+    free(tm.fault);
+    free(tm.part);
+    free(tm.until);
+    free(tm.line);
+    free(tm.paused);
+    free(tm.pause_line);
+    free(order);
+    return rc;
+}
+
+/* Whether a service of node (or service svc) reports metric index mi. */
+static int metric_reported(const tl_scenario *scn, const scn_expect *e, size_t mi)
+{
+    if (metrics[mi].groups == 0) {
+        return 1;
+    }
+    for (size_t i = 0; i < scn->nservices; i++) {
+        const scn_service *s = &scn->services[i];
+        if (s->node == e->node && (e->service < 0 || (size_t)e->service == i) &&
+            (scn_service_metric_group(s->kind) & metrics[mi].groups)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The checks that need the whole file: the fault timeline against the
+ * expectations (docs/scenarios.md "Safety and liveness"), and every metric
+ * against the services that report it. */
+static int validate(parser *ps)
+{
+    tl_scenario *scn = ps->scn;
+    char msg[640], t1[40], t2[40];
+    if (faults_end(scn) != 0) {
+        return perr(ps, NULL, "out of memory");
+    }
+    if (scn->heal_line) {
+        if (scn->heal_ns >= scn->duration) {
+            scn_format_time(t1, sizeof t1, scn->heal_ns);
+            scn_format_time(t2, sizeof t2, scn->duration);
+            snprintf(msg, sizeof msg, "expected `heal` before the end of the run (heal %s, duration %s)", t1,
+                     t2);
+            return perr_line(ps, scn->heal_line, 6, msg);
+        }
+        for (size_t i = 0; i < scn->nactions; i++) {
+            const scn_action *a = &scn->actions[i];
+            if (a->t >= scn->heal_ns) {
+                scn_format_time(t1, sizeof t1, scn->heal_ns);
+                snprintf(
+                    msg, sizeof msg,
+                    "expected every action before `heal %s` (line %u): after it the network is fault-free "
+                    "and only recovery is checked",
+                    t1, scn->heal_line);
+                return perr_line(ps, a->line, 4, msg);
+            }
+        }
+    }
+    for (int r = 0; r < 2; r++) {
+        const scn_expect *list = r ? scn->reports : scn->expects;
+        size_t count = r ? scn->nreports : scn->nexpects;
+        for (size_t i = 0; i < count; i++) {
+            const scn_expect *e = &list[i];
+            size_t mi = metric_index(e->metric);
+            if (e->node >= 0 && !metric_reported(scn, e, mi)) {
+                char kinds[120] = "";
+                size_t o = 0;
+                for (size_t j = 0; j < scn->nservices && o + 40 < sizeof kinds; j++) {
+                    const scn_service *s = &scn->services[j];
+                    if (s->node == e->node && (e->service < 0 || (size_t)e->service == j)) {
+                        o += (size_t)snprintf(kinds + o, sizeof kinds - o, "%s%s", o ? ", " : "",
+                                              s->kind->name);
+                    }
+                }
+                snprintf(msg, sizeof msg, "expected a metric that %s%s reports: %s is not one of %s",
+                         e->service >= 0 ? "service " : "node ",
+                         e->service >= 0 ? scn->services[e->service].name : scn->nodes[e->node].name,
+                         metrics[mi].name, o ? kinds : "no service");
+                return perr_line(ps, e->line, e->col, msg);
+            }
+            if (!e->progress) {
+                continue;
+            }
+            if (!scn->faults_end_known) {
+                snprintf(msg, sizeof msg,
+                         "`%.60s` needs the faults to end, but %s (line %u): add `heal TIME`, or expect only "
+                         "what holds under faults",
+                         e->text, scn->faults_why, scn->faults_line);
+                return perr_line(ps, e->line, e->col, msg);
+            }
+            if (scn->faults_end_ns >= scn->duration) {
+                scn_format_time(t1, sizeof t1, scn->faults_end_ns);
+                snprintf(msg, sizeof msg,
+                         "`%.60s` needs time after the faults end (at %s), but the run ends there: a longer "
+                         "duration or an earlier `heal`",
+                         e->text, t1);
+                return perr_line(ps, e->line, e->col, msg);
+            }
+        }
+    }
+    return 0;
 }
 
 void tl_scn_free(tl_scenario *scn)
@@ -1572,6 +1975,7 @@ void tl_scn_free(tl_scenario *scn)
     free(scn->services);
     free(scn->actions);
     free(scn->expects);
+    free(scn->reports);
     free(scn);
 }
 
@@ -1615,6 +2019,9 @@ int tl_scn_parse(const char *text, size_t len, const char *file, tl_scenario **o
         ps.line = 0;
         perr(&ps, NULL, "expected a duration above 0");
         err->column = 0;
+    }
+    if (!ps.failed) {
+        validate(&ps);
     }
     if (ps.failed) {
         tl_scn_free(ps.scn);
@@ -1674,6 +2081,17 @@ size_t tl_scn_node_count(const tl_scenario *scn) { return scn->nnodes; }
 const char *tl_scn_node_name(const tl_scenario *scn, size_t i)
 {
     return i < scn->nnodes ? scn->nodes[i].name : "";
+}
+
+const char *tl_scn_report_text(const tl_scenario *scn, size_t i, int *is_time)
+{
+    if (i >= scn->nreports) {
+        return NULL;
+    }
+    if (is_time) {
+        *is_time = scn->reports[i].is_time;
+    }
+    return scn->reports[i].text;
 }
 
 int tl_scn_has_ranges(const tl_scenario *scn)
@@ -1969,8 +2387,16 @@ int tl_scn_write(const tl_scenario *scn, FILE *f, unsigned flags, uint64_t seed)
         }
         fputc('\n', f);
     }
+    if (scn->heal_line) {
+        fputs("heal ", f);
+        w_time(f, scn->heal_ns);
+        fputc('\n', f);
+    }
     for (size_t i = 0; i < scn->nexpects; i++) {
         fprintf(f, "expect %s\n", scn->expects[i].text);
+    }
+    for (size_t i = 0; i < scn->nreports; i++) {
+        fprintf(f, "report %s\n", scn->reports[i].text);
     }
     return ferror(f) ? TL_E_IO : TL_OK;
 }

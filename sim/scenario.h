@@ -164,9 +164,12 @@ typedef struct {
     unsigned status; /* M_CLOSED_BY */
     scn_op op;
     uint64_t value;
-    int is_time; /* value and actual printed as durations */
+    int is_time;    /* value and actual printed as durations */
+    int since_heal; /* `... since heal`: the metric's growth from the end of the faults to the end */
+    int progress;   /* a progress expectation: it needs the faults to end (scn_expect_is_progress) */
     unsigned line;
-    char text[160]; /* the expectation as written, for reports */
+    unsigned col;   /* of the metric word, for errors found after the parse */
+    char text[160]; /* the expectation as written (after `expect` / `report`), for reports */
 } scn_expect;
 
 struct tl_scenario {
@@ -185,6 +188,20 @@ struct tl_scenario {
     size_t nactions;
     scn_expect *expects;
     size_t nexpects;
+    scn_expect *reports; /* `report TARGET METRIC`: measured and printed, never asserted (op 0) */
+    size_t nreports;
+    /* `heal TIME`: every fault ends at heal_ns (TL_SIM_HEAL_ALL); 0 = no such line */
+    uint64_t heal_ns;
+    unsigned heal_line;
+    /* When the faults end (computed after the parse, docs/scenarios.md "Safety
+     * and liveness"): heal_ns with a `heal` line; else the time of the last
+     * action (or the end of the last `partition ... for`), when no fault is
+     * left at the end of the file's timeline. faults_end_known = 0: some fault
+     * never ends; faults_line is the line of one such fault. */
+    int faults_end_known;
+    uint64_t faults_end_ns;
+    unsigned faults_line;
+    char faults_why[160]; /* "link client -> server loses, corrupts or duplicates" */
 };
 
 /* Value parsers shared by the parser and the service kinds (0 ok, -1 bad). */
@@ -192,6 +209,9 @@ int scn_parse_u64(const char *text, size_t len, uint64_t *out);  /* decimal, no 
 int scn_parse_time(const char *text, size_t len, uint64_t *out); /* 1.5s 20ms 30us 100ns 2m 1h */
 int scn_parse_bool(const char *text, size_t len, int *out);      /* on off yes no true false 1 0 */
 int scn_parse_range(const char *text, size_t len, uint64_t *lo, uint64_t *hi); /* N or A..B */
+
+/* A duration for people, rounded to 3 decimals: 61.979ms, 1.438s, 250us, 0s. */
+void scn_format_time(char *out, size_t cap, uint64_t ns);
 
 /* Apply the option keys in mask from src to dst. */
 void scn_apply_options(tl_sim_node_options *dst, const tl_sim_node_options *src, uint64_t mask);
@@ -207,6 +227,12 @@ void scn_action_stream(const tl_scenario *scn, size_t i, char *name, size_t cap)
 
 /* The netem words of a link (" delay 5ms loss 1%"), as tl_scn_write writes them. */
 void scn_write_link_words(FILE *f, const tl_sim_link *l);
+
+/* Metrics by kind of service (scn_service_metric_group): which counters a
+ * service reports, so that an expectation on a node that runs no service
+ * reporting that metric is an error at parse time. */
+enum { SCN_MG_CLIENT = 1u, SCN_MG_SERVER = 2u, SCN_MG_HEARTBEAT = 4u };
+unsigned scn_service_metric_group(const scn_service_kind *k);
 
 /* tl_scn_run, and expect_failed[i] (if not NULL, nexpects bytes) = 1 when
  * expectation i did not hold. */

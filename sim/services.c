@@ -468,3 +468,20 @@ void scn_service_free(const scn_service_kind *k, void *cfg)
     }
     free(h);
 }
+
+unsigned scn_service_metric_group(const scn_service_kind *k)
+{
+    static const struct {
+        const char *kind;
+        unsigned group;
+    } groups[] = {{"echo", SCN_MG_SERVER},
+                  {"pattern-server", SCN_MG_SERVER},
+                  {"heartbeat", SCN_MG_HEARTBEAT},
+                  {"heartbeat-server", SCN_MG_HEARTBEAT}};
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
+        if (strcmp(k->name, groups[i].kind) == 0) {
+            return groups[i].group;
+        }
+    }
+    return SCN_MG_CLIENT; /* the client patterns: request-response, echo-client, correlation, ... */
+}

@@ -80,6 +80,13 @@ typedef struct {
 
 /* An ideal link: no delay, no faults. */
 void tl_sim_link_defaults(tl_sim_link *l);
+/* The same link without its faults: delay, jitter, distribution, rate and
+ * limit stay (the network's character); loss (every model), corruption and
+ * duplication go. What `heal TIME` does to every link, and what a fault-free
+ * control run uses. */
+void tl_sim_link_clear_faults(tl_sim_link *l);
+/* 1 if the link loses, corrupts or duplicates anything. */
+int tl_sim_link_has_faults(const tl_sim_link *l);
 
 /* ---- nodes ---- */
 
@@ -186,7 +193,14 @@ typedef enum {
     TL_SIM_STOP_LISTENER = 6, /* close listening sockets under the engine (arg: port, 0 = all) */
     TL_SIM_PARTITION =
         7, /* a -> b (and b -> a unless flags & ONEWAY) drops everything; arg: duration, 0 = until healed */
-    TL_SIM_HEAL = 8 /* a <-> b partition ends (both directions) */
+    TL_SIM_HEAL = 8, /* a <-> b partition ends (both directions) */
+    /* every fault ends (a and b ignored): every link, the default included,
+     * keeps its delay, jitter, distribution, rate and limit but loses its
+     * loss, corruption and duplication (tl_sim_link_clear_faults); every
+     * partition heals; every paused node resumes. Crashed and vanished nodes
+     * stay down: a death is an event, not a fault that heals. The scenario
+     * directive `heal TIME` (docs/scenarios.md, the liveness phase). */
+    TL_SIM_HEAL_ALL = 9
 } tl_sim_action;
 
 #define TL_SIM_ONEWAY    1u
@@ -292,7 +306,7 @@ typedef struct {
     char file[256];
     unsigned line;     /* 1-based; 0 = not about a line */
     unsigned column;   /* 1-based */
-    char message[256]; /* "expected ..., got '...'" */
+    char message[400]; /* "expected ..., got '...'" */
 } tl_scn_error;
 
 /* Parse a whole scenario; nothing is run. TL_OK, TL_E_INVAL (err filled),
@@ -323,7 +337,16 @@ typedef struct {
     uint64_t end_ns; /* virtual time at the end */
     tl_sim_stats stats;
     char first_failure[256]; /* "file:line: expect ... (actual ...)" */
+    /* the values of the file's `report` lines, in order (the first
+     * TL_SCN_REPORTS_MAX of them): measured, never asserted */
+#define TL_SCN_REPORTS_MAX 32
+    unsigned reports;
+    uint64_t report_value[TL_SCN_REPORTS_MAX];
 } tl_scn_result;
+
+/* The i-th `report` line of a scenario: its text as written (after `report`)
+ * and whether its value is a duration (ns). NULL past the last. */
+const char *tl_scn_report_text(const tl_scenario *scn, size_t i, int *is_time);
 
 /* The declared nodes, in order (lanes of tl_html). */
 size_t tl_scn_node_count(const tl_scenario *scn);

@@ -149,6 +149,7 @@ static const char ok_scn[] = "seeds 1..3\n"
                              "node server\n"
                              "node client\n"
                              "link client server delay 5ms loss 2%\n"
+                             "heal 30s\n"
                              "service server echo listen=tcp|server|7099\n"
                              "service client rr connect=tcp|server|7099 count=20\n"
                              "expect client answered == 20\n";

@@ -32,6 +32,7 @@ static const char *failing =
     "at 1s partition extra server for 2s\n"
     "at 5s crash server\n"
     "at 9s restart server\n"
+    "heal 60s\n"
     "expect extra errors <= 5\n"
     "expect client answered == 1000\n"
     "expect client errors <= 1\n";

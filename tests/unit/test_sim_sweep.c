@@ -33,6 +33,7 @@ static const char *small_scn =
     "node server\n"
     "node client\n"
     "link client server delay 5ms jitter 2ms loss 5%\n"
+    "heal 20s\n"
     "service server echo listen=tcp|server|7099\n"
     "service client rr connect=tcp|server|7099 count=20 size=10..500 concurrency=2\n"
     "expect client answered == 20\n"
@@ -45,6 +46,7 @@ static const char *swarm_scn = "duration 30s\n"
                                "service server echo listen=tcp|server|7099\n"
                                "service client rr connect=tcp|server|7099 count=30\n"
                                "at 1s link client server delay 1ms..9ms corrupt 0%..1%\n"
+                               "heal 20s\n"
                                "expect client answered == 30\n";
 
 static tl_scenario *parse(const char *text)
@@ -209,6 +211,7 @@ static void test_sim_swarm_off_means_lower_bounds(void **state)
                              "service server echo listen=tcp|server|7099\n"
                              "service client rr connect=tcp|server|7099 count=30\n"
                              "at 1s link client server delay 1ms corrupt 0%\n"
+                             "heal 20s\n"
                              "expect client answered == 30\n");
     assert_true(hash_of(ranged, 2, 0, NULL) == hash_of(low, 2, 0, NULL));
     tl_scn_free(ranged);
@@ -496,6 +499,7 @@ static void test_sim_shrink_cli_output_fails_same_expectation(void **state)
                           "service client rr connect=tcp|server|7099 count=1000 concurrency=2\n"
                           "at 3s crash server\n"
                           "at 4s restart server\n"
+                          "heal 30s\n"
                           "expect client errors <= 1\n"
                           "expect client answered == 1000\n");
     tmp_path(in, sizeof in, "fail.scn");
