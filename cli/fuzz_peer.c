@@ -103,6 +103,39 @@ static const char fuzz_peer_usage[] =
     "  tofulab fuzz-peer --replay fuzz-peer-out/findings/F1-crash/conn-1.bin \\\n"
     "      --peer 'uds|/tmp/echo.sock' --spawn \"./my-peer --listen /tmp/echo.sock\"\n";
 
+static int takes_value(const char *opt)
+{
+    static const char *const with_value[] = {
+        "--peer",
+        "--spawn",
+        "--time",
+        "--runs",
+        "--seed",
+        "--corpus",
+        "--dict",
+        "--save-corpus",
+        "--out",
+        "--junit",
+        "--max-findings",
+        "--connections",
+        "--liveness-every",
+        "--liveness-timeout",
+        "--hang-timeout",
+        "--startup-timeout",
+        "--minimize-time",
+        "--max-corpus-mb",
+        "--replay",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof with_value / sizeof with_value[0]; i++) {
+        if (strcmp(opt, with_value[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static volatile sig_atomic_t fp_stop_flag;
 
 static void fp_on_signal(int sig)
@@ -172,6 +205,11 @@ int cli_fuzz_peer_main(int argc, char **argv)
         if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
             opt.verbose = 1;
             continue;
+        }
+        if (strncmp(a, "--", 2) == 0 && !takes_value(a)) {
+            cli_error("fuzz-peer: unknown option '%s'; run 'tofulab fuzz-peer --help'",
+                      cli_quote(a, strlen(a), q, sizeof q));
+            return CLI_EXIT_USAGE;
         }
         if (strncmp(a, "--", 2) != 0 || val == NULL) {
             if (strncmp(a, "--", 2) == 0) {

@@ -313,7 +313,7 @@ int fp_seq_parse(fp_seq *s, const uint8_t *data, size_t len)
         s->f[s->n++] = f;
         off += need;
     }
-    if (fp_buf_set(&s->tail, data + off, len - off) != 0) {
+    if (len > off && fp_buf_set(&s->tail, data + off, len - off) != 0) {
         fp_seq_free(s);
         return -1;
     }

@@ -40,6 +40,8 @@ static int same(const fp_verdict *a, const fp_verdict *b)
     return a->failed && b->failed && a->oracle == b->oracle && strcmp(a->sig, b->sig) == 0;
 }
 
+#define FP_BYTE_TRIES 32 /* attempts of the byte phase */
+
 static int out_of_time(const mini *m) { return fp_now_us() >= m->deadline || m->attempts >= 2000; }
 
 /* 1 if the cases still fail the same way. */
@@ -50,6 +52,13 @@ static int still_fails(mini *m, const fp_case *cases, size_t n)
     m->attempts++;
     if (fp_reproduce(m->r, cases, n, &v) != 0) {
         return 0;
+    }
+    if (m->r->x.opt.verbose) {
+        fprintf(m->r->log, "fuzz-peer: minimising: attempt %u, %zu connection%s, %zu bytes: %s\n",
+                m->attempts, n, n == 1 ? "" : "s", cases[n - 1].bytes.len,
+                v.failed          ? v.sig
+                : v.expected_stop ? "an expected stop"
+                                  : "nothing");
     }
     return same(&v, m->want);
 }
@@ -137,95 +146,119 @@ static void drop_frames(mini *m, fp_case *cases, size_t n)
     fp_seq_free(&s);
 }
 
-/* Shrink the text and the body of each frame, lengths kept true. */
+/* The last case with frame fi's text (part 0) or body (part 1) cut to keep
+ * bytes, lengths kept true. */
+static int cut_field(const fp_case *c, size_t fi, int part, size_t keep, fp_case *out)
+{
+    fp_seq t;
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    if (fp_seq_parse(&t, c->bytes.p, c->bytes.len) != 0) {
+        return -1;
+    }
+    if (fi < t.n) {
+        fp_buf *b = part == 0 ? &t.f[fi].text : &t.f[fi].body;
+
+        if (keep < b->len) {
+            b->len = keep;
+            rc = seq_case(&t, &c->plan, out);
+        }
+    }
+    fp_seq_free(&t);
+    return rc;
+}
+
+/* Shrink the text and the body of each frame, lengths kept true: a binary
+ * search for the shortest prefix that still fails (a crash on text headers
+ * past some length needs 16 attempts, not thousands). */
 static void shrink_fields(mini *m, fp_case *cases, size_t n)
 {
-    size_t fi;
+    size_t fi, nframes;
     fp_seq s;
 
     if (fp_seq_parse(&s, cases[n - 1].bytes.p, cases[n - 1].bytes.len) != 0) {
         return;
     }
-    for (fi = 0; fi < s.n && !out_of_time(m); fi++) {
+    nframes = s.n;
+    for (fi = 0; fi < nframes && !out_of_time(m); fi++) {
         int part;
 
         for (part = 0; part < 2 && !out_of_time(m); part++) {
-            size_t chunk;
+            size_t lo = 0, hi;
+            fp_seq cur;
 
-            for (;;) {
-                fp_buf *b = part == 0 ? &s.f[fi].text : &s.f[fi].body;
-                int progressed = 0;
-
-                if (b->len == 0) {
-                    break;
-                }
-                for (chunk = b->len; chunk >= 1 && !out_of_time(m); chunk /= 2) {
-                    fp_seq t;
-                    fp_case cand;
-                    fp_buf *tb;
-                    int ok = 0;
-
-                    if (fp_seq_parse(&t, cases[n - 1].bytes.p, cases[n - 1].bytes.len) != 0 || fi >= t.n) {
-                        fp_seq_free(&t);
-                        break;
-                    }
-                    tb = part == 0 ? &t.f[fi].text : &t.f[fi].body;
-                    if (t.f[fi].lie) {
-                        fp_seq_free(&t);
-                        break;
-                    }
-                    tb->len -= chunk < tb->len ? chunk : tb->len;
-                    if (seq_case(&t, &cases[n - 1].plan, &cand) == 0) {
-                        ok = try_last(m, cases, n, &cand);
-                    }
-                    fp_case_free(&cand);
-                    fp_seq_free(&t);
-                    if (ok) {
-                        progressed = 1;
-                        fp_seq_free(&s);
-                        if (fp_seq_parse(&s, cases[n - 1].bytes.p, cases[n - 1].bytes.len) != 0) {
-                            return;
-                        }
-                        break;
-                    }
-                    if (chunk == 1) {
-                        break;
-                    }
-                }
-                if (!progressed || fi >= s.n) {
-                    break;
-                }
-            }
-            if (fi >= s.n) {
+            if (fp_seq_parse(&cur, cases[n - 1].bytes.p, cases[n - 1].bytes.len) != 0 || fi >= cur.n) {
+                fp_seq_free(&cur);
                 break;
+            }
+            hi = part == 0 ? cur.f[fi].text.len : cur.f[fi].body.len; /* fails with hi bytes */
+            fp_seq_free(&cur);
+            if (hi > 0 && !out_of_time(m)) {
+                /* Nothing at all is the likeliest answer: try it first. */
+                fp_case cand;
+
+                if (cut_field(&cases[n - 1], fi, part, 0, &cand) == 0 && try_last(m, cases, n, &cand)) {
+                    hi = 0;
+                }
+                fp_case_free(&cand);
+            }
+            while (lo < hi && !out_of_time(m)) {
+                size_t mid = lo + (hi - lo) / 2;
+                fp_case cand;
+
+                if (cut_field(&cases[n - 1], fi, part, mid, &cand) != 0) {
+                    break;
+                }
+                if (try_last(m, cases, n, &cand)) {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+                fp_case_free(&cand);
             }
         }
     }
     fp_seq_free(&s);
 }
 
-/* Remove byte ranges of the last case, big ones first. */
+/* Remove byte ranges of the last case: over the whole case in chunks of at
+ * least a header (16 bytes; smaller cuts inside whole frames only break the
+ * framing the frame phase already tried), then down to single bytes in what
+ * follows the last complete frame. Bounded (each attempt may cost a restart). */
 static void drop_bytes(mini *m, fp_case *cases, size_t n)
 {
-    size_t chunk = cases[n - 1].bytes.len / 2;
+    unsigned tries = 0;
+    int pass;
 
-    while (chunk >= 1 && !out_of_time(m)) {
-        size_t at = 0;
+    for (pass = 0; pass < 2; pass++) {
+        size_t chunk = cases[n - 1].bytes.len / 2;
 
-        while (at < cases[n - 1].bytes.len && !out_of_time(m)) {
-            fp_case cand;
+        while (chunk >= (pass == 0 ? TL_HEADER_SIZE : 1u) && !out_of_time(m) && tries < FP_BYTE_TRIES) {
+            fp_model fm;
+            size_t at;
 
-            if (fp_case_copy(&cand, &cases[n - 1]) != 0) {
+            if (fp_model_build(&fm, cases[n - 1].bytes.p, cases[n - 1].bytes.len, 0, 0) != 0) {
                 return;
             }
-            fp_buf_erase(&cand.bytes, at, chunk);
-            fp_plan_clamp(&cand.plan, cand.bytes.len);
-            if (!try_last(m, cases, n, &cand)) {
-                at += chunk;
+            at = pass == 0 ? 0 : fm.complete;
+            fp_model_free(&fm);
+            while (at < cases[n - 1].bytes.len && !out_of_time(m) && tries < FP_BYTE_TRIES) {
+                fp_case cand;
+
+                if (fp_case_copy(&cand, &cases[n - 1]) != 0) {
+                    return;
+                }
+                fp_buf_erase(&cand.bytes, at, chunk);
+                fp_plan_clamp(&cand.plan, cand.bytes.len);
+                tries++;
+                if (!try_last(m, cases, n, &cand)) {
+                    at += chunk;
+                }
+                fp_case_free(&cand);
             }
-            fp_case_free(&cand);
+            chunk /= 2;
         }
-        chunk /= 2;
     }
 }
 

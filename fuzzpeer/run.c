@@ -313,7 +313,9 @@ void fp_judge_peer(fp_run *r, const fp_outcome *o, size_t n, int force_probe, fp
             return;
         }
         if (r->peer.report[0] && (opt->oracles & TL_FP_ORACLE_CRASH)) {
-            crash_verdict(r, v, 0);
+            /* A report is usually followed by the death it announces. */
+            died = fp_peer_wait_exit(&r->peer, 500);
+            crash_verdict(r, v, died);
             return;
         }
     }
@@ -569,6 +571,7 @@ int fp_reproduce(fp_run *r, const fp_case *cases, size_t n, fp_verdict *v)
     fp_job j;
     size_t i;
     int rc = 0;
+    int trouble = 0;
 
     memset(v, 0, sizeof *v);
     memset(&j, 0, sizeof j);
@@ -578,17 +581,19 @@ int fp_reproduce(fp_run *r, const fp_case *cases, size_t n, fp_verdict *v)
         }
     }
     r->pending_rules = 0;
+    if (r->spawned) {
+        fp_peer_poll(&r->peer);
+        fp_peer_mark(&r->peer);
+    }
     for (i = 0; i < n; i++) {
         fp_model_free(&j.m);
         if (prepare_job(r, &j, &cases[i]) != 0) {
             rc = -1;
             break;
         }
-        if (r->spawned) {
-            fp_peer_mark(&r->peer);
-        }
         run_jobs(r, &j, 1);
         count_budget(r, &j.m, &j.o);
+        trouble |= j.o.closed || j.o.connect_err || j.o.reset_by_us;
         if (j.rc != 0) {
             rc = -1;
             break;
@@ -598,6 +603,13 @@ int fp_reproduce(fp_run *r, const fp_case *cases, size_t n, fp_verdict *v)
         }
     }
     if (rc == 0) {
+        if (r->spawned) {
+            /* A crash takes a moment: after the connection drops, or after
+             * the last frame when nothing was awaited. Meanwhile another
+             * thread of the peer may still answer the probe, and the crash
+             * would be put down to the next attempt. */
+            (void)fp_peer_wait_exit(&r->peer, trouble ? 150 : 50);
+        }
         fp_judge_peer(r, &j.o, 1, 1, v);
         if (!v->failed && !v->stopped) {
             fp_case_verdict(r, &j.o, v);
