@@ -1,4 +1,4 @@
-# tofulab — see README.md. Targets: all run test check bench fuzz fuzz-smoke
+# tofulab — see README.md. Targets: all run test check bench fuzz fuzz-smoke fuzz-peer-smoke
 # fuzz-replay format lint install clean. CI runs only these (ci/, .ci/run).
 
 CC      ?= cc
@@ -113,3 +113,10 @@ clean:
 
 # Fuzzing (libFuzzer, AFL++, corpus replay as part of make test): see docs/fuzzing.md.
 include mk/fuzz.mk
+
+# The network fuzzer against `tofulab serve` for FUZZ_PEER_SECS (not part of
+# make test; fuzz.yml runs it): must find nothing. docs/fuzzing.md.
+FUZZ_PEER_SECS ?= 30
+.PHONY: fuzz-peer-smoke
+fuzz-peer-smoke: $(BIN)
+	@sh ci/fuzz-peer-smoke.sh $(BIN) $(FUZZ_PEER_SECS)

@@ -88,7 +88,7 @@ static const char fuzz_peer_usage[] =
     "  --replay FILE          send saved connections (repeatable, in order; FILE.plan\n"
     "                         beside a conn-N.bin is honoured), then judge the peer\n"
     "                         once with every oracle; exit 1 if one fails\n"
-    "  --verbose              progress every 5 s, expected stops and restarts on stderr\n"
+    "  --verbose              progress every 5 s and each minimisation attempt on stderr\n"
     "TIME is a number with a unit (ms, s, m, h: 30s, 250ms, 10m) or bare seconds.\n"
     "\n"
     "exit status: 0 nothing found (replay: no oracle failed); 1 findings (replay: an\n"

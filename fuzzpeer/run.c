@@ -128,23 +128,6 @@ static int prepare_out(fp_run *r, const char *dir, char *err, size_t err_cap)
 
 /* ---- the peer ---- */
 
-static void note(fp_run *r, const char *fmt, ...) FP_PRINTF(2, 3);
-
-static void note(fp_run *r, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!r->x.opt.verbose) {
-        return;
-    }
-    va_start(ap, fmt);
-    fputs("fuzz-peer: ", r->log);
-    vfprintf(r->log, fmt, ap);
-    fputc('\n', r->log);
-    fflush(r->log);
-    va_end(ap);
-}
-
 /* The peer answered a probe: it is alive with budget_used echoes counted. */
 static void alive(fp_run *r)
 {
@@ -209,7 +192,6 @@ static int restart(fp_run *r)
     char err[512];
 
     r->rep->restarts++;
-    note(r, "restarting the peer");
     if (fp_run_start_peer(r, err, sizeof err) != 0) {
         fprintf(r->log, "fuzz-peer: restart failed: %s\n", err);
         return -1;
@@ -898,7 +880,6 @@ static int batch(fp_run *r)
     } else if (v.expected_stop) {
         rep->stops[v.rule].count++;
         rep->stops_total++;
-        note(r, "expected stop after case %llu: %s", (unsigned long long)r->case_no, fp_rule_text(v.rule));
     } else if (!v.stopped) {
         for (i = 0; i < n; i++) {
             fp_verdict cv;

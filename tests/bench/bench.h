@@ -39,6 +39,9 @@ int bench_sim_run(const bench_options *opt);
 /* Seed sweeps: rr-loss seeds/s in one process and with --jobs 2 (bench_sweep.c). */
 int bench_sweep_run(const bench_options *opt);
 
+/* The network fuzzer: cases/s against serve over UDS (bench_fuzzpeer.c). */
+int bench_fuzzpeer_run(const bench_options *opt);
+
 /* ---- shared helpers (bench_main.c) ---- */
 
 /* CLOCK_MONOTONIC in seconds. */

@@ -16,6 +16,8 @@ static const bench_entry benches[] = {
      "engine over loopback TCP/UDS vs raw sockets; serve memory with 100 clients"},
     {"sim", bench_sim_run, "virtual network: rr messages/s, rr-loss seeds/s, 100-peer 24 h heartbeat"},
     {"sweep", bench_sweep_run, "seed sweep of rr-loss: seeds/s in one process and with --jobs 2"},
+    {"fuzzpeer", bench_fuzzpeer_run,
+     "tofulab fuzz-peer: cases/s against serve over UDS vs bare connect-Hello-echo cycles"},
 };
 
 #define BENCH_COUNT (sizeof benches / sizeof benches[0])
