@@ -328,6 +328,7 @@ static void on_reply(match_state *st, const tl_frame *f)
 static int read_some(match_state *st, int fd)
 {
     fp_lane *l = st->l;
+    unsigned rounds = 0;
 
     for (;;) {
         ssize_t n = recv(fd, l->rx, l->rx_cap, 0);
@@ -362,7 +363,9 @@ static int read_some(match_state *st, int fd)
                 break;
             }
         }
-        if ((size_t)n < l->rx_cap) {
+        /* A peer that floods must not keep us here: a finding, or 1 MiB per
+         * call, and the caller's loop goes on. */
+        if ((size_t)n < l->rx_cap || st->o->failed || ++rounds >= 16) {
             return 0;
         }
     }

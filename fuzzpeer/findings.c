@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -447,6 +448,15 @@ static void save(fp_run *r, tl_fuzzpeer_finding *F, const fp_case *cases, size_t
         fprintf(r->log, "fuzz-peer: cannot create %s: %s\n", dir, strerror(errno));
         return;
     }
+    /* An earlier run's finding of the same number: none of its files stay. */
+    for (i = 0; i <= FP_RECENT; i++) {
+        snprintf(path, sizeof path, "%s/conn-%zu.bin", dir, i + 1);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/conn-%zu.plan", dir, i + 1);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/stderr.txt", dir);
+    unlink(path);
     for (i = 0; i < n; i++) {
         snprintf(path, sizeof path, "%s/conn-%zu.bin", dir, i + 1);
         if (write_bytes(path, cases[i].bytes.p, cases[i].bytes.len) != 0) {

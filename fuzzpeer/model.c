@@ -161,7 +161,11 @@ static void predict(fp_pred *p, model_state *st, int echo)
         p->flags |= FP_P_MAY_CLOSE;
     }
     if (!echo) {
-        /* Only a HelloRequest has to be answered by any tofu server app. */
+        /* Only a HelloRequest has to be answered by any tofu server app; after
+         * a bye frame of ours, it may send nothing more (6.6). */
+        if (info != NULL && info->type == TL_TYPE_BYE) {
+            st->maybe_quiet = 1;
+        }
         if (op != TL_OP_HELLO_REQUEST || reply == 0) {
             reply = 0;
         }

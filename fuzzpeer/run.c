@@ -158,6 +158,15 @@ int fp_run_start_peer(fp_run *r, char *err, size_t err_cap)
     if (r->peer.pid > 0) {
         fp_peer_stop(&r->peer);
     }
+    if (r->x.opt.peer.kind == TL_ADDR_UDS) {
+        /* A socket file left by the instance that died would make a peer
+         * that does not unlink it first fail to listen. */
+        struct stat st;
+
+        if (lstat(r->x.opt.peer.path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            unlink(r->x.opt.peer.path);
+        }
+    }
     if (fp_peer_start(&r->peer, first ? r->x.opt.spawn : r->peer.cmd, err, err_cap) != 0) {
         return -1;
     }

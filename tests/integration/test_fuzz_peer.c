@@ -308,6 +308,10 @@ static void no_findings(const char *defect, int spawn, uint64_t time_ms, size_t 
     o.corpus_count = 1;
     o.dict = "fuzz/dict/tofu.dict";
     o.corpus_max_bytes = corpus_max;
+    /* Generous bounds: a correct peer answers at once, so they cost nothing,
+     * and a loaded machine must not turn a slow reply into a finding. */
+    o.hang_ms = 5000u * scale();
+    o.liveness_ms = 5000u * scale();
     if (!spawn) {
         /* The same command in the background, not spawned: cases that would
          * stop it are withheld. */
@@ -378,6 +382,48 @@ static void test_fuzz_peer_correct_defective_peer_nothing_found(void **state)
 {
     (void)state;
     no_findings("correct", 1, 1000, 0);
+}
+
+/* --no-echo: a peer that does not run EchoService is judged on crashes,
+ * liveness and HelloResponses only: a reply body that is not the header copy
+ * (an echo-only defect) goes unreported, while a peer that stops answering
+ * HelloRequests is still a hang. */
+static void test_fuzz_peer_no_echo_judges_hello_only(void **state)
+{
+    tl_fuzzpeer_report *rep = calloc(1, sizeof *rep);
+    tl_fuzzpeer_options o;
+    char err[600] = "";
+    env e;
+
+    (void)state;
+    assert_non_null(rep);
+    env_init(&e, "echo-body");
+    options(&e, &o);
+    o.oracles = TL_FP_ORACLE_ALL & ~TL_FP_ORACLE_ECHO;
+    o.time_ms = 1000;
+    o.hang_ms = 5000u * scale();
+    o.liveness_ms = 5000u * scale();
+    assert_int_equal(tl_fuzzpeer_run(&o, rep, err, sizeof err), TL_OK);
+    if (rep->finding_count != 0) {
+        show_log(&e);
+        fail_msg("--no-echo: %s", rep->findings[0].detail);
+    }
+    assert_true(rep->cases > 20);
+    env_free(&e);
+
+    env_init(&e, "hang-hello2");
+    options(&e, &o);
+    o.oracles = TL_FP_ORACLE_ALL & ~TL_FP_ORACLE_ECHO;
+    o.time_ms = (uint64_t)FIND_S * 1000u * scale();
+    o.max_findings = 1;
+    o.no_minimize = 1;
+    o.hang_ms = 300u * (scale() < 4u ? scale() : 4u);
+    assert_int_equal(tl_fuzzpeer_run(&o, rep, err, sizeof err), TL_OK);
+    assert_int_equal(rep->finding_count, 1);
+    assert_int_equal(rep->findings[0].oracle, TL_FP_HANG);
+    assert_int_equal(rep->findings[0].minimized, 0);
+    env_free(&e);
+    free(rep);
 }
 
 /* ---- the command line ---- */
@@ -639,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_fuzz_peer_serve_spawned_nothing_found),
         cmocka_unit_test(test_fuzz_peer_serve_running_nothing_found),
         cmocka_unit_test(test_fuzz_peer_correct_defective_peer_nothing_found),
+        cmocka_unit_test(test_fuzz_peer_no_echo_judges_hello_only),
         cmocka_unit_test(test_fuzz_peer_cli_bad_input_exits_2_naming_what_and_where),
         cmocka_unit_test(test_fuzz_peer_cli_help_documents_every_option),
         cmocka_unit_test(test_fuzz_peer_cli_finding_summary_junit_corpus_and_replay),

@@ -283,6 +283,13 @@ static void test_fuzzpeer_model_no_echo_only_hello_answers(void **state)
     assert_false(m.p[1].flags & FP_P_REPLY);
     assert_int_equal(m.mandatory, 1);
     fp_model_free(&m);
+    /* after a ByeRequest, a HelloResponse may never come (6.6) */
+    n += put(b + n, TL_OP_BYE_REQUEST, 0, 3, NULL, 0);
+    n += put(b + n, TL_OP_HELLO_REQUEST, 0, 4, NULL, 0);
+    assert_int_equal(fp_model_build(&m, b, n, 0, 0), 0);
+    assert_true(m.p[3].flags & FP_P_OPTIONAL);
+    assert_int_equal(m.mandatory, 1);
+    fp_model_free(&m);
 }
 
 /* ---- the mutators ---- */
