@@ -601,6 +601,9 @@ int tl_fuzzpeer_write_summary(FILE *out, const tl_fuzzpeer_report *rep)
         for (i = 0; i < TL_FP_RULE_COUNT; i++) {
             if (rep->stops[i].count > 0) {
                 fprintf(out, "  %6llu  %s\n", (unsigned long long)rep->stops[i].count, rep->stops[i].rule);
+                if (rep->stops[i].example[0] != '\0') {
+                    fprintf(out, "          the peer said: %s\n", rep->stops[i].example);
+                }
             }
         }
     }

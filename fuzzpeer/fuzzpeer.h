@@ -114,6 +114,7 @@ typedef struct {
 typedef struct {
     const char *rule; /* PROTOCOL.md rule text */
     uint64_t count;
+    char example[200]; /* with --spawn: what the peer said on stderr the first time */
 } tl_fuzzpeer_stop;
 
 #define TL_FP_MAX_FINDINGS 64

@@ -316,7 +316,10 @@ void fp_judge_peer(fp_run *r, const fp_outcome *o, size_t n, int force_probe, fp
         int bad = stall_probe_failed;
 
         if (!bad && probe(r, opt->liveness_ms, why, sizeof why) != 0) {
-            bad = 1;
+            /* A peer that is merely slow (a loaded machine) gets a second
+             * chance; a dead one fails both, a refused connect at once. */
+            bad = (r->spawned && fp_peer_poll(&r->peer)) || strncmp(why, "connect:", 8) == 0 ||
+                  probe(r, opt->liveness_ms, why, sizeof why) != 0;
         }
         if (bad) {
             char norm[200];
@@ -889,6 +892,11 @@ static int batch(fp_run *r)
     } else if (v.expected_stop) {
         rep->stops[v.rule].count++;
         rep->stops_total++;
+        if (r->spawned && rep->stops[v.rule].example[0] == '\0') {
+            fp_peer_poll(&r->peer);
+            fp_copy(rep->stops[v.rule].example, sizeof rep->stops[v.rule].example,
+                    r->peer.report[0] ? r->peer.report : r->peer.first_line);
+        }
     } else if (!v.stopped) {
         for (i = 0; i < n; i++) {
             fp_verdict cv;
