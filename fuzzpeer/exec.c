@@ -538,6 +538,11 @@ int fp_exec_case(const fp_ctx *x, fp_lane *l, const fp_case *c, const fp_model *
     for (i = 0; i < m->n && m->p[i].end <= o->sent; i++) {
         l->frames_sent++;
     }
+    for (i = 0; i < st.nstates; i++) {
+        if (st.states[i] > o->answered) {
+            o->answered = st.states[i];
+        }
+    }
     /* The peer closed before every predicted reply was in. */
     if (!o->failed && o->closed && !o->reset_by_us && !complete(&st) && !m->may_close &&
         (x->opt.oracles & TL_FP_ORACLE_ECHO)) {

@@ -144,8 +144,8 @@ void fp_sframe_free(fp_sframe *f);
 #define FP_CLOSE_STOP         3 /* a stop rule: everything closes */
 #define FP_CLOSE_COUNT        4
 
-#define FP_ECHO_BUDGET   1100u /* tofu's EchoService (A19) */
-#define FP_BUDGET_WINDOW 64u   /* echoes past it in which a stop is still the budget's */
+#define FP_ECHO_BUDGET    1100u /* tofu's EchoService (A19) */
+#define FP_RULE_SETTLE_MS 2000u /* a stop shows within this after the frame that causes it */
 
 const char *fp_rule_text(int rule);
 const char *fp_close_text(int rule);
@@ -167,7 +167,8 @@ typedef struct {
     int eop;        /* reply op code when FP_P_REPLY */
     int stop_rule;  /* FP_RULE_*, or FP_RULE_NONE */
     int close_rule; /* FP_CLOSE_*, or -1 */
-    int budget;     /* counts against tofu's budget */
+    int budget;     /* counts against tofu's budget and the reference engine's */
+    int budget_max; /* counts against the reference engine's (origin frames too: it clears the bit, A7) */
 } fp_pred;
 
 typedef struct {
@@ -267,6 +268,7 @@ typedef struct {
     size_t line_len;
     char report[256];     /* the first sanitizer / panic line since the mark */
     char first_line[256]; /* the first stderr line since the mark */
+    char last_line[256];  /* the last one (a peer that stops says why last) */
     int exited;           /* waitpid reported it */
     int status;           /* its wait status */
     uint64_t started_us;
@@ -330,6 +332,7 @@ typedef struct {
     size_t replies;
     uint64_t first_reply_us;
     uint64_t pattern; /* the reply pattern's hash */
+    size_t answered;  /* predictions the replies account for (frames before them were processed) */
     int failed;       /* hang or echo */
     tl_fp_oracle oracle;
     char detail[512];
@@ -384,10 +387,13 @@ typedef struct {
     fp_case recent[FP_RECENT]; /* ring, as sent */
     size_t nrecent;
     size_t recent_head;
-    unsigned pending_rules; /* stop rules (bits) sent since the peer last answered a probe */
+    unsigned pending_rules; /* stop rules (bits) of cases not yet proven survived: cleared by a
+                             * probe answered FP_RULE_SETTLE_MS after the last of them was sent */
+    uint64_t rules_sent_us; /* when the last of them was sent */
     uint64_t since_probe;   /* cases since the last probe */
-    uint64_t budget_used;   /* echoes tofu's budget counts, since the peer started */
-    uint64_t budget_alive;  /* budget_used when the peer last answered a probe */
+    uint64_t budget_used;   /* frames tofu's budget counts, sent since the peer started (upper bound) */
+    uint64_t budget_low;    /* ... of them certainly processed: answered, or before an answer */
+    int no_budget;          /* a probe was answered past 1100 certain echoes: the peer has none */
     uint64_t next_barrier;  /* barrier ids */
     uint64_t t0;
     uint64_t case_no;

@@ -89,6 +89,7 @@ static void predict(fp_pred *p, model_state *st, int echo)
     p->stop_rule = FP_RULE_NONE;
     p->close_rule = -1;
     p->budget = 0;
+    p->budget_max = 0;
 
     /* MultiHomed looks at status 21 before anything else (6.15). */
     if (h->status == TL_STATUS_RECEIVER_UPDATE) {
@@ -101,10 +102,11 @@ static void predict(fp_pred *p, model_state *st, int echo)
         unchecked_after = 1;
         st->unchecked = 1;
     } else if (info->role == TL_ROLE_RESPONSE) {
-        /* tofu stops (unless origin makes it a notification); the reference
-         * server ignores it. A ByeResponse makes either engine stop reading
-         * and close (6.7). */
-        if (!origin && p->stop_rule == FP_RULE_NONE) {
+        /* tofu stops (with origin set it takes it for a notification, but an
+         * echo server on the reference engine, which clears the bit on
+         * receipt, A7, stops all the same); `serve` ignores it. A ByeResponse
+         * makes either engine stop reading and close (6.7). */
+        if (p->stop_rule == FP_RULE_NONE) {
             p->stop_rule = FP_RULE_RESPONSE;
         }
         if (op == TL_OP_BYE_RESPONSE) {
@@ -193,7 +195,13 @@ static void predict(fp_pred *p, model_state *st, int echo)
     if (unchecked_after) {
         st->unchecked = 1;
     }
-    if (origin || info == NULL || info->role == TL_ROLE_RESPONSE) {
+    if (info == NULL || info->role == TL_ROLE_RESPONSE) {
+        p->budget = 0;
+    }
+    /* tofu does not count engine-origin frames; the reference engine clears
+     * the bit and counts them: an upper bound counts them, a sure count not. */
+    p->budget_max = p->budget;
+    if (origin) {
         p->budget = 0;
     }
     st->budget = before + (uint64_t)p->budget;

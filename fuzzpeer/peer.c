@@ -77,6 +77,7 @@ static void end_line(fp_peer *p)
         if (p->first_line[0] == '\0') {
             fp_copy(p->first_line, sizeof p->first_line, p->line);
         }
+        fp_copy(p->last_line, sizeof p->last_line, p->line);
         if (p->report[0] == '\0' && fp_is_report_line(p->line)) {
             fp_copy(p->report, sizeof p->report, p->line);
         }
@@ -151,6 +152,7 @@ int fp_peer_start(fp_peer *p, const char *cmd, char *err, size_t err_cap)
     p->line_len = 0;
     p->report[0] = '\0';
     p->first_line[0] = '\0';
+    p->last_line[0] = '\0';
     if (pipe(pipefd) != 0) {
         snprintf(err, err_cap, "cannot spawn '%s': pipe: %s", p->cmd, strerror(errno));
         return -1;
@@ -238,6 +240,7 @@ void fp_peer_mark(fp_peer *p)
 {
     p->report[0] = '\0';
     p->first_line[0] = '\0';
+    p->last_line[0] = '\0';
 }
 
 void fp_peer_stop(fp_peer *p)

@@ -128,11 +128,18 @@ static int prepare_out(fp_run *r, const char *dir, char *err, size_t err_cap)
 
 /* ---- the peer ---- */
 
-/* The peer answered a probe: it is alive with budget_used echoes counted. */
+/* The peer answered a probe. Well past 1100 echoes it certainly counted (twice
+ * that: implementations count a little differently), it has no budget, and a
+ * stop from now on is not the budget's. Stop rules sent shortly before stay
+ * pending: a stop can show a moment after this answer. */
 static void alive(fp_run *r)
 {
-    r->pending_rules = 0;
-    r->budget_alive = r->budget_used;
+    if (r->budget_low > 2u * FP_ECHO_BUDGET) {
+        r->no_budget = 1;
+    }
+    if (r->pending_rules != 0 && fp_now_us() >= r->rules_sent_us + FP_RULE_SETTLE_MS * 1000u) {
+        r->pending_rules = 0; /* they did not stop it */
+    }
     r->since_probe = 0;
 }
 
@@ -144,6 +151,7 @@ static int probe(fp_run *r, unsigned timeout_ms, char *why, size_t why_cap)
 
     r->budget_used += l->budget - before;
     if (rc == 0) {
+        r->budget_low += l->budget - before;
         alive(r);
     }
     return rc;
@@ -171,7 +179,8 @@ int fp_run_start_peer(fp_run *r, char *err, size_t err_cap)
         return -1;
     }
     r->budget_used = 0;
-    r->budget_alive = 0;
+    r->budget_low = 0;
+    r->no_budget = 0;
     r->pending_rules = 0;
     r->since_probe = 0;
     deadline = fp_now_us() + (uint64_t)r->x.opt.startup_ms * 1000u;
@@ -249,7 +258,7 @@ static int stop_rule(const fp_run *r)
             return order[i];
         }
     }
-    if (r->budget_used >= FP_ECHO_BUDGET && r->budget_alive <= FP_ECHO_BUDGET + FP_BUDGET_WINDOW) {
+    if (!r->no_budget && r->budget_used >= FP_ECHO_BUDGET) {
         return FP_RULE_BUDGET;
     }
     return FP_RULE_NONE;
@@ -396,17 +405,17 @@ static int finish_case(fp_run *r, fp_case *c, int fill)
     return fp_append_barrier(r->next_barrier++, &c->bytes);
 }
 
-/* What the peer counted against its budget: frames it got, up to the one
- * that closed the connection. */
+/* What the peer counted against its budget: at least the frames before one
+ * it answered (budget_low), at most every frame it got (budget_used). */
 static void count_budget(fp_run *r, const fp_model *m, const fp_outcome *o)
 {
     size_t i;
 
+    for (i = 0; i < m->n && i < o->answered; i++) {
+        r->budget_low += (uint64_t)m->p[i].budget;
+    }
     for (i = 0; i < m->n && m->p[i].end <= o->sent; i++) {
-        r->budget_used += (uint64_t)m->p[i].budget;
-        if (o->closed && m->p[i].close_rule >= 0) {
-            break;
-        }
+        r->budget_used += (uint64_t)m->p[i].budget_max;
     }
 }
 
@@ -556,7 +565,7 @@ static int prepare_job(fp_run *r, fp_job *j, const fp_case *c)
     if (fp_model_build(&j->m, c->bytes.p, c->bytes.len, 0, r->x.echo) != 0) {
         return -1;
     }
-    r->pending_rules |= j->m.stop_rules;
+    r->pending_rules |= j->m.stop_rules; /* rules_sent_us: when the cases have run */
     return 0;
 }
 
@@ -569,7 +578,9 @@ int fp_reproduce(fp_run *r, const fp_case *cases, size_t n, fp_verdict *v)
 
     memset(v, 0, sizeof *v);
     memset(&j, 0, sizeof j);
-    if (r->spawned && (r->peer.exited || r->peer.pid <= 0 || r->peer.report[0])) {
+    /* A fresh peer after a crash, and after cases that may have stopped it
+     * (a stop can come late: it would be put down to this attempt). */
+    if (r->spawned && (r->peer.exited || r->peer.pid <= 0 || r->peer.report[0] || r->pending_rules != 0)) {
         if (restart(r) != 0) {
             return -1;
         }
@@ -586,6 +597,9 @@ int fp_reproduce(fp_run *r, const fp_case *cases, size_t n, fp_verdict *v)
             break;
         }
         run_jobs(r, &j, 1);
+        if (j.m.stop_rules != 0) {
+            r->rules_sent_us = fp_now_us();
+        }
         count_budget(r, &j.m, &j.o);
         trouble |= j.o.closed || j.o.connect_err || j.o.reset_by_us;
         if (j.rc != 0) {
@@ -602,7 +616,7 @@ int fp_reproduce(fp_run *r, const fp_case *cases, size_t n, fp_verdict *v)
              * the last frame when nothing was awaited. Meanwhile another
              * thread of the peer may still answer the probe, and the crash
              * would be put down to the next attempt. */
-            (void)fp_peer_wait_exit(&r->peer, trouble ? 150 : 50);
+            (void)fp_peer_wait_exit(&r->peer, r->pending_rules != 0 ? 500 : trouble ? 150 : 50);
         }
         fp_judge_peer(r, &j.o, 1, 1, v);
         if (!v->failed && !v->stopped) {
@@ -675,7 +689,8 @@ static int wait_for_return(fp_run *r)
     while (fp_now_us() < deadline && !stop_requested(r)) {
         if (probe(r, 500, why, sizeof why) == 0) {
             r->budget_used = 0;
-            r->budget_alive = 0;
+            r->budget_low = 0;
+            r->no_budget = 0;
             return 0;
         }
         fp_sleep_us(50000);
@@ -684,10 +699,11 @@ static int wait_for_return(fp_run *r)
 }
 
 /* A new case. Without --spawn, none that would stop the peer (it could not
- * be brought back); with it, one in FP_STOP_ONE_IN (a stop costs a restart,
- * tens of milliseconds, and ends the case anyway). Others are withheld and
- * drawn again. 1 ok, 0 none, -1 OOM. */
-static int next_case(fp_run *r, fp_case *c)
+ * be brought back). With it, one in FP_STOP_ONE_IN, and only while no other
+ * is pending (a stop is put down to the rule of a case sent shortly before;
+ * with one such case at a time, a clean exit at any other time is a finding).
+ * Others are withheld and drawn again. 1 ok, 0 none, -1 OOM. */
+static int next_case(fp_run *r, fp_case *c, int *rule_taken)
 {
     unsigned tries;
 
@@ -704,7 +720,12 @@ static int next_case(fp_run *r, fp_case *c)
             fp_case_free(c);
             return -1;
         }
-        if (pm.stop_rule == FP_RULE_NONE || (r->spawned && fp_below(&r->rng, FP_STOP_ONE_IN) == 0)) {
+        if (pm.stop_rule == FP_RULE_NONE) {
+            fp_model_free(&pm);
+            return 1;
+        }
+        if (r->spawned && !*rule_taken && r->pending_rules == 0 && fp_below(&r->rng, FP_STOP_ONE_IN) == 0) {
+            *rule_taken = 1;
             fp_model_free(&pm);
             return 1;
         }
@@ -844,12 +865,12 @@ static int batch(fp_run *r)
     fp_outcome outs[FP_MAX_LANES];
     fp_verdict v;
     unsigned n = 0, i;
-    int rc = 0, stopped = 0;
+    int rc = 0, stopped = 0, rule_taken = 0;
     uint64_t left = r->x.opt.runs != 0 ? r->x.opt.runs - rep->cases : UINT64_MAX;
 
     memset(jobs, 0, sizeof jobs);
     while (n < r->nlanes && n < left) {
-        int got = next_case(r, &cases[n]);
+        int got = next_case(r, &cases[n], &rule_taken);
 
         if (got < 0) {
             rc = -1;
@@ -874,6 +895,9 @@ static int batch(fp_run *r)
     }
     run_jobs(r, jobs, n);
     for (i = 0; i < n; i++) {
+        if (jobs[i].m.stop_rules != 0) {
+            r->rules_sent_us = fp_now_us();
+        }
         r->case_no = ++rep->cases;
         count_budget(r, &jobs[i].m, &jobs[i].o);
         if (jobs[i].rc != 0) {
@@ -895,7 +919,7 @@ static int batch(fp_run *r)
         if (r->spawned && rep->stops[v.rule].example[0] == '\0') {
             fp_peer_poll(&r->peer);
             fp_copy(rep->stops[v.rule].example, sizeof rep->stops[v.rule].example,
-                    r->peer.report[0] ? r->peer.report : r->peer.first_line);
+                    r->peer.report[0] ? r->peer.report : r->peer.last_line);
         }
     } else if (!v.stopped) {
         for (i = 0; i < n; i++) {

@@ -151,7 +151,8 @@ static void test_fuzzpeer_model_stop_rules_of_section_7(void **state)
         {TL_OP_BYE_REQUEST | TL_PROTO_MORE, 0, 5, FP_RULE_MORE, 1},
         {TL_OP_BYE_SIGNAL | TL_PROTO_MORE, 0, 5, FP_RULE_MORE, 1},
         {TL_OP_REQUEST | TL_PROTO_ORIGIN, 0, 5, FP_RULE_NONE, 0}, /* an engine notification to tofu */
-        {TL_OP_RESPONSE | TL_PROTO_ORIGIN, 0, 5, FP_RULE_NONE, 0},
+        {TL_OP_RESPONSE | TL_PROTO_ORIGIN, 0, 5, FP_RULE_RESPONSE,
+         0},                                   /* the reference engine clears origin (A7) */
         {TL_OP_SIGNAL, 0, 0, FP_RULE_NONE, 0}, /* a fresh id is assigned (5 step 10) */
     };
     size_t i;
