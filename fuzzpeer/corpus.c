@@ -40,22 +40,24 @@ int fp_corpus_add(fp_corpus *c, const uint8_t *data, size_t len, int seed)
 {
     fp_entry *e;
 
-    /* Bounded: a discovered entry that does not fit replaces an older
-     * discovered one (the oldest, so the corpus keeps moving). */
-    if (!seed && c->bytes + len > c->max_bytes) {
+    /* Bounded: the entries found during the run (the seeds are what the user
+     * gave) stay within max_bytes; one that does not fit replaces the oldest
+     * found ones, so the corpus keeps moving. */
+    if (!seed && len > c->max_bytes) {
+        return 0;
+    }
+    if (!seed && c->found_bytes + len > c->max_bytes) {
         size_t i;
 
-        for (i = 0; i < c->n && c->bytes + len > c->max_bytes; i++) {
+        for (i = 0; i < c->n && c->found_bytes + len > c->max_bytes; i++) {
             if (!c->e[i].seed) {
                 c->bytes -= c->e[i].bytes.len;
+                c->found_bytes -= c->e[i].bytes.len;
                 fp_buf_free(&c->e[i].bytes);
                 memmove(c->e + i, c->e + i + 1, (c->n - i - 1) * sizeof *c->e);
                 c->n--;
                 i--;
             }
-        }
-        if (c->bytes + len > c->max_bytes) {
-            return 0; /* only seeds left: keep to the bound */
         }
     }
     if (c->n == c->cap) {
@@ -80,6 +82,7 @@ int fp_corpus_add(fp_corpus *c, const uint8_t *data, size_t len, int seed)
         c->seeds++;
     } else {
         c->added++;
+        c->found_bytes += len;
     }
     return 0;
 }

@@ -590,12 +590,11 @@ int tl_fuzzpeer_write_summary(FILE *out, const tl_fuzzpeer_report *rep)
             (unsigned long long)rep->cases, rep->cases_per_s, (unsigned long long)rep->frames_sent,
             (unsigned long long)rep->replies);
     fprintf(out,
-            "  liveness probes %llu, restarts %llu, withheld %llu, working corpus %zu entries (%zu seeds, "
-            "%zu kept "
-            "for a new reply pattern, %zu bytes), reply patterns %zu\n",
+            "  liveness probes %llu, restarts %llu, withheld %llu; working corpus %zu entries, %zu bytes "
+            "(%zu seeds; %zu kept for a new reply pattern, %zu bytes of them left); reply patterns %zu\n",
             (unsigned long long)rep->probes, (unsigned long long)rep->restarts,
-            (unsigned long long)rep->withheld, rep->corpus_entries, rep->corpus_seeds, rep->corpus_new,
-            rep->corpus_bytes, rep->patterns);
+            (unsigned long long)rep->withheld, rep->corpus_entries, rep->corpus_bytes, rep->corpus_seeds,
+            rep->corpus_new, rep->corpus_new_bytes, rep->patterns);
     if (rep->stops_total > 0) {
         fprintf(out, "expected stops (PROTOCOL.md; not findings):\n");
         for (i = 0; i < TL_FP_RULE_COUNT; i++) {

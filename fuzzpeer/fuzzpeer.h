@@ -133,9 +133,10 @@ typedef struct {
     double cases_per_s;
     size_t corpus_entries; /* working corpus at the end */
     size_t corpus_bytes;
-    size_t corpus_seeds; /* loaded seeds */
-    size_t corpus_new;   /* kept for a new reply pattern */
-    size_t patterns;     /* distinct reply patterns seen */
+    size_t corpus_seeds;     /* loaded seeds */
+    size_t corpus_new;       /* kept for a new reply pattern */
+    size_t corpus_new_bytes; /* their bytes now (bounded by --max-corpus-mb) */
+    size_t patterns;         /* distinct reply patterns seen */
     tl_fuzzpeer_stop stops[TL_FP_RULE_COUNT];
     uint64_t stops_total;
     tl_fuzzpeer_finding findings[TL_FP_MAX_FINDINGS];

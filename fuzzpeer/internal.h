@@ -214,6 +214,7 @@ typedef struct {
     size_t n;
     size_t cap;
     size_t bytes;
+    size_t found_bytes; /* of entries found during the run (bounded by max_bytes) */
     size_t max_bytes;
     size_t seeds;
     size_t added;       /* kept for a new reply pattern */

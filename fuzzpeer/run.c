@@ -772,6 +772,7 @@ static void fill_report(fp_run *r)
     rep->corpus_bytes = r->corpus.bytes;
     rep->corpus_seeds = r->corpus.seeds;
     rep->corpus_new = r->corpus.added;
+    rep->corpus_new_bytes = r->corpus.found_bytes;
     rep->patterns = r->corpus.pattern_count;
     for (i = 0; i < TL_FP_RULE_COUNT; i++) {
         rep->stops[i].rule = fp_rule_text((int)i);

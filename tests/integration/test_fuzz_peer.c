@@ -360,6 +360,7 @@ static void no_findings(const char *defect, int spawn, uint64_t time_ms, size_t 
          * built-in and loaded seeds are kept whatever the bound) and the
          * reply patterns. */
         assert_true(rep->corpus_new > 0);
+        assert_true(rep->corpus_new_bytes > 0 && rep->corpus_new_bytes <= corpus_max);
         assert_true(rep->patterns < 65536);
     }
     env_free(&e);
