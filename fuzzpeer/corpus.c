@@ -90,12 +90,16 @@ int fp_corpus_add(fp_corpus *c, const uint8_t *data, size_t len, int seed)
 int fp_corpus_new_pattern(fp_corpus *c, uint64_t pattern)
 {
     size_t mask = FP_PATTERN_SLOTS - 1u;
-    size_t i = (size_t)(pattern ^ (pattern >> 29)) & mask;
-    size_t probes;
+    uint64_t h = pattern;
+    size_t i, probes;
 
     if (pattern == 0) {
         pattern = 1; /* 0 marks an empty slot */
     }
+    /* Patterns are bitmaps: mix every bit into the slot number. */
+    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+    h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+    i = (size_t)(h ^ (h >> 31)) & mask;
     for (probes = 0; probes < 64; probes++) {
         if (c->patterns[i] == pattern) {
             return 0;
