@@ -1,6 +1,6 @@
 # tofulab — see README.md. Targets: all run test check bench fuzz fuzz-smoke
-# fuzz-replay format lint install uninstall man clean. CI runs only these
-# (ci/, .ci/run).
+# fuzz-peer-smoke fuzz-replay format lint install uninstall man clean. CI runs only
+# these (ci/, .ci/run).
 
 CC      ?= cc
 BUILD   ?= build
@@ -41,10 +41,11 @@ endif
 
 CORE_SRC  := $(sort $(wildcard engine/core/*.c))
 POSIX_SRC := $(sort $(wildcard engine/posix/*.c))
-LIB_SRC   := $(CORE_SRC) $(POSIX_SRC) $(sort $(wildcard sim/*.c patterns/*.c conform/*.c hosts/*.c))
+LIB_SRC   := $(CORE_SRC) $(POSIX_SRC) $(sort $(wildcard sim/*.c patterns/*.c conform/*.c hosts/*.c fuzzpeer/*.c))
 CLI_SRC   := $(sort $(wildcard cli/*.c))
 TESTHELP_SRC := $(sort $(wildcard tests/helpers/*.c))
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c tests/integration/test_*.c))
+TOOL_SRC  := $(sort $(wildcard tests/tools/*.c))
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -89,7 +90,13 @@ $(BENCH): $(call obj,$(BENCH_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(HTTP_LIBS) $(LDLIBS)
 
-tests: $(TESTS) $(BIN)
+# Helper programs tests spawn (tests/tools/*.c, each with its main; not run as tests).
+TOOLS := $(BUILD)/tests/tools/defective-peer
+$(BUILD)/tests/tools/defective-peer: $(BUILD)/obj/tests/tools/defective_peer_main.o $(BUILD)/obj/tests/helpers/defective_peer.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tests: $(TESTS) $(BIN) $(TOOLS)
 
 deps:
 	@sh ci/install-deps.sh
@@ -112,8 +119,7 @@ bench: $(BENCH) $(BIN)
 	@$(BENCH)
 
 format:
-	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(TESTHELP_SRC) $(BENCH_SRC) \
-	    $(wildcard engine/include/tofulab/*.h engine/core/*.h engine/posix/*.h sim/*.h patterns/*.h conform/*.h hosts/*.h cli/*.h tests/helpers/*.h)
+LIB_SRC   := $(CORE_SRC) $(POSIX_SRC) $(sort $(wildcard sim/*.c patterns/*.c conform/*.c hosts/*.c fuzzpeer/*.c))
 
 lint:
 	@sh ci/lint.sh
@@ -155,3 +161,10 @@ clean:
 
 # Fuzzing (libFuzzer, AFL++, corpus replay as part of make test): see docs/fuzzing.md.
 include mk/fuzz.mk
+
+# The network fuzzer against `tofulab serve` for FUZZ_PEER_SECS (not part of
+# make test; fuzz.yml runs it): must find nothing. docs/fuzzing.md.
+FUZZ_PEER_SECS ?= 30
+.PHONY: fuzz-peer-smoke
+fuzz-peer-smoke: $(BIN)
+	@sh ci/fuzz-peer-smoke.sh $(BIN) $(FUZZ_PEER_SECS)

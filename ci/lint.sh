@@ -46,7 +46,7 @@ for f in conform/*.c conform/*.h; do
     done
 done
 if command -v clang-format >/dev/null 2>&1; then
-    files=$(ls engine/include/tofulab/*.h engine/core/*.[ch] engine/posix/*.[ch] sim/*.[ch] patterns/*.[ch] conform/*.[ch] hosts/*.[ch] cli/*.[ch] 2>/dev/null)
+    files=$(ls engine/include/tofulab/*.h engine/core/*.[ch] engine/posix/*.[ch] sim/*.[ch] patterns/*.[ch] conform/*.[ch] hosts/*.[ch] fuzzpeer/*.[ch] cli/*.[ch] 2>/dev/null)
     if [ -n "$files" ] && ! clang-format --dry-run --Werror $files >/dev/null 2>&1; then
         echo "lint: files not formatted (run 'make format'):"
         for f in $files; do

@@ -40,6 +40,9 @@ int cli_client_main(int argc, char **argv);
 /* `tofulab conform --peer ADDR ...`: the conformance suite (cli/conform.c). */
 int cli_conform_main(int argc, char **argv);
 
+/* `tofulab fuzz-peer --peer ADDR ...`: network fuzzer for tofu peers (cli/fuzz_peer.c). */
+int cli_fuzz_peer_main(int argc, char **argv);
+
 /* `tofulab sim run FILE.scn ...`: a scenario on the virtual network (cli/sim.c). */
 int cli_sim_main(int argc, char **argv);
 

@@ -22,6 +22,8 @@ static const cli_command commands[] = {
     {"serve", cli_serve_main, "run tofu's echo service or a heartbeat server on TCP / Unix sockets"},
     {"client", cli_client_main, "run a client pattern (echo, request-response, heartbeat) against a server"},
     {"conform", cli_conform_main, "run the conformance suite against a tofu peer (server or client role)"},
+    {"fuzz-peer", cli_fuzz_peer_main,
+     "fuzz a tofu peer over the network: crash, liveness, hang and echo oracles"},
     {"sim", cli_sim_main, "run a scenario on the deterministic virtual network"},
     {"run", cli_run_main, "run a scenario whose nodes are real processes, on real sockets through the proxy"},
     {"proxy", cli_proxy_main,

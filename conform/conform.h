@@ -180,6 +180,20 @@ size_t tl_conform_failed_count(const tl_conform_report *rep);
 /* The result for a case id, or NULL if the case was not selected. */
 const tl_conform_result *tl_conform_find(const tl_conform_report *rep, const char *id);
 
+/* ---- EchoService's reply to one frame (section 7), for other tools ---- */
+
+/* The op code EchoService answers a frame of op code op with, or -1 when
+ * nothing reaches the wire (responses, WelcomeRequest, op codes 10-15). */
+int tl_conform_echo_opcode(unsigned op);
+/* Check one reply against the echo of a frame: sent = the frame's header as
+ * sent (thl/bl as on the wire), sent_text its thl bytes; reply_text and
+ * reply_body the reply's thl and bl bytes. Returns 1 when it is what tofu's
+ * EchoService or the reference server sends (internal bits echoed back, as
+ * tofu does, are accepted), else 0 with the first broken rule in why (one
+ * line, cut to why_cap; why may be NULL). */
+int tl_conform_check_echo(const tl_header *sent, const uint8_t *sent_text, const tl_header *reply,
+                          const uint8_t *reply_text, const uint8_t *reply_body, char *why, size_t why_cap);
+
 /* ---- reports (each returns 0, or -1 on a write error) ---- */
 
 /* Console table: tl_conform_console_header, then one row per result, then

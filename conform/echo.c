@@ -341,3 +341,38 @@ int tlc_check_alive(tlc_case *c)
         c, 0, alive ? "the peer is alive" : "the peer is NOT alive: no answer on a follow-up connection");
     return alive;
 }
+
+/* ---- for other tools (conform.h) ---- */
+
+int tl_conform_echo_opcode(unsigned op) { return tlc_echo_opcode(op); }
+
+int tl_conform_check_echo(const tl_header *sent, const uint8_t *sent_text, const tl_header *reply,
+                          const uint8_t *reply_text, const uint8_t *reply_body, char *why, size_t why_cap)
+{
+    tlc_case c;
+    tlc_frame f;
+    int ok;
+
+    /* A case of its own that no run owns: findings only go to its detail. */
+    memset(&c, 0, sizeof c);
+    c.worst = -1;
+    f.h = *reply;
+    f.text = (uint8_t *)(uintptr_t)reply_text;
+    f.body = (uint8_t *)(uintptr_t)reply_body;
+    ok = tlc_check_echo(&c, NULL, sent, sent_text, &f, "echo");
+    if (why != NULL && why_cap > 0) {
+        const char *d = c.detail.s != NULL ? c.detail.s : "";
+        const char *line = ok ? "" : strstr(d, "FAILED: ");
+        size_t n;
+
+        line = line != NULL ? line + 8 : d;
+        n = strcspn(line, "\n");
+        if (n >= why_cap) {
+            n = why_cap - 1;
+        }
+        memcpy(why, line, n);
+        why[n] = '\0';
+    }
+    tlc_sb_free(&c.detail);
+    return ok;
+}

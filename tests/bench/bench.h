@@ -42,6 +42,8 @@ int bench_sweep_run(const bench_options *opt);
 /* The fault proxy without faults vs a direct connection: added round-trip
  * latency, GB/s of 64 KiB frames (bench_proxy.c). */
 int bench_proxy_run(const bench_options *opt);
+/* The network fuzzer: cases/s against serve over UDS (bench_fuzzpeer.c). */
+int bench_fuzzpeer_run(const bench_options *opt);
 
 /* ---- shared helpers (bench_main.c) ---- */
 

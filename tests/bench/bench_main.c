@@ -18,6 +18,8 @@ static const bench_entry benches[] = {
     {"sweep", bench_sweep_run, "seed sweep of rr-loss: seeds/s in one process and with --jobs 2"},
     {"proxy", bench_proxy_run,
      "fault proxy without faults vs direct: added round-trip us, GB/s of 64 KiB frames"},
+    {"fuzzpeer", bench_fuzzpeer_run,
+     "tofulab fuzz-peer: cases/s against serve over UDS vs bare connect-Hello-echo cycles"},
 };
 
 #define BENCH_COUNT (sizeof benches / sizeof benches[0])

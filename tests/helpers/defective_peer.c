@@ -41,6 +41,10 @@ typedef struct {
     int bye_sent;
     int responded; /* DP_HTTP, DP_TLS: the canned answer went out */
     int orderly;   /* close with FIN, not RST */
+    unsigned hellos; /* HelloRequests received (DP_HANG_HELLO2) */
+    int hung;        /* DP_HANG_HELLO2: answers nothing more */
+    int saw_more;    /* a Request with more came before this frame (DP_WRONG_ID_AFTER_MORE) */
+    int more_before; /* the previous frame was one */
 } dp_conn;
 
 struct dp_server {
@@ -75,9 +79,33 @@ const char *dp_defect_name(dp_defect d)
                                                        "Nagle",
                                                        "HTTP",
                                                        "TLS",
-                                                       "loses a request"};
+                                                       "loses a request",
+
+                                                       "abort on op code > 9",
+                                                       "crash on text headers > 60,000 bytes",
+                                                       "hang after a second HelloRequest",
+                                                       "wrong message_id after a streamed request"};
 
     return (unsigned)d < DP_DEFECT_COUNT ? names[d] : "?";
+}
+
+static const char *const dp_keys[DP_DEFECT_COUNT] = {
+    "correct",         "le-header",     "drop-text",      "echo-body",   "wrong-id",
+    "no-bye-response", "close-on-more", "wrong-opcode",   "tofu",        "hang",
+    "flood",           "abort-opcode",  "crash-big-text", "hang-hello2", "wrong-id-after-more"};
+
+const char *dp_defect_key(dp_defect d) { return (unsigned)d < DP_DEFECT_COUNT ? dp_keys[d] : "?"; }
+
+int dp_defect_parse(const char *key)
+{
+    int i;
+
+    for (i = 0; i < (int)DP_DEFECT_COUNT; i++) {
+        if (strcmp(dp_keys[i], key) == 0) {
+            return i;
+        }
+    }
+    return -1;
 }
 
 static int srv_flag(dp_server *s, int *flag)
@@ -171,7 +199,7 @@ static int reply(dp_conn *c, const tl_header *h, const uint8_t *text, const uint
         r.message_id = ++s->next_id;
         pthread_mutex_unlock(&s->mu);
     }
-    if (d == DP_WRONG_ID) {
+    if (d == DP_WRONG_ID || (d == DP_WRONG_ID_AFTER_MORE && c->saw_more)) {
         r.message_id++;
     }
     r.thl = d == DP_DROP_TEXT ? 0 : h->thl;
@@ -224,6 +252,28 @@ static int process(dp_conn *c, const tl_header *h, const uint8_t *text, const ui
 
     if (d == DP_CLOSE_ON_MORE && tl_proto_more(h->proto)) {
         return ACT_CLOSE;
+    }
+    if (d == DP_ABORT_OPCODE && tl_opcode_info_get(op) == NULL) {
+        /* tofu's Debug build: a debug trace switches over the op code (6.7). */
+        fprintf(stderr, "thread %ld panic: switch on corrupt value (op code %u)\n", (long)getpid(), op);
+        fflush(stderr);
+        abort();
+    }
+    if (d == DP_CRASH_BIG_TEXT && h->thl > 60000u) {
+        raise(SIGSEGV); /* a fixed 60,000-byte buffer overrun, without a word */
+    }
+    if (c->hung) {
+        return ACT_CONTINUE;
+    }
+    if (d == DP_HANG_HELLO2 && op == TL_OP_HELLO_REQUEST && !tl_proto_origin_engine(h->proto) &&
+        ++c->hellos >= 2) {
+        c->hung = 1; /* reads on, never answers, never closes */
+        return ACT_CONTINUE;
+    }
+    if (d == DP_WRONG_ID_AFTER_MORE) {
+        /* Replies to frames after a streamed Request get the wrong id. */
+        c->saw_more |= c->more_before;
+        c->more_before = op == TL_OP_REQUEST && tl_proto_more(h->proto);
     }
     if (tofu) {
         int spent;

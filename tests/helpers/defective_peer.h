@@ -44,6 +44,13 @@ typedef enum {
      * gets no answer: lost (the real-process scenarios' defective peer
      * loses the first request after a restart or a resume) */
     DP_LOSE_REQUEST,
+    /* For the network fuzzer's tests (DP_CORRECT plus one defect each).
+     * The first two take the whole process down: run them in a process of
+     * their own (tests/tools/defective_peer_main.c). */
+    DP_ABORT_OPCODE,        /* op code 10-15: prints a panic line, abort() (tofu Debug, A7) */
+    DP_CRASH_BIG_TEXT,      /* text headers longer than 60,000 bytes: SIGSEGV, no report */
+    DP_HANG_HELLO2,         /* after a second HelloRequest on a connection: never answers again */
+    DP_WRONG_ID_AFTER_MORE, /* after a frame with more: later replies carry message_id + 1 */
     DP_DEFECT_COUNT
 } dp_defect;
 
@@ -62,6 +69,10 @@ int dp_server_stopped(dp_server *s);
 /* Stop, join every thread, free. */
 void dp_server_stop(dp_server *s);
 const char *dp_defect_name(dp_defect d);
+/* Short names for command lines: "correct", "abort-opcode", "crash-big-text",
+ * "hang-hello2", "wrong-id-after-more", ... (dp_defect_key); -1 if unknown. */
+const char *dp_defect_key(dp_defect d);
+int dp_defect_parse(const char *key);
 
 typedef enum {
     DC_CORRECT = 0,   /* tofu's EchoClient: HelloRequest, Requests 1..N one at a time, RST */
