@@ -92,7 +92,8 @@ const char *dp_defect_name(dp_defect d)
 static const char *const dp_keys[DP_DEFECT_COUNT] = {
     "correct",         "le-header",     "drop-text",      "echo-body",   "wrong-id",
     "no-bye-response", "close-on-more", "wrong-opcode",   "tofu",        "hang",
-    "flood",           "abort-opcode",  "crash-big-text", "hang-hello2", "wrong-id-after-more"};
+    "flood",           "nagle",         "http",           "tls",         "lose-request",
+    "abort-opcode",    "crash-big-text", "hang-hello2",   "wrong-id-after-more"};
 
 const char *dp_defect_key(dp_defect d) { return (unsigned)d < DP_DEFECT_COUNT ? dp_keys[d] : "?"; }
 
