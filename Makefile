@@ -78,6 +78,12 @@ $(BIN): $(call obj,$(CLI_SRC)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(HTTP_LIBS) $(LDLIBS)
 
 # One binary per test file; tests/helpers/*.c are linked into each.
+# The test objects are built by pattern rules, which would make them
+# intermediates that make deletes after linking (so the next `make test`
+# compiled them all again): .SECONDARY keeps them. `make -q tests` after
+# a build must find nothing to do.
+TEST_OBJ := $(call obj,$(TEST_SRC) $(TESTHELP_SRC) $(TOOL_SRC))
+.SECONDARY: $(TEST_OBJ)
 $(BUILD)/obj/tests/%.o: CFLAGS += $(CMOCKA_CFLAGS)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTHELP_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
@@ -119,7 +125,9 @@ bench: $(BENCH) $(BIN)
 	@$(BENCH)
 
 format:
-LIB_SRC   := $(CORE_SRC) $(POSIX_SRC) $(sort $(wildcard sim/*.c patterns/*.c conform/*.c hosts/*.c fuzzpeer/*.c))
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(TESTHELP_SRC) $(TOOL_SRC) $(BENCH_SRC) \
+	    $(wildcard engine/include/tofulab/*.h engine/core/*.h engine/posix/*.h sim/*.h patterns/*.h conform/*.h \
+	    hosts/*.h fuzzpeer/*.h cli/*.h tests/helpers/*.h tests/bench/*.h)
 
 lint:
 	@sh ci/lint.sh
