@@ -80,8 +80,8 @@ $(BIN): $(call obj,$(CLI_SRC)) $(LIB)
 # One binary per test file; tests/helpers/*.c are linked into each.
 # The test objects are built by pattern rules, which would make them
 # intermediates that make deletes after linking (so the next `make test`
-# compiled them all again): .SECONDARY keeps them. `make -q tests` after
-# a build must find nothing to do.
+# compiled them all again): .SECONDARY keeps them. ci/test.sh checks with
+# `make -q` that a finished build leaves nothing to do.
 TEST_OBJ := $(call obj,$(TEST_SRC) $(TESTHELP_SRC) $(TOOL_SRC))
 .SECONDARY: $(TEST_OBJ)
 $(BUILD)/obj/tests/%.o: CFLAGS += $(CMOCKA_CFLAGS)
@@ -112,10 +112,12 @@ deps:
 run: $(BIN)
 	@sh ci/run-main.sh $(BIN)
 
+# Every test, quietly: one line per suite (each cmocka binary, the fuzz corpus
+# replay, the scenario determinism check and sweep, the documented commands),
+# the details of a failure only, and "N passed, N failed" last; V=1 prints
+# everything (ci/test.sh).
 test: deps
-	@$(MAKE) --no-print-directory tests
-	@TOFULAB=$(abspath $(BIN)) sh ci/run-tests.sh $(BUILD)/tests
-	@sh ci/scenarios.sh --quick $(BIN)
+	@MAKE="$(MAKE)" BUILD="$(BUILD)" FUZZ_DIR="$(FUZZ_DIR)" V="$(V)" TEST_JOBS="$(TEST_JOBS)" sh ci/test.sh
 
 # Tests under ASan+UBSan (clang), then under Valgrind memcheck.
 check: deps
