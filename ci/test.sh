@@ -2,10 +2,11 @@
 # make test: every test, quietly. One line per step — the build, a check
 # that the build left nothing to rebuild, each cmocka binary (unit and
 # integration tests, the CLI's included), the fuzz corpus replay, the
-# scenario determinism check and the scenario sweep — with the details of a
-# failure only; V=1 prints everything. The last line is "N passed, N failed" over every test run:
+# scenario determinism check, the scenario sweep and the documented commands
+# (ci/doc-commands.sh) — with the details of a failure only; V=1 prints
+# everything. The last line is "N passed, N failed" over every test run:
 # cmocka tests, the rebuild check, fuzz replay inputs, scenario runs
-# (determinism: one per file; sweep: one per file and seed).
+# (determinism: one per file; sweep: one per file and seed) and doc commands.
 # Exit status 0 when nothing failed, 1 otherwise.
 #
 #   usage: sh ci/test.sh      (the Makefile passes MAKE, BUILD, FUZZ_DIR, V,
@@ -37,5 +38,6 @@ STEPS_JOBS=${TEST_JOBS:-2} steps_cmocka "$BUILD/tests"
 step "fuzz replay" counted sh ci/fuzz-replay.sh
 step "scenario determinism" counted sh ci/scenarios.sh --quick --only determinism "$bin"
 step "scenario sweep" counted sh ci/scenarios.sh --only sweep "$bin"
+step "doc commands" counted sh ci/doc-commands.sh "$bin"
 steps_total
 steps_ok
