@@ -336,6 +336,11 @@ tl_read_result tl_reader_next(tl_reader *r, const uint8_t *data, size_t len, siz
 size_t tl_reader_missing(const tl_reader *r);
 /* Bytes of the current partial frame held so far (0 between frames). */
 size_t tl_reader_pending(const tl_reader *r);
+/* 1 when feeding data[0..len) would complete the current frame (or the next
+ * one, between frames), judged from the header bytes held and given; 0 when
+ * it would not. Says nothing about validity: a frame that breaks a limit
+ * fails when fed. */
+int tl_reader_would_complete(const tl_reader *r, const uint8_t *data, size_t len);
 /* NULL unless the reader failed. After a TL_E_LIMIT or TL_E_BAD_OPCODE
  * error, r->hdr holds the offending header. */
 const tl_reader_error_info *tl_reader_error(const tl_reader *r);
