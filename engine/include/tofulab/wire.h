@@ -228,6 +228,19 @@ typedef struct {
  * TL_E_BAD_ADDRESS. */
 int tl_address_parse(const char *value, size_t len, tl_address *out);
 
+/* Why a value does not parse: the leftmost wrong part and the reason. */
+typedef struct {
+    const char *part; /* "kind", "host", "port", "path" or "value" (no '|' at all); static */
+    size_t offset;    /* byte offset in the value where the wrong part (or byte) starts */
+    char reason[96];  /* one line, e.g. "port 99999 out of range 1-65535", "empty host",
+                         "unknown kind 'udp' (expected tcp or uds)"; printable */
+} tl_address_error;
+
+/* tl_address_parse that, on TL_E_BAD_ADDRESS, fills *err (may be NULL).
+ * Port 0 is accepted (a listener's "any port"); the reason for a port out of
+ * range says 1-65535, the range a connection can use. */
+int tl_address_parse_detail(const char *value, size_t len, tl_address *out, tl_address_error *err);
+
 /* Format as "tcp|host|port" or "uds|path" into out (NUL-terminated).
  * Returns the length, or TL_E_NOSPACE / TL_E_INVAL. */
 int tl_address_format(const tl_address *addr, char *out, size_t cap);
