@@ -280,7 +280,7 @@ static int client_heartbeat(const char *connect, uint64_t interval_ns, uint64_t 
             cli_error("client: stopped before %s answered", cli_quote(connect, strlen(connect), q, sizeof q));
             code = CLI_EXIT_FAIL;
         } else {
-            cli_error("client: cannot connect to %s%s%s", cli_quote(connect, strlen(connect), q, sizeof q),
+            cli_error("client: cannot connect to '%s'%s%s", cli_quote(connect, strlen(connect), q, sizeof q),
                       rep.first_error[0] ? ": " : "", rep.first_error);
             code = CLI_EXIT_USAGE;
         }
@@ -423,9 +423,11 @@ int cli_client_main(int argc, char **argv)
     {
         tl_address a;
 
-        if (tl_address_parse(connect, strlen(connect), &a) != TL_OK ||
-            (a.kind == TL_ADDR_TCP && a.port == 0)) {
-            cli_error("client: bad address '%s' (expected tcp|HOST|PORT with PORT 1-65535, or uds|PATH)",
+        if (cli_parse_address("client", connect, &a) != 0) {
+            return CLI_EXIT_USAGE;
+        }
+        if (a.kind == TL_ADDR_TCP && a.port == 0) {
+            cli_error("client: bad address: port 0 out of range 1-65535 in '%s'",
                       cli_quote(connect, strlen(connect), q, sizeof q));
             return CLI_EXIT_USAGE;
         }
@@ -533,8 +535,22 @@ int cli_client_main(int argc, char **argv)
         cli_error("client: %s", rep.first_error[0] ? rep.first_error : tl_strerror(res.error));
         code = CLI_EXIT_USAGE;
     } else if (cs.connect_status != 0) {
-        cli_error("client: cannot connect to %s: %s (%u)", cli_quote(connect, strlen(connect), q, sizeof q),
-                  tl_status_name(cs.connect_status), (unsigned)cs.connect_status);
+        char why[128];
+        if (tl_posix_channel_error(tl_runner_host(runner), cs.channel, why, sizeof why)) {
+            cli_error("client: cannot connect to '%s': %s (%s)",
+                      cli_quote(connect, strlen(connect), q, sizeof q), why,
+                      tl_status_name(cs.connect_status));
+        } else {
+            cli_error("client: cannot connect to '%s': %s (%u)",
+                      cli_quote(connect, strlen(connect), q, sizeof q), tl_status_name(cs.connect_status),
+                      (unsigned)cs.connect_status);
+        }
+        code = CLI_EXIT_USAGE;
+    } else if (!cs.connected && cs.closed && !cs.timed_out) {
+        /* Connected, then closed before any HelloResponse: the server refused
+         * us (e.g. `tofulab serve` at --max-connections): unreachable. */
+        cli_error("client: '%s' closed the connection before its HelloResponse (refused)",
+                  cli_quote(connect, strlen(connect), q, sizeof q));
         code = CLI_EXIT_USAGE;
     } else if (!cs.clean || rep.errors != 0 || rep.answered != rep.sent || res.outcome != TL_RUN_DONE) {
         if (rep.first_error[0] != '\0') {

@@ -188,7 +188,7 @@ static int on_closed(hb_state *st, const tl_svc_env *env, uint16_t ch)
         arm_check(st, env);
     }
     if (!st->cfg.listen && ch == st->own) {
-        if (!st->connected) {
+        if (!st->connected && st->rep.errors == 0) {
             tl_svc_report_error(&st->rep, env, "channel closed before HelloResponse");
         }
         return 1;
@@ -208,6 +208,18 @@ static int hb_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
             tl_message *extra = NULL;
             if (env->get(env->host, TL_GET_ALWAYS, &extra) == TL_OK) {
                 env->put(env->host, &extra);
+            }
+            return 0;
+        }
+        if (!st->cfg.listen && m->hdr.channel == st->own && !st->connected && m->hdr.status != 0 &&
+            (op == TL_OP_HELLO_REQUEST || op == TL_OP_HELLO_RESPONSE)) {
+            /* Our HelloRequest came back: the connect failed (A10). */
+            char why[128];
+            if (tl_svc_describe(env, st->own, TL_SVC_OS_ERROR, why, sizeof why)) {
+                tl_svc_report_error(&st->rep, env, "%s (%s)", why, tl_status_name(m->hdr.status));
+            } else {
+                tl_svc_report_error(&st->rep, env, "%s (%u)", tl_status_name(m->hdr.status),
+                                    (unsigned)m->hdr.status);
             }
             return 0;
         }

@@ -939,8 +939,8 @@ static void on_accept(tl_posix *p, posix_conn *l, uint32_t events)
             describe_fd(fd, l->kind, who, sizeof who);
             refuse(fd);
             p->hstats.refused_max_connections++;
-            host_log(p, "connection from %s refused: %u connections open (max-connections)", who,
-                     (unsigned)p->hstats.connections_now);
+            host_log(p, "connection from %s refused: %u connections open, the most allowed (max-connections)",
+                     who, (unsigned)p->hstats.connections_now);
             continue;
         }
         set_linger(fd, 1); /* 6.3 step 6 */
