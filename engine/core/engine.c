@@ -67,7 +67,8 @@ typedef struct channel {
     size_t rx_pending;    /* bytes of the incomplete frame (tl_reader_pending) as accounted */
     size_t rx_charged;    /* of which counted against rx_budget */
     struct channel *prev_paused, *next_paused;
-    struct channel *prev_all, *next_all; /* creation order, for deterministic scans */
+    struct channel *prev_starving, *next_starving; /* protection mode: the starving FIFO */
+    struct channel *prev_all, *next_all;           /* creation order, for deterministic scans */
 } channel;
 
 typedef struct {
@@ -93,13 +94,14 @@ struct tl_engine {
     tl_message *pool;
     uint32_t pool_count;
     uint32_t starving_count;
-    tl_theap timers;                    /* channels with a deadline (channel_due), earliest first */
-    uint64_t timer_seq;                 /* tie-break for equal deadlines: creation order */
-    channel *paused_head, *paused_tail; /* waiting for rx_budget, oldest first */
-    channel *rx_overdraft;              /* the one channel allowed to finish its frame beyond rx_budget */
-    size_t rx_reserve;                  /* effective option */
-    uint64_t rx_pending;                /* bytes of incomplete frames over every channel */
-    uint64_t rx_charged;                /* of which counted against rx_budget */
+    tl_theap timers;                        /* channels with a deadline (channel_due), earliest first */
+    uint64_t timer_seq;                     /* tie-break for equal deadlines: creation order */
+    channel *paused_head, *paused_tail;     /* waiting for rx_budget, oldest first */
+    channel *starving_head, *starving_tail; /* protection mode: waiting for a pool message */
+    channel *rx_overdraft;                  /* the one channel allowed to finish its frame beyond rx_budget */
+    size_t rx_reserve;                      /* effective option */
+    uint64_t rx_pending;                    /* bytes of incomplete frames over every channel */
+    uint64_t rx_charged;                    /* of which counted against rx_budget */
     group *groups;
     uint32_t ngroups, groups_cap;
     tl_command *cmds;
@@ -375,6 +377,7 @@ static channel *ch_create(tl_engine *e, channel_kind kind, uint32_t grp, int *er
 
 static void rx_account(tl_engine *e, channel *ch, size_t pending);
 static void paused_unlink(tl_engine *e, channel *ch);
+static void starving_unlink(tl_engine *e, channel *ch);
 
 /* Unlink and free; the number goes to the recently-closed FIFO (A6). */
 static void ch_free(tl_engine *e, channel *ch)
@@ -397,6 +400,7 @@ static void ch_free(tl_engine *e, channel *ch)
     }
     if (ch->starving) {
         e->starving_count--;
+        starving_unlink(e, ch);
     }
     tl_reader_free(&ch->reader);
     rx_account(e, ch, 0); /* its budget is free again: may wake paused channels */
@@ -481,24 +485,59 @@ static void timer_disarm(tl_engine *e, channel *ch)
     }
 }
 
+static int rx_budget_on(const tl_engine *e) { return e->opt.rx_budget != 0; }
+
+/* The starving FIFO (protection mode): channels waiting for a pool message,
+ * longest first. */
+static void starving_unlink(tl_engine *e, channel *ch)
+{
+    if (ch->prev_starving) {
+        ch->prev_starving->next_starving = ch->next_starving;
+    } else if (e->starving_head == ch) {
+        e->starving_head = ch->next_starving;
+    }
+    if (ch->next_starving) {
+        ch->next_starving->prev_starving = ch->prev_starving;
+    } else if (e->starving_tail == ch) {
+        e->starving_tail = ch->prev_starving;
+    }
+    ch->prev_starving = ch->next_starving = NULL;
+}
+
+static void wake_one(tl_engine *e, channel *ch)
+{
+    ch->starving = 0;
+    e->starving_count--;
+    /* The timers paused while the application was behind restart. */
+    ch->last_io = e->now;
+    ch->frame_since = e->now;
+    ch_schedule(e, ch);
+    mark_io(e, ch);
+}
+
+/* A message came back to the pool while channels starve (6.10, A20). tofu
+ * wakes every starving channel (they all poll again, one wins); with
+ * rx_budget (protection mode) only the longest-starving one is woken per
+ * message, so that a returned message costs O(1), not a scan and a wake-up
+ * of every starving channel. */
 static void wake_starving(tl_engine *e)
 {
+    if (rx_budget_on(e)) {
+        channel *ch = e->starving_head;
+        if (ch != NULL) {
+            starving_unlink(e, ch);
+            wake_one(e, ch);
+        }
+        return;
+    }
     for (channel *ch = e->all_head; ch != NULL; ch = ch->next_all) {
         if (ch->starving) {
-            ch->starving = 0;
-            e->starving_count--;
-            /* The timers paused while the application was behind restart. */
-            ch->last_io = e->now;
-            ch->frame_since = e->now;
-            ch_schedule(e, ch);
-            mark_io(e, ch);
+            wake_one(e, ch);
         }
     }
 }
 
 /* ------------------------------------------------------------- rx budget */
-
-static int rx_budget_on(const tl_engine *e) { return e->opt.rx_budget != 0; }
 
 static void paused_unlink(tl_engine *e, channel *ch)
 {
@@ -1339,6 +1378,15 @@ static void starve(tl_engine *e, channel *ch)
     }
     ch->starving = 1;
     e->starving_count++;
+    if (rx_budget_on(e)) {
+        ch->prev_starving = e->starving_tail;
+        if (e->starving_tail) {
+            e->starving_tail->next_starving = ch;
+        } else {
+            e->starving_head = ch;
+        }
+        e->starving_tail = ch;
+    }
     /* A20: one pool_empty per starvation episode; an episode lasts until the
      * channel gets a message, so a wake-up that loses the message to another
      * channel is not a new one. */
@@ -1735,6 +1783,17 @@ const char *tl_engine_check(const tl_engine *e)
     }
     if (paused != 0) {
         return "a paused channel is not in the paused list";
+    }
+    if (rx_budget_on(e)) {
+        uint32_t listed = 0;
+        for (const channel *ch = e->starving_head; ch; ch = ch->next_starving) {
+            if (!ch->starving || ++listed > e->starving_count) {
+                return "the starving list is inconsistent";
+            }
+        }
+        if (listed != e->starving_count) {
+            return "a starving channel is not in the starving list";
+        }
     }
     if (e->rx_overdraft != NULL && (e->rx_overdraft->rx_pending == 0 || e->rx_overdraft->rx_paused ||
                                     ch_find(e, e->rx_overdraft->number) != e->rx_overdraft)) {
