@@ -14,7 +14,12 @@
  *     (tl_header_encode_native), text headers stay byte for byte, posted on
  *     the same channel.
  *
- * Documented divergences from tofu:
+ * Modes (tl_echo_mode): TL_ECHO_REFERENCE (0, the simulator's and the
+ * default below), TL_ECHO_SURVIVE (`tofulab serve`: a refused echo aborts
+ * only its channel) and TL_ECHO_EXACT (`tofulab serve --exact`: tofu's stops,
+ * see below). docs/serve.md explains the choice.
+ *
+ * Documented divergences from tofu (TL_ECHO_REFERENCE):
  *   - budget: tofu's is 1100 regular/welcome echoes; here 0 = unlimited unless
  *     configured (the next message after the budget is used up finishes the
  *     service, as in tofu);

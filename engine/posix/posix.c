@@ -10,6 +10,18 @@
  * and IO (interest changed). A channel named by an IO command is marked
  * "dirty"; a dirty channel gets its stashed input re-offered, its output
  * flushed and its epoll interest recomputed from tl_engine_io_state.
+ *
+ * Limits (docs/serve.md; all off unless tl_posix_options / tl_engine_options
+ * set them). Reads take at most tl_io_state.read_max bytes, so what the core
+ * cannot take (rx budget, empty pool) waits in the kernel. The accept path
+ * refuses connections beyond max_connections and, at the descriptor limit,
+ * uses a spare descriptor to refuse rather than spin (on_accept,
+ * refuse_without_descriptor). The core's on_violation and the refusals are
+ * turned into one log line each, naming the connection (describe_fd). The OS
+ * reason of a failed listen or connect is kept per channel (record_error).
+ * Whoever reworks the receive path (leader/follower, issue 14) keeps: read at
+ * most read_max; tick before input so the core dates frames and activity;
+ * call the core's callbacks under the one lock as today.
  */
 #define _GNU_SOURCE
 

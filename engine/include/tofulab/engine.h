@@ -273,10 +273,12 @@ int tl_engine_connect_result(tl_engine *e, uint16_t channel, tl_status status, i
 int tl_engine_accepted(tl_engine *e, uint16_t listener, uint16_t *channel);
 
 /* Bytes received on a channel. *consumed < len when the engine stops reading
- * (pool empty: offer the rest again once want_read is set). After a
- * ByeResponse or a protocol error the rest is consumed and dropped. Protocol
- * errors close the channel with: op code 10-15 -> invalid_op_code (A7), thl
- * over max_text -> invalid_headers_len, bl over max_body -> invalid_body_len.
+ * (pool empty; rx_budget used up; max_send_queue reached: offer the rest
+ * again once want_read is set; a host that reads at most read_max bytes has
+ * nothing left over but for the pool case). After a ByeResponse or a protocol
+ * error the rest is consumed and dropped. Protocol errors close the channel
+ * (on_violation) with: op code 10-15 -> invalid_op_code (A7), thl over
+ * max_text -> invalid_headers_len, bl over max_body -> invalid_body_len.
  * TL_E_STATE on a listener or a channel still connecting. */
 int tl_engine_input(tl_engine *e, uint16_t channel, const uint8_t *data, size_t len, size_t *consumed);
 /* The transport ended: reason is the status the host saw (A9): EOF over TCP ->
@@ -291,12 +293,17 @@ int tl_engine_output(tl_engine *e, uint16_t channel, tl_iov *iov, int max);
  * tl_engine_output offered (TL_E_INVAL, and nothing changes). */
 int tl_engine_output_done(tl_engine *e, uint16_t channel, size_t n);
 
-/* Time: monotonic nanoseconds. Fires due timers (A21, A3). Timers the core
- * starts (connect timeout at post, Bye grace after a ByeResponse is sent) are
- * dated from the last tick: a host ticks before it posts or acknowledges
- * output, as engine/posix and sim/ do. */
+/* Time: monotonic nanoseconds. Fires due timers (A21, A3, and the protection
+ * timeouts: handshake, idle, partial frame), earliest first, equal deadlines
+ * in channel creation order. Timers the core starts (connect timeout at post,
+ * Bye grace after a ByeResponse is sent, a frame's first byte, activity) are
+ * dated from the last tick: a host ticks before it posts, feeds input or
+ * acknowledges output, as engine/posix and sim/ do. The core never reads a
+ * clock. */
 void tl_engine_tick(tl_engine *e, uint64_t now_ns);
-/* Earliest timer deadline, or UINT64_MAX if none. */
+/* Earliest timer deadline, or UINT64_MAX if none. May be earlier than the
+ * real one (activity since moved it later): a host that wakes then just
+ * ticks, and the next deadline is exact again. */
 uint64_t tl_engine_next_deadline(const tl_engine *e);
 
 void tl_engine_get_stats(const tl_engine *e, tl_engine_stats *out);
