@@ -278,13 +278,13 @@ static void on_violation(void *ctx, const tl_violation *v)
     if (p->popt.log == NULL) {
         return;
     }
+    tl_violation_format(v, rule, sizeof rule);
     if (c != NULL && !c->listener) {
         describe_fd(c->fd, c->kind, who, sizeof who);
+        host_log(p, "connection %u (%s): %s: closed", (unsigned)v->channel, who, rule);
     } else {
-        snprintf(who, sizeof who, "closed");
+        host_log(p, "connection %u: %s: closed", (unsigned)v->channel, rule);
     }
-    tl_violation_format(v, rule, sizeof rule);
-    host_log(p, "connection %u (%s): %s: closed", (unsigned)v->channel, who, rule);
 }
 
 /* Keep the OS reason of a failed listen or connect (tl_posix_channel_error). */
