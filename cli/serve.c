@@ -141,7 +141,7 @@ static const char serve_usage[] =
     "  tofulab serve --listen 'tcp|0.0.0.0|7099' --listen 'uds|/tmp/echo.sock' --verbose\n"
     "  tofulab serve --listen 'tcp|127.0.0.1|0'      # OS-chosen port, printed\n"
     "  tofulab serve --listen 'tcp|127.0.0.1|7099' --exact   # a tofu-exact fixture\n"
-    "  tofulab serve --listen 'tcp|0.0.0.0|7099' --max-connections 20000 \\\n"
+    "  tofulab serve --listen 'tcp|0.0.0.0|7099' --max-connections 10000 \\\n"
     "      --handshake-timeout 2s --idle-timeout 60s --quiet\n"
     "  tofulab serve --listen 'uds|/tmp/hb.sock' --pattern heartbeat-server \\\n"
     "      --interval 30s --timeout 60s\n";
