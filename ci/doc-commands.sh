@@ -35,8 +35,8 @@
 # top-level entry of the repository (`scenarios/...`, `wireshark/tofu.lua`
 # resolve; files the commands write stay there), with HOME and TMPDIR inside
 # it. Substitutions, in commands and in the output shown alike:
-# - every TCP port in `127.0.0.1|PORT`, `127.0.0.1:PORT` or `localhost:PORT`
-#   (but 0) becomes a free port (the same PORT in one doc file, the same free
+# - every TCP port in `127.0.0.1|PORT`, `0.0.0.0|PORT`, `localhost|PORT` (or
+#   with `:` for `|`; but 0) becomes a free port (the same PORT in one doc file, the same free
 #   port), so docs can show the usual 7099 and still run beside other tests;
 # - every `/tmp/` path is under the doc file's directory.
 # Knobs (environment), to keep the step well under a minute:
@@ -227,14 +227,14 @@ free_port() {
 
 # The sed program of a doc file's substitutions: ports, /tmp/ paths.
 make_subst() { # RECORDS DIR RUNDIR: writes DIR/ports and DIR/subst.sed
-    grep -E '^[CO] ' "$1" | grep -o -E '(127\.0\.0\.1|localhost)[|:][0-9]+' |
+    grep -E '^[CO] ' "$1" | grep -o -E '(127\.0\.0\.1|0\.0\.0\.0|localhost)[|:][0-9]+' |
         sed 's/.*[|:]//' | sort -u >"$2/ports"
     : >"$2/subst.sed"
     while read -r port; do
         [ "$port" -eq 0 ] && continue # port 0: the kernel picks one, as written
         free_port
         new=$fp
-        printf '%s\n' "s/(127\\.0\\.0\\.1|localhost)([|:])$port([^0-9]|\$)/\\1\\2$new\\3/g" >>"$2/subst.sed"
+        printf '%s\n' "s/(127\\.0\\.0\\.1|0\\.0\\.0\\.0|localhost)([|:])$port([^0-9]|\$)/\\1\\2$new\\3/g" >>"$2/subst.sed"
     done <"$2/ports"
     printf '%s\n' "s#(^|[^A-Za-z0-9_./-])/tmp/#\\1$3/tmp/#g" >>"$2/subst.sed"
 }
