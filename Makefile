@@ -126,7 +126,8 @@ soak: tests
 	@TOFULAB=$(abspath $(BIN)) TOFULAB_SOAK_SECONDS=$(SOAK_SECS) $(BUILD)/tests/test_abuse
 
 format:
-LIB_SRC   := $(CORE_SRC) $(POSIX_SRC) $(sort $(wildcard sim/*.c patterns/*.c conform/*.c hosts/*.c fuzzpeer/*.c))
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(TESTHELP_SRC) $(TOOL_SRC) $(BENCH_SRC) \
+	    $(wildcard engine/include/tofulab/*.h engine/core/*.h engine/posix/*.h sim/*.h patterns/*.h conform/*.h hosts/*.h fuzzpeer/*.h cli/*.h tests/helpers/*.h)
 
 lint:
 	@sh ci/lint.sh

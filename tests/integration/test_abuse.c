@@ -570,8 +570,9 @@ static void test_abuse_requests_after_bye_closed_with_one_line_descriptors_back(
     }
     assert_int_equal(count_closed(fds, n, 10000), n);
     assert_int_equal(wait_lines("(send queue after bye): closed", (size_t)n, 5000), (size_t)n);
-    assert_int_equal(hs_count(srv.err, "queued behind its bye frame, over the limit 32768: they can never be sent"),
-                     (size_t)n);
+    assert_int_equal(
+        hs_count(srv.err, "queued behind its bye frame, over the limit 32768: they can never be sent"),
+        (size_t)n);
     hs_hostile_close(fds, n);
     free(fds);
     fds_back("requests after a ByeRequest");
@@ -750,7 +751,8 @@ int main(void)
         cmocka_unit_test_teardown(test_abuse_handshake_and_idle_timeouts_close_with_one_line, teardown),
         cmocka_unit_test_teardown(test_abuse_peer_that_never_reads_bounded_then_closed, teardown),
         cmocka_unit_test_teardown(test_abuse_peer_gone_while_its_replies_wait_descriptors_back, teardown),
-        cmocka_unit_test_teardown(test_abuse_requests_after_bye_closed_with_one_line_descriptors_back, teardown),
+        cmocka_unit_test_teardown(test_abuse_requests_after_bye_closed_with_one_line_descriptors_back,
+                                  teardown),
         cmocka_unit_test(test_abuse_host_at_descriptor_limit_refuses_with_spare),
     };
     const struct CMUnitTest soak[] = {
