@@ -25,6 +25,10 @@
  * RST while the host lives, and silently dropped when it has vanished.
  *
  * No congestion control: the window alone limits what is in flight.
+ *
+ * Hosts: the kernel half of each node (sim_host, net.h) lives here; its
+ * process (node.c) is one layer up and hears of a socket or listener with
+ * news only through sim_net.notify (ARCHITECTURE.md 7).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,9 @@
 /*
  * Simulated hosts: each node runs the real engine core (tofulab/engine.h)
- * and its services (patterns/service.h) on the virtual sockets of net.c.
+ * and its services (patterns/service.h) on the virtual sockets of net.c. A
+ * node is net.c's sim_host (its kernel half: name, address, options, state,
+ * sockets, listeners) with the process kept here; net.c tells the process of
+ * news through the sim_net.notify callback (node_notify), never by name.
  *
  * The pump, after every event touching a node: tick the engine, drain its
  * commands (LISTEN, CONNECT, CLOSE, IO), service the sockets and listeners
