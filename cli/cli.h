@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "tofulab/version.h"
+#include "tofulab/wire.h"
 
 #define CLI_EXIT_OK    0
 #define CLI_EXIT_FAIL  1
@@ -71,5 +72,14 @@ int cli_parse_u64(const char *text, uint64_t max, uint64_t *out);
  * or a bare decimal number of seconds. Returns 0 and *out in nanoseconds, -1
  * when malformed, zero, or above max_ns. */
 int cli_parse_time(const char *text, uint64_t max_ns, uint64_t *out);
+
+/* A byte count: digits with an optional unit k/K/KiB, m/M/MiB, g/G/GiB
+ * (powers of 1024): 65536, 64KiB, 16M. Returns 0 and *out, or -1 when
+ * malformed or above max. */
+int cli_parse_bytes(const char *text, uint64_t max, uint64_t *out);
+
+/* Parse a command-line address (tl_address_parse_detail); on failure print
+ * "tofulab: <who>: bad address: <reason> in '<value>'" and return -1. */
+int cli_parse_address(const char *who, const char *value, tl_address *out);
 
 #endif /* TOFULAB_CLI_H */

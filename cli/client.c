@@ -102,7 +102,8 @@ static const char client_usage[] =
     "\n"
     "exit status: 0 every reply arrived and passed its checks; 1 a check failed or a\n"
     "request was not answered in time; 2 usage error, bad address, or the server\n"
-    "could not be reached.\n"
+    "could not be reached (the connect failed, with the OS reason, or the server closed\n"
+    "the connection before its HelloResponse: refused).\n"
     "heartbeat: with --expect-death, 0 when the server was declared dead with a\n"
     "detection latency of at most interval + timeout, no false suspicion and no protocol\n"
     "error, else 1 (no death before --duration, too late, or stopped by a signal);\n"
@@ -311,7 +312,7 @@ static int client_heartbeat(const char *connect, uint64_t interval_ns, uint64_t 
             cli_error("client: stopped before %s answered", cli_quote(connect, strlen(connect), q, sizeof q));
             code = CLI_EXIT_FAIL;
         } else {
-            cli_error("client: cannot connect to %s%s%s", cli_quote(connect, strlen(connect), q, sizeof q),
+            cli_error("client: cannot connect to '%s'%s%s", cli_quote(connect, strlen(connect), q, sizeof q),
                       rep.first_error[0] ? ": " : "", rep.first_error);
             code = CLI_EXIT_USAGE;
         }
@@ -484,9 +485,11 @@ int cli_client_main(int argc, char **argv)
     {
         tl_address a;
 
-        if (tl_address_parse(connect, strlen(connect), &a) != TL_OK ||
-            (a.kind == TL_ADDR_TCP && a.port == 0)) {
-            cli_error("client: bad address '%s' (expected tcp|HOST|PORT with PORT 1-65535, or uds|PATH)",
+        if (cli_parse_address("client", connect, &a) != 0) {
+            return CLI_EXIT_USAGE;
+        }
+        if (a.kind == TL_ADDR_TCP && a.port == 0) {
+            cli_error("client: bad address: port 0 out of range 1-65535 in '%s'",
                       cli_quote(connect, strlen(connect), q, sizeof q));
             return CLI_EXIT_USAGE;
         }
@@ -602,8 +605,22 @@ int cli_client_main(int argc, char **argv)
         cli_error("client: %s", rep.first_error[0] ? rep.first_error : tl_strerror(res.error));
         code = CLI_EXIT_USAGE;
     } else if (cs.connect_status != 0 && !cs.connected) {
-        cli_error("client: cannot connect to %s: %s (%u)", cli_quote(connect, strlen(connect), q, sizeof q),
-                  tl_status_name(cs.connect_status), (unsigned)cs.connect_status);
+        char why[128];
+        if (tl_posix_channel_error(tl_runner_host(runner), cs.channel, why, sizeof why)) {
+            cli_error("client: cannot connect to '%s': %s (%s)",
+                      cli_quote(connect, strlen(connect), q, sizeof q), why,
+                      tl_status_name(cs.connect_status));
+        } else {
+            cli_error("client: cannot connect to '%s': %s (%u)",
+                      cli_quote(connect, strlen(connect), q, sizeof q), tl_status_name(cs.connect_status),
+                      (unsigned)cs.connect_status);
+        }
+        code = CLI_EXIT_USAGE;
+    } else if (!cs.connected && cs.closed && !cs.timed_out) {
+        /* Connected, then closed before any HelloResponse: the server refused
+         * us (e.g. `tofulab serve` at --max-connections): unreachable. */
+        cli_error("client: '%s' closed the connection before its HelloResponse (refused)",
+                  cli_quote(connect, strlen(connect), q, sizeof q));
         code = CLI_EXIT_USAGE;
     } else if (!cs.connected && rep.connect_failures != 0 && rep.errors == 0) {
         /* No HelloResponse within --hello-timeout: the server could not be reached. */

@@ -213,9 +213,7 @@ int cli_conform_main(int argc, char **argv)
         cli_error("conform: --peer ADDR is required; run 'tofulab conform --help'");
         return CLI_EXIT_USAGE;
     }
-    if (tl_address_parse(peer, strlen(peer), &opt.peer) != TL_OK) {
-        cli_error("conform: bad address '%s': expected tcp|HOST|PORT or uds|PATH",
-                  cli_quote(peer, strlen(peer), q, sizeof q));
+    if (cli_parse_address("conform", peer, &opt.peer) != 0) {
         return CLI_EXIT_USAGE;
     }
     if ((json != NULL && (fj = open_report(json)) == NULL) ||

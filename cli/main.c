@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tofulab/wire.h"
 #include "../sim/scenario.h"
 
 typedef struct {
@@ -157,6 +158,55 @@ int cli_parse_time(const char *text, uint64_t max_ns, uint64_t *out)
     }
     *out = v;
     return 0;
+}
+
+int cli_parse_bytes(const char *text, uint64_t max, uint64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t factor;
+    } units[] = {{"", 1},        {"k", 1024},      {"K", 1024},       {"KiB", 1024},     {"m", 1048576},
+                 {"M", 1048576}, {"MiB", 1048576}, {"g", 1073741824}, {"G", 1073741824}, {"GiB", 1073741824}};
+    char digits[24];
+    size_t n = 0;
+    uint64_t v;
+
+    if (text == NULL) {
+        return -1;
+    }
+    while (text[n] >= '0' && text[n] <= '9') {
+        n++;
+    }
+    if (n == 0 || n >= sizeof digits) {
+        return -1;
+    }
+    memcpy(digits, text, n);
+    digits[n] = '\0';
+    if (cli_parse_u64(digits, UINT64_MAX, &v) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(text + n, units[i].suffix) == 0) {
+            if (v > max / units[i].factor) {
+                return -1;
+            }
+            *out = v * units[i].factor;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int cli_parse_address(const char *who, const char *value, tl_address *out)
+{
+    tl_address_error err;
+    char q[TL_ADDR_TEXT_MAX + 64];
+
+    if (tl_address_parse_detail(value, strlen(value), out, &err) == TL_OK) {
+        return 0;
+    }
+    cli_error("%s: bad address: %s in '%s'", who, err.reason, cli_quote(value, strlen(value), q, sizeof q));
+    return -1;
 }
 
 int main(int argc, char **argv)

@@ -42,6 +42,7 @@ typedef struct tlc_case {
     int worst;      /* worst verdict flagged: -1 none, else a tl_conform_verdict */
     tlc_sb detail;
     int connect_failed;     /* a connection could not be opened: the runner checks liveness */
+    int connect_errno;      /* the OS reason of the last failed connection */
     int alive_checked;      /* the case ran a liveness check itself */
     int alive;              /* its result */
     uint64_t budget_before; /* run->regular_sent when the case started */

@@ -189,6 +189,7 @@ tlc_conn *tlc_open(tlc_case *c, int report_fail)
     }
     if (fd < 0) {
         c->connect_failed = 1;
+        c->connect_errno = err;
         tlc_event_note(c, c->conns + 1, "connect failed: %s", strerror(err));
         if (report_fail) {
             tlc_fail(c, "cannot connect to the peer: %s", strerror(err));

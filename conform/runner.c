@@ -225,7 +225,8 @@ int tl_conform_run(const tl_conform_options *opt, tl_conform_report *rep, char *
         k = tlc_open(&probe, 0);
         tlc_sb_free(&probe.detail);
         if (k == NULL) {
-            snprintf(err, err_cap, "cannot connect to the peer at %s", rep->peer);
+            snprintf(err, err_cap, "cannot connect to the peer at '%s': %s", rep->peer,
+                     probe.connect_errno != 0 ? strerror(probe.connect_errno) : "no connection");
             free(sel);
             return TL_E_IO;
         }

@@ -618,7 +618,10 @@ static void ep_feed(ep_ctx *c, ep_chan *ch, const uint8_t *p, size_t n, int repl
             }
         }
         size_t consumed = (size_t)-1;
+        tl_engine_stats before, after;
+        tl_engine_get_stats(c->e, &before);
         int rc = tl_engine_input(c->e, ch->number, p + off, n - off, &consumed);
+        tl_engine_get_stats(c->e, &after);
         FUZZ_CHECK(rc == TL_OK);
         FUZZ_CHECK(consumed <= n - off);
         if (!c->loose) {
@@ -631,10 +634,13 @@ static void ep_feed(ep_ctx *c, ep_chan *ch, const uint8_t *p, size_t n, int repl
             ch->starving = 0; /* it got a message: the episode is over */
         }
         if (short_read) {
-            /* Only a starving channel stops early. An episode lasts until the
-             * channel gets a message, and says pool_empty once (A20). */
+            /* Only a starving channel stops early, or (rx_budget) one paused
+             * for budget. An episode lasts until the channel gets a message,
+             * and says pool_empty once (A20); a pause says nothing. */
             FUZZ_CHECK(tl_engine_io_state(c->e, ch->number, &st) == TL_OK && !st.want_read);
-            if (!ch->starving) {
+            if (after.rx_budget_pauses > before.rx_budget_pauses) {
+                FUZZ_CHECK(c->opt.rx_budget != 0);
+            } else if (!ch->starving) {
                 ch->starving = 1;
                 ch->pool_empty_due++;
             }

@@ -8,7 +8,9 @@
  *    1-255 bytes none of them <= 0x20 or 0x7f, port canonical decimal 0-65535;
  *    "uds|path" with path 1-107 bytes, no NUL), with the same fields.
  *    Round trip: format(parse(x)) == x for every accepted x, and
- *    parse(format(parse(x))) == parse(x); written back as its header, the
+ *    parse(format(parse(x))) == parse(x); every refusal (tl_address_parse_detail)
+ *    names the same leftmost wrong part as the reading (value, kind, host or
+ *    path, port), an offset inside the value and a reason; written back as its header, the
  *    address is found again (open finding F1: not for a UDS path holding CR
  *    or LF or ending in a space or tab, see ad_f1_zone).
  * 2. rest as a text headers block and mode's low nibble as the op code:
@@ -39,12 +41,19 @@ static int ad_fields_equal(const tl_address *a, const tl_address *b)
 }
 
 /* wire.h's rule for tl_address_parse, read independently. Returns 1 and
- * fills *out when the value is acceptable. */
-static int ad_naive_parse(const uint8_t *v, size_t n, tl_address *out)
+ * fills *out when the value is acceptable; else 0 and *part names the
+ * leftmost wrong part, as tl_address_parse_detail must: "value" (no bar),
+ * "kind", then "host" or "path", then "port". */
+static int ad_naive_parse(const uint8_t *v, size_t n, tl_address *out, const char **part)
 {
     memset(out, 0, sizeof *out);
+    *part = "value";
+    if (memchr(v, '|', n) == NULL) {
+        return 0;
+    }
     if (n >= 4 && memcmp(v, "uds|", 4) == 0) {
         size_t plen = n - 4;
+        *part = "path";
         if (plen == 0 || plen > TL_ADDR_PATH_MAX) {
             return 0;
         }
@@ -61,9 +70,11 @@ static int ad_naive_parse(const uint8_t *v, size_t n, tl_address *out)
         memcpy(out->path, v + 4, plen);
         return 1;
     }
+    *part = "kind";
     if (n < 4 || memcmp(v, "tcp|", 4) != 0) {
         return 0;
     }
+    *part = "host";
     size_t h = 4;
     while (h < n && v[h] != '|') {
         if (v[h] <= 0x20 || v[h] == 0x7f) {
@@ -72,7 +83,11 @@ static int ad_naive_parse(const uint8_t *v, size_t n, tl_address *out)
         h++;
     }
     size_t host_len = h - 4;
-    if (h == n || host_len == 0 || host_len > TL_ADDR_HOST_MAX) {
+    if (host_len == 0 || host_len > TL_ADDR_HOST_MAX) {
+        return 0;
+    }
+    *part = "port";
+    if (h == n) {
         return 0;
     }
     size_t plen = n - h - 1;
@@ -137,9 +152,17 @@ static void ad_write_back(const tl_address *a, unsigned opcode)
 static void ad_parse_round_trip(const uint8_t *v, size_t n)
 {
     tl_address want, got, again;
-    int ok = ad_naive_parse(v, n, &want);
+    const char *part;
+    tl_address_error err;
+    int ok = ad_naive_parse(v, n, &want, &part);
     memset(&got, 0x5A, sizeof got);
-    int rc = tl_address_parse((const char *)v, n, &got);
+    int rc = tl_address_parse_detail((const char *)v, n, &got, &err);
+    /* A refusal names the leftmost wrong part, inside the value, with a reason. */
+    if (rc != TL_OK) {
+        FUZZ_CHECK(err.part != NULL && err.offset <= n && err.reason[0] != '\0');
+        FUZZ_CHECK(memchr(err.reason, '\0', sizeof err.reason) != NULL);
+        FUZZ_CHECK(ok || strcmp(err.part, part) == 0);
+    }
     FUZZ_CHECK(rc == TL_OK || rc == TL_E_BAD_ADDRESS);
     if (ok && ad_f1_zone(&want)) {
         ok = rc == TL_OK; /* F1: either verdict */
@@ -165,6 +188,7 @@ static int ad_name_is(const tl_text_field *f, const char *name)
 
 static void ad_from_headers(const uint8_t *text, size_t n, unsigned opcode)
 {
+    const char *part;
     tl_status want = TL_STATUS_INVALID_ADDRESS;
     tl_address want_addr;
     memset(&want_addr, 0, sizeof want_addr);
@@ -180,7 +204,7 @@ static void ad_from_headers(const uint8_t *text, size_t n, unsigned opcode)
                 continue;
             }
             if (((connect && opcode == TL_OP_HELLO_REQUEST) || (listen && opcode == TL_OP_WELCOME_REQUEST)) &&
-                ad_naive_parse(f.value, f.value_len, &want_addr)) {
+                ad_naive_parse(f.value, f.value_len, &want_addr, &part)) {
                 want = TL_STATUS_SUCCESS;
             }
             break;

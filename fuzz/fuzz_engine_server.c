@@ -13,7 +13,9 @@
  * WelcomeResponse/ByeSignal and Signal channel_closed (6.3, 6.9). With cfg1
  * bit 6 max_channels is 2, so a second accept is refused (TL_E_LIMIT). With cfg1
  * bit 5 the listener is aborted at the end (a ByeSignal on it: the ByeSignal
- * comes back, then Signal channel_closed with the WelcomeRequest's id).
+ * comes back, then Signal channel_closed with the WelcomeRequest's id). With
+ * cfg1 bit 7 the protection mode of rx_budget is on (48 bytes, 16 per
+ * channel): a short read is then either starvation or a pause for budget.
  */
 #include "engine_peer.h"
 
@@ -161,6 +163,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ep_init(c, cfg0, cfg1, n);
     if (cfg1 & 0x40) {
         c->opt.max_channels = 2; /* the listener and one connection: a second accept is refused */
+    }
+    if (cfg1 & 0x80) {
+        /* Protection mode: frames take their pool message with their last
+         * byte, and a tiny incomplete-frame budget pauses and resumes the
+         * channels (one may finish its frame beyond it). */
+        c->opt.rx_budget = 48;
+        c->opt.rx_reserve = 16;
     }
     if (tl_engine_create(&c->opt, &c->e) != TL_OK) {
         FUZZ_CHECK(c->loose);

@@ -349,6 +349,7 @@ void tl_client_stats_finish(tl_client_stats *out, const tl_client_base *b, uint6
         b->rep.errors == 0 && out->connected && out->closed && b->rep.answered == count && !out->timed_out;
     out->latencies = latencies;
     out->latency_count = (size_t)b->rep.answered;
+    out->channel = b->channel;
 }
 
 int tl_client_post_closed(int rc, const tl_post_out *out)

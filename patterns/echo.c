@@ -15,6 +15,7 @@ typedef struct {
     unsigned char *ready;
     size_t listen_count;
     uint64_t budget;
+    tl_echo_mode mode;
     void (*on_listening)(void *ctx, const char *address, uint16_t channel);
     void *ctx;
     tl_echo_stats stats;
@@ -41,6 +42,56 @@ static void echo_error(echo_state *st, const tl_svc_env *env, const char *fmt, .
         memcpy(st->first_error, line, sizeof line);
     }
     tl_svc_logf(env, "error: %s", line);
+}
+
+/* "cannot listen on 'ADDR': OS reason (status)" or "...: status (n)". */
+static void listen_failed(echo_state *st, const tl_svc_env *env, size_t li, uint16_t channel, uint8_t status)
+{
+    char why[128];
+
+    if (tl_svc_describe(env, channel, TL_SVC_OS_ERROR, why, sizeof why)) {
+        echo_error(st, env, "cannot listen on '%s': %s (%s)", st->listen[li], why, tl_status_name(status));
+    } else {
+        echo_error(st, env, "cannot listen on '%s': %s (%u)", st->listen[li], tl_status_name(status),
+                   (unsigned)status);
+    }
+}
+
+/* "connection 4711 (tcp 127.0.0.1:40112)" for warn and error lines. */
+static const char *connection_name(const tl_svc_env *env, uint16_t channel, char *buf, size_t cap)
+{
+    char peer[128];
+
+    if (tl_svc_describe(env, channel, TL_SVC_PEER, peer, sizeof peer)) {
+        snprintf(buf, cap, "connection %u (%s)", (unsigned)channel, peer);
+    } else {
+        snprintf(buf, cap, "connection %u", (unsigned)channel);
+    }
+    return buf;
+}
+
+/* TL_ECHO_SURVIVE: the echo of m was refused; abort its channel (a local
+ * abort, 6.8: RST, nothing else sent) and go on. m is still ours. */
+static void abort_refused(echo_state *st, const tl_svc_env *env, tl_message **msg, const tl_opcode_info *info,
+                          uint8_t status)
+{
+    tl_message *m = *msg;
+    uint16_t channel = m->hdr.channel;
+    uint64_t id = m->hdr.message_id;
+    char who[192];
+    tl_post_out out;
+
+    connection_name(env, channel, who, sizeof who);
+    tl_msg_reset(m);
+    m->hdr.proto = tl_proto_make(TL_OP_BYE_SIGNAL, 0, 0, 1, 0);
+    m->hdr.channel = channel;
+    memset(&out, 0, sizeof out);
+    if (env->post(env->host, msg, &out) != TL_OK) {
+        return; /* closed meanwhile: the host puts the message back */
+    }
+    st->stats.closed_refused++;
+    tl_svc_warnf(env, "%s: %s id %llu: its echo is refused (%s, PROTOCOL.md 5): closed", who, info->name,
+                 (unsigned long long)id, tl_status_name(status));
 }
 
 static int listener_index(const echo_state *st, uint16_t channel)
@@ -70,7 +121,7 @@ static int echo_start(tl_service *s, const tl_svc_env *env)
 
         rc = env->get(env->host, TL_GET_ALWAYS, &m);
         if (rc != TL_OK) {
-            echo_error(st, env, "cannot listen on %s: no message (%s)", st->listen[i], tl_strerror(rc));
+            echo_error(st, env, "cannot listen on '%s': no message (%s)", st->listen[i], tl_strerror(rc));
             st->stats.failed = 1;
             return rc;
         }
@@ -78,7 +129,7 @@ static int echo_start(tl_service *s, const tl_svc_env *env)
         rc = tl_msg_set_address(m, TL_OP_WELCOME_REQUEST, st->listen[i]);
         if (rc != TL_OK) {
             env->put(env->host, &m);
-            echo_error(st, env, "cannot listen on %s: bad address (%s)", st->listen[i], tl_strerror(rc));
+            echo_error(st, env, "cannot listen on '%s': bad address (%s)", st->listen[i], tl_strerror(rc));
             st->stats.failed = 1;
             return rc;
         }
@@ -89,10 +140,10 @@ static int echo_start(tl_service *s, const tl_svc_env *env)
 
             env->put(env->host, &m);
             if (rc == TL_E_REJECTED) {
-                echo_error(st, env, "cannot listen on %s: %s (%u)", st->listen[i], tl_status_name(status),
+                echo_error(st, env, "cannot listen on '%s': %s (%u)", st->listen[i], tl_status_name(status),
                            (unsigned)status);
             } else {
-                echo_error(st, env, "cannot listen on %s: %s", st->listen[i], tl_strerror(rc));
+                echo_error(st, env, "cannot listen on '%s': %s", st->listen[i], tl_strerror(rc));
             }
             st->stats.failed = 1;
             return rc;
@@ -118,8 +169,7 @@ static int on_listener_message(echo_state *st, const tl_svc_env *env, size_t li,
         return 0;
     }
     if (op == TL_OP_WELCOME_RESPONSE) {
-        echo_error(st, env, "cannot listen on %s: %s (%u)", st->listen[li], tl_status_name(m->hdr.status),
-                   (unsigned)m->hdr.status);
+        listen_failed(st, env, li, m->hdr.channel, m->hdr.status);
     } else {
         /* MultiHomed: anything on a listener channel (its channel_closed)
          * stops the server. */
@@ -140,6 +190,17 @@ static int echo_on_message(tl_service *s, const tl_svc_env *env, tl_message **ms
     tl_post_out out;
     int li, rc;
 
+    /* 0. --exact: MultiHomed stops on any message with status 21
+     * (receiver_update) before the EchoService sees it (6.15). */
+    if (st->mode == TL_ECHO_EXACT && m->hdr.status == TL_STATUS_RECEIVER_UPDATE &&
+        listener_index(st, m->hdr.channel) < 0) {
+        char who[192];
+        echo_error(st, env, "%s: a frame with status 21 (receiver_update) stops tofu's echo server (--exact)",
+                   connection_name(env, m->hdr.channel, who, sizeof who));
+        st->stats.exact_stop = 1;
+        st->stats.failed = 1;
+        return 1;
+    }
     /* 1. Budget: already used up -> finish (the message is put back). */
     if (st->budget != 0 && st->stats.budget_left == 0) {
         st->stats.budget_exhausted = 1;
@@ -179,7 +240,17 @@ static int echo_on_message(tl_service *s, const tl_svc_env *env, tl_message **ms
         tl_svc_logf(env, "channel %u: op code %u dropped", (unsigned)m->hdr.channel, op);
         return 0;
     }
-    /* 4. Response role: tofu stops the server; here ignored (divergence). */
+    /* 4. Response role: tofu stops the server (--exact); else ignored (divergence). */
+    if (info->role == TL_ROLE_RESPONSE && st->mode == TL_ECHO_EXACT) {
+        char who[192];
+        echo_error(st, env,
+                   "%s: a %s (id %llu) stops tofu's echo server: response roles are not supported (--exact)",
+                   connection_name(env, m->hdr.channel, who, sizeof who), info->name,
+                   (unsigned long long)m->hdr.message_id);
+        st->stats.exact_stop = 1;
+        st->stats.failed = 1;
+        return 1;
+    }
     if (info->role == TL_ROLE_RESPONSE) {
         st->stats.responses_ignored++;
         tl_svc_logf(env, "channel %u: %s id %llu ignored (response role)", (unsigned)m->hdr.channel,
@@ -231,8 +302,14 @@ static int echo_on_message(tl_service *s, const tl_svc_env *env, tl_message **ms
         }
         return 0;
     }
-    if (rc == TL_E_REJECTED && ((echo_op == TL_OP_WELCOME_RESPONSE && out.status == TL_STATUS_NOT_ALLOWED) ||
-                                out.status == TL_STATUS_INVALID_CHANNEL_NUMBER)) {
+    if (rc == TL_E_REJECTED && st->mode == TL_ECHO_EXACT && echo_op == TL_OP_WELCOME_RESPONSE &&
+        m->hdr.message_id == 0) {
+        /* tofu checks the response id (5 step 4) before anything refuses a
+         * WelcomeResponse: InvalidMessageId, and its server stops. */
+        out.status = TL_STATUS_INVALID_MESSAGE_ID;
+    } else if (rc == TL_E_REJECTED &&
+               ((echo_op == TL_OP_WELCOME_RESPONSE && out.status == TL_STATUS_NOT_ALLOWED) ||
+                out.status == TL_STATUS_INVALID_CHANNEL_NUMBER)) {
         /* Where tofu's engine drops the message silently, the reference
          * engine refuses it at post: a WelcomeResponse (A16), or a channel
          * that closed after the message arrived (A6: the client sent and
@@ -242,10 +319,17 @@ static int echo_on_message(tl_service *s, const tl_svc_env *env, tl_message **ms
                     (unsigned long long)m->hdr.message_id, tl_status_name((uint8_t)out.status));
         return 0;
     }
+    if (rc == TL_E_REJECTED && st->mode == TL_ECHO_SURVIVE) {
+        abort_refused(st, env, msg, info, (uint8_t)out.status);
+        return 0;
+    }
     if (rc == TL_E_REJECTED) {
-        echo_error(st, env, "channel %u: echo of %s id %llu refused: %s (%u)", (unsigned)m->hdr.channel,
-                   info->name, (unsigned long long)m->hdr.message_id, tl_status_name((uint8_t)out.status),
-                   (unsigned)out.status);
+        char who[192];
+        echo_error(st, env, "%s: echo of %s id %llu refused: %s (%u)%s",
+                   connection_name(env, m->hdr.channel, who, sizeof who), info->name,
+                   (unsigned long long)m->hdr.message_id, tl_status_name((uint8_t)out.status),
+                   (unsigned)out.status,
+                   st->mode == TL_ECHO_EXACT ? "; tofu's echo server stops (--exact)" : "");
     } else {
         echo_error(st, env, "channel %u: echo of %s id %llu failed: %s", (unsigned)m->hdr.channel, info->name,
                    (unsigned long long)m->hdr.message_id, tl_strerror(rc));
@@ -321,6 +405,7 @@ int tl_echo_service_create(const tl_echo_config *cfg, tl_service **out)
         }
     }
     st->budget = cfg->budget;
+    st->mode = cfg->mode;
     st->stats.budget_left = cfg->budget;
     st->on_listening = cfg->on_listening;
     st->ctx = cfg->ctx;

@@ -14,7 +14,12 @@
  *     (tl_header_encode_native), text headers stay byte for byte, posted on
  *     the same channel.
  *
- * Documented divergences from tofu:
+ * Modes (tl_echo_mode): TL_ECHO_REFERENCE (0, the simulator's and the
+ * default below), TL_ECHO_SURVIVE (`tofulab serve`: a refused echo aborts
+ * only its channel) and TL_ECHO_EXACT (`tofulab serve --exact`: tofu's stops,
+ * see below). docs/serve.md explains the choice.
+ *
+ * Documented divergences from tofu (TL_ECHO_REFERENCE):
  *   - budget: tofu's is 1100 regular/welcome echoes; here 0 = unlimited unless
  *     configured (the next message after the budget is used up finishes the
  *     service, as in tofu);
@@ -45,10 +50,29 @@ extern "C" {
 
 #define TL_ECHO_TOFU_BUDGET 1100u
 
+/* What the service does where tofu's EchoService stops the whole server. */
+typedef enum {
+    /* The reference behaviour (the divergences above): response-role frames
+     * are ignored, status 21 is echoed, and a refused echo finishes the
+     * service, as in tofu. */
+    TL_ECHO_REFERENCE = 0,
+    /* `tofulab serve`'s default: as TL_ECHO_REFERENCE, but a refused echo
+     * (a post tofu's engine would reject: message_id 0 on a request, the more
+     * flag on a hello/bye) aborts that channel only (a local abort: RST) and
+     * the service goes on; one warn line names the connection and the rule. */
+    TL_ECHO_SURVIVE = 1,
+    /* `tofulab serve --exact`: tofu's EchoService + MultiHomed to the letter
+     * (PROTOCOL.md 7): a response-role frame, a frame with status 21
+     * (receiver_update) and a refused echo each finish the service. Use it
+     * with budget = TL_ECHO_TOFU_BUDGET for tofu's 1100-echo budget. */
+    TL_ECHO_EXACT = 2
+} tl_echo_mode;
+
 typedef struct {
     const char *const *listen; /* addresses, "tcp|host|port" or "uds|path" */
     size_t listen_count;       /* at least 1 */
     uint64_t budget;           /* regular + welcome echoes; 0 = unlimited */
+    tl_echo_mode mode;         /* TL_ECHO_REFERENCE (0), TL_ECHO_SURVIVE or TL_ECHO_EXACT */
     /* A listener is ready (WelcomeResponse status 0); channel is its local
      * channel number. Optional. */
     void (*on_listening)(void *ctx, const char *address, uint16_t channel);
@@ -66,12 +90,14 @@ typedef struct {
     uint64_t pool_empty;        /* of which pool_empty (one message added each) */
     uint64_t closed;            /* of which channel_closed */
     uint64_t refused;           /* echoes the engine refused where tofu drops silently */
+    uint64_t closed_refused;    /* TL_ECHO_SURVIVE: channels aborted because their echo was refused */
     uint64_t invalid_opcodes;   /* op code 10-15 delivered (the reference engine never does) */
     uint64_t length_mismatch;   /* received hdr.thl/bl differed from the text/body lengths */
     uint64_t budget_left;       /* when a budget is configured */
     size_t listening;           /* listeners ready */
     int budget_exhausted;       /* finished because the budget was used up */
     int failed;                 /* finished on an error (listener failed, post failed) */
+    int exact_stop;             /* TL_ECHO_EXACT: finished where tofu's server stops (response, status 21) */
 } tl_echo_stats;
 
 /* Copies the configuration (addresses included). TL_OK, TL_E_INVAL, TL_E_NOMEM.

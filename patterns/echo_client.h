@@ -89,6 +89,7 @@ typedef struct {
     uint64_t last_answer_ns;   /* env->now when the last answer arrived */
     const uint64_t *latencies; /* ns per answered request, in answer order; owned by the service */
     size_t latency_count;
+    uint16_t channel; /* the client's channel (0 before its HelloRequest was posted) */
 } tl_client_stats;
 
 typedef struct {

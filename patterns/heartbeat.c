@@ -270,7 +270,11 @@ static int hb_on_message(tl_service *s, const tl_svc_env *env, tl_message **msg)
         if (!st->cfg.listen && m->hdr.channel == st->own && !st->attempt_over &&
             (op == TL_OP_HELLO_REQUEST || op == TL_OP_HELLO_RESPONSE) && m->hdr.status != TL_STATUS_SUCCESS) {
             /* Connect failure (6.4): our HelloRequest comes back; channel_closed follows. */
-            tl_client_retry_failed(env, &st->rep, st->address, tl_status_name(m->hdr.status));
+            char why[128];
+            tl_client_retry_failed(env, &st->rep, st->address,
+                                   tl_svc_describe(env, st->own, TL_SVC_OS_ERROR, why, sizeof why)
+                                       ? why
+                                       : tl_status_name(m->hdr.status));
             st->attempt_over = 1;
             return 0;
         }

@@ -182,6 +182,45 @@ static void env_log(void *host, const char *fmt, va_list ap)
     funlockfile(stderr);
 }
 
+static void env_warn(void *host, const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 0)))
+#endif
+    ;
+
+static void env_warn(void *host, const char *fmt, va_list ap)
+{
+    runner_slot *s = host;
+    const char *name =
+        (s->service->ops != NULL && s->service->ops->name != NULL) ? s->service->ops->name : "service";
+    char line[512];
+
+    vsnprintf(line, sizeof line, fmt, ap);
+    if (s->runner->opt.warn != NULL) {
+        s->runner->opt.warn(s->runner->opt.warn_ctx, line);
+        return;
+    }
+    flockfile(stderr);
+    fprintf(stderr, "tofulab[%s]: %s\n", name, line);
+    funlockfile(stderr);
+}
+
+static int env_describe(void *host, uint16_t channel, int what, char *buf, size_t cap)
+{
+    runner_slot *s = host;
+
+    if (what == TL_SVC_PEER) {
+        return tl_posix_peer_name(s->runner->host, channel, buf, cap);
+    }
+    if (what == TL_SVC_OS_ERROR) {
+        return tl_posix_channel_error(s->runner->host, channel, buf, cap);
+    }
+    if (buf != NULL && cap > 0) {
+        buf[0] = '\0';
+    }
+    return 0;
+}
+
 /* ---- the loop ---- */
 
 static int stop_requested(const struct tl_runner *r)
@@ -327,13 +366,14 @@ int tl_runner_create(const tl_runner_options *opt, tl_runner **out)
         free(r);
         return TL_E_NOMEM;
     }
-    rc = tl_posix_create(r->opt.engine, &r->host);
+    rc = tl_posix_create_ex(r->opt.engine, r->opt.host, &r->host);
     if (rc != TL_OK) {
         pthread_mutex_destroy(&r->lock);
         free(r);
         return rc;
     }
     r->opt.engine = NULL; /* borrowed only for the call */
+    r->opt.host = NULL;
     *out = r;
     return TL_OK;
 }
@@ -396,6 +436,8 @@ int tl_runner_run(tl_runner *r, tl_service *const *services, size_t count, tl_ru
         s->env.cancel_timer = env_cancel_timer;
         s->env.random = env_random;
         s->env.log = env_log;
+        s->env.warn = env_warn;
+        s->env.describe = env_describe;
         s->deadline = r->opt.deadline_ns ? start + r->opt.deadline_ns : 0;
         rc = tl_posix_group_create(r->host, &s->group);
         if (rc != TL_OK) {

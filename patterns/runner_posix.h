@@ -25,11 +25,16 @@ extern "C" {
 
 typedef struct {
     const tl_engine_options *engine;        /* NULL: the host's defaults */
+    const tl_posix_options *host;           /* NULL: no host limits, no log (tl_posix_create_ex) */
     uint64_t seed;                          /* services' random streams (splitmix64-derived) */
     int verbose;                            /* env->log lines go to stderr */
     const volatile sig_atomic_t *stop_flag; /* optional; non-zero = stop (set by a signal handler) */
     uint64_t deadline_ns;                   /* limit for tl_runner_run from its start; 0 = none */
     uint64_t poll_ns;                       /* how often stop_flag is looked at; 0 = 50 ms */
+    /* env->warn lines (a peer broke a rule; shown whatever the verbosity). NULL:
+     * stderr, "tofulab[service]: line". */
+    void (*warn)(void *ctx, const char *line);
+    void *warn_ctx;
 } tl_runner_options;
 
 typedef enum {

@@ -21,6 +21,34 @@ void tl_svc_logf(const tl_svc_env *env, const char *fmt, ...)
     va_end(ap);
 }
 
+void tl_svc_warnf(const tl_svc_env *env, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (env == NULL || fmt == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    if (env->warn != NULL) {
+        env->warn(env->host, fmt, ap);
+    } else if (env->log != NULL) {
+        env->log(env->host, fmt, ap);
+    }
+    va_end(ap);
+}
+
+int tl_svc_describe(const tl_svc_env *env, uint16_t channel, int what, char *buf, size_t cap)
+{
+    if (buf == NULL || cap == 0) {
+        return 0;
+    }
+    buf[0] = '\0';
+    if (env == NULL || env->describe == NULL) {
+        return 0;
+    }
+    return env->describe(env->host, channel, what, buf, cap);
+}
+
 void tl_svc_report_error(tl_svc_report *r, const tl_svc_env *env, const char *fmt, ...)
 {
     char line[sizeof r->first_error];

@@ -35,7 +35,28 @@ typedef struct tl_svc_env {
     uint64_t (*random)(void *host);
     /* A line for the trace / verbose log (no newline). */
     void (*log)(void *host, const char *fmt, va_list ap);
+    /* Optional (hosts without sockets leave them NULL). What the host knows of
+     * a channel: TL_SVC_PEER its connection ("tcp 127.0.0.1:40112"),
+     * TL_SVC_OS_ERROR the operating system's reason its listen or connect
+     * failed ("Connection refused"). 1 and the text, or 0 and "". */
+    int (*describe)(void *host, uint16_t channel, int what, char *buf, size_t cap);
+    /* A line shown whatever the verbosity: a peer broke a rule and the
+     * service acted (no newline). NULL: log is used. */
+    void (*warn)(void *host, const char *fmt, va_list ap);
 } tl_svc_env;
+
+#define TL_SVC_PEER     1
+#define TL_SVC_OS_ERROR 2
+
+/* env->describe when the host has it; else 0 and "". */
+int tl_svc_describe(const tl_svc_env *env, uint16_t channel, int what, char *buf, size_t cap);
+
+/* env->warn (or env->log when the host has no warn). */
+void tl_svc_warnf(const tl_svc_env *env, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 /* Outcome of a service's own checks (its oracle).
  *

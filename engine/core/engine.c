@@ -1,9 +1,13 @@
 /* The engine core: tofu's engine semantics (PROTOCOL.md section 6) with the
  * reference decisions of section 9, as a sans-I/O state machine. */
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tofulab/engine.h"
+
+#include "timer_heap.h"
 
 #define POOL_DEFAULT_INITIAL 16u /* 6.10 */
 #define POOL_DEFAULT_MAX     64u
@@ -11,6 +15,8 @@
 #define MSG_INITIAL_CAP      256u  /* 6.10: new messages have 256 bytes each */
 #define PAGE_BITS            8u
 #define PAGE_SIZE            (1u << PAGE_BITS)
+#define RX_RESERVE_DEFAULT   4096u /* rx_reserve when 0 */
+#define RX_KEEP_BUFFER       4096u /* a reader buffer above this is freed between frames */
 
 typedef struct {
     tl_message *head;
@@ -21,6 +27,8 @@ typedef struct {
 typedef enum { KIND_LISTENER, KIND_CLIENT, KIND_SERVER } channel_kind;
 typedef enum { ST_LISTEN_PENDING, ST_LISTENING, ST_CONNECTING, ST_OPEN } channel_state;
 typedef enum { TIMER_NONE, TIMER_CONNECT, TIMER_BYE_GRACE } timer_kind;
+/* What a channel's earliest deadline is for (channel_due). */
+typedef enum { DUE_NONE, DUE_CONNECT, DUE_BYE_GRACE, DUE_HANDSHAKE, DUE_FRAME, DUE_IDLE } due_kind;
 
 typedef struct channel {
     uint16_t number;
@@ -32,6 +40,7 @@ typedef struct channel {
     msg_queue sendq;        /* FIFO (6.6) */
     size_t head_written;    /* bytes of the head message already written */
     size_t queued_bytes;    /* unwritten bytes of every queued message */
+    size_t queued_memory;   /* memory of the queued messages (max_send_queue) */
     unsigned bye_sent_op;   /* op code of the bye frame sent, 0 if none */
     int read_stopped;       /* after ByeResponse (6.7) */
     int starving;           /* waiting for a pool message (A20) */
@@ -42,9 +51,24 @@ typedef struct channel {
     tl_message *rx;      /* pool message reserved for the frame being read */
     tl_message *welcome; /* listener: the WelcomeRequest until the listen result */
     tl_address addr;
-    uint64_t deadline;
+    uint64_t deadline; /* of the explicit timer below */
     timer_kind timer;
-    struct channel *prev_all, *next_all; /* creation order, for deterministic scans */
+    /* Protection (tl_engine_options): every deadline of the channel is
+     * derived from these times by channel_due(); the heap node holds a key no
+     * later than the earliest of them (updated lazily: activity only moves
+     * deadlines later, so a node found early is simply re-keyed). */
+    tl_theap_node tnode;
+    uint64_t opened_at;   /* server: the accept (handshake timeout) */
+    uint64_t last_io;     /* last byte received or sent (idle timeout) */
+    uint64_t frame_since; /* first byte of the incomplete frame (frame timeout) */
+    int frame_partial;    /* the reader holds part of a frame */
+    int got_hello;        /* server: a HelloRequest arrived */
+    int rx_paused;        /* stopped reading for rx_budget; in the paused FIFO */
+    size_t rx_pending;    /* bytes of the incomplete frame (tl_reader_pending) as accounted */
+    size_t rx_charged;    /* of which counted against rx_budget */
+    struct channel *prev_paused, *next_paused;
+    struct channel *prev_starving, *next_starving; /* protection mode: the starving FIFO */
+    struct channel *prev_all, *next_all;           /* creation order, for deterministic scans */
 } channel;
 
 typedef struct {
@@ -70,7 +94,14 @@ struct tl_engine {
     tl_message *pool;
     uint32_t pool_count;
     uint32_t starving_count;
-    uint32_t timer_count; /* channels with an armed timer: tick is O(1) without */
+    tl_theap timers;                        /* channels with a deadline (channel_due), earliest first */
+    uint64_t timer_seq;                     /* tie-break for equal deadlines: creation order */
+    channel *paused_head, *paused_tail;     /* waiting for rx_budget, oldest first */
+    channel *starving_head, *starving_tail; /* protection mode: waiting for a pool message */
+    channel *rx_overdraft;                  /* the one channel allowed to finish its frame beyond rx_budget */
+    size_t rx_reserve;                      /* effective option */
+    uint64_t rx_pending;                    /* bytes of incomplete frames over every channel */
+    uint64_t rx_charged;                    /* of which counted against rx_budget */
     group *groups;
     uint32_t ngroups, groups_cap;
     tl_command *cmds;
@@ -304,8 +335,9 @@ static channel *ch_create(tl_engine *e, channel_kind kind, uint32_t grp, int *er
     }
     /* Reserve room for every command the live channels and this one can still
      * queue, so that no LISTEN/CONNECT/IO/CLOSE is lost to a failed allocation
-     * later (the host would never hear of it). */
-    if (cmd_reserve(e, e->cmd_count + CMDS_LIVE_CHANNEL * (size_t)e->nchannels + CMDS_NEW_CHANNEL) != TL_OK) {
+     * later (the host would never hear of it); likewise a timer heap slot. */
+    if (cmd_reserve(e, e->cmd_count + CMDS_LIVE_CHANNEL * (size_t)e->nchannels + CMDS_NEW_CHANNEL) != TL_OK ||
+        tl_theap_reserve(&e->timers, (size_t)e->nchannels + 1, e->a) != TL_OK) {
         e->stats.alloc_failures++;
         return NULL;
     }
@@ -323,6 +355,9 @@ static channel *ch_create(tl_engine *e, channel_kind kind, uint32_t grp, int *er
     ch->number = n;
     ch->kind = kind;
     ch->group = grp;
+    ch->tnode.seq = ++e->timer_seq;
+    ch->opened_at = e->now;
+    ch->last_io = e->now;
     tl_reader_options ro = {e->opt.max_text, e->opt.max_body, 1};
     tl_reader_init(&ch->reader, &ro);
     ch->reader.realloc_fn = e->a->realloc;
@@ -340,11 +375,16 @@ static channel *ch_create(tl_engine *e, channel_kind kind, uint32_t grp, int *er
     return ch;
 }
 
+static void rx_account(tl_engine *e, channel *ch, size_t pending);
+static void paused_unlink(tl_engine *e, channel *ch);
+static void starving_unlink(tl_engine *e, channel *ch);
+
 /* Unlink and free; the number goes to the recently-closed FIFO (A6). */
 static void ch_free(tl_engine *e, channel *ch)
 {
-    if (ch->timer != TIMER_NONE) {
-        e->timer_count--;
+    tl_theap_remove(&e->timers, &ch->tnode);
+    if (ch->rx_paused) {
+        paused_unlink(e, ch);
     }
     ch_slot_set(e, ch->number, NULL);
     recent_push(e, ch->number);
@@ -360,38 +400,252 @@ static void ch_free(tl_engine *e, channel *ch)
     }
     if (ch->starving) {
         e->starving_count--;
+        starving_unlink(e, ch);
     }
     tl_reader_free(&ch->reader);
+    rx_account(e, ch, 0); /* its budget is free again: may wake paused channels */
     e->nchannels--;
     e->stats.channels_closed++;
     e->a->free(e->a->ctx, ch);
 }
 
+/* ----------------------------------------------------------------- timers */
+
+static uint64_t add_sat(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+/* The channel's earliest deadline and what it is for. Timers of the
+ * protection options pause while the channel cannot read for reasons that are
+ * not its peer's: waiting for a pool message (the application is behind) and,
+ * for the idle timer, waiting for rx budget (other peers hold it). */
+static uint64_t channel_due(const tl_engine *e, const channel *ch, due_kind *kind)
+{
+    uint64_t best = UINT64_MAX;
+    *kind = DUE_NONE;
+    if (ch->timer != TIMER_NONE) {
+        best = ch->deadline;
+        *kind = ch->timer == TIMER_CONNECT ? DUE_CONNECT : DUE_BYE_GRACE;
+    }
+    if (ch->state != ST_OPEN || ch->kind == KIND_LISTENER || ch->starving || ch->read_stopped) {
+        return best;
+    }
+    if (e->opt.handshake_timeout_ns && ch->kind == KIND_SERVER && !ch->got_hello) {
+        uint64_t d = add_sat(ch->opened_at, e->opt.handshake_timeout_ns);
+        if (d < best) {
+            best = d;
+            *kind = DUE_HANDSHAKE;
+        }
+    }
+    if (e->opt.frame_timeout_ns && ch->frame_partial) {
+        uint64_t d = add_sat(ch->frame_since, e->opt.frame_timeout_ns);
+        if (d < best) {
+            best = d;
+            *kind = DUE_FRAME;
+        }
+    }
+    if (e->opt.idle_timeout_ns && !ch->rx_paused) {
+        uint64_t d = add_sat(ch->last_io, e->opt.idle_timeout_ns);
+        if (d < best) {
+            best = d;
+            *kind = DUE_IDLE;
+        }
+    }
+    return best;
+}
+
+/* Keep the heap key no later than the channel's earliest deadline. A later
+ * deadline leaves the key as it is: tl_engine_tick re-keys it when it comes
+ * (so the bookkeeping of every byte costs no heap operation). */
+static void ch_schedule(tl_engine *e, channel *ch)
+{
+    due_kind k;
+    uint64_t d = channel_due(e, ch, &k);
+    if (d == UINT64_MAX) {
+        tl_theap_remove(&e->timers, &ch->tnode);
+    } else if (ch->tnode.pos == 0 || d < ch->tnode.key) {
+        tl_theap_set(&e->timers, &ch->tnode, d);
+    }
+}
+
 static void timer_arm(tl_engine *e, channel *ch, timer_kind kind, uint64_t deadline)
 {
-    if (ch->timer == TIMER_NONE) {
-        e->timer_count++;
-    }
     ch->timer = kind;
     ch->deadline = deadline;
+    ch_schedule(e, ch);
 }
 
 static void timer_disarm(tl_engine *e, channel *ch)
 {
-    if (ch->timer != TIMER_NONE) {
-        e->timer_count--;
-        ch->timer = TIMER_NONE;
+    due_kind k;
+    ch->timer = TIMER_NONE;
+    uint64_t d = channel_due(e, ch, &k); /* exact again: next_deadline drops it */
+    if (d == UINT64_MAX) {
+        tl_theap_remove(&e->timers, &ch->tnode);
+    } else {
+        tl_theap_set(&e->timers, &ch->tnode, d);
     }
 }
 
+static int rx_budget_on(const tl_engine *e) { return e->opt.rx_budget != 0; }
+
+/* The starving FIFO (protection mode): channels waiting for a pool message,
+ * longest first. */
+static void starving_unlink(tl_engine *e, channel *ch)
+{
+    if (ch->prev_starving) {
+        ch->prev_starving->next_starving = ch->next_starving;
+    } else if (e->starving_head == ch) {
+        e->starving_head = ch->next_starving;
+    }
+    if (ch->next_starving) {
+        ch->next_starving->prev_starving = ch->prev_starving;
+    } else if (e->starving_tail == ch) {
+        e->starving_tail = ch->prev_starving;
+    }
+    ch->prev_starving = ch->next_starving = NULL;
+}
+
+static void wake_one(tl_engine *e, channel *ch)
+{
+    ch->starving = 0;
+    e->starving_count--;
+    /* The timers paused while the application was behind restart. */
+    ch->last_io = e->now;
+    ch->frame_since = e->now;
+    ch_schedule(e, ch);
+    mark_io(e, ch);
+}
+
+/* A message came back to the pool while channels starve (6.10, A20). tofu
+ * wakes every starving channel (they all poll again, one wins); with
+ * rx_budget (protection mode) only the longest-starving one is woken per
+ * message, so that a returned message costs O(1), not a scan and a wake-up
+ * of every starving channel. */
 static void wake_starving(tl_engine *e)
 {
+    if (rx_budget_on(e)) {
+        channel *ch = e->starving_head;
+        if (ch != NULL) {
+            starving_unlink(e, ch);
+            wake_one(e, ch);
+        }
+        return;
+    }
     for (channel *ch = e->all_head; ch != NULL; ch = ch->next_all) {
         if (ch->starving) {
-            ch->starving = 0;
-            e->starving_count--;
-            mark_io(e, ch);
+            wake_one(e, ch);
         }
+    }
+}
+
+/* ------------------------------------------------------------- rx budget */
+
+static void paused_unlink(tl_engine *e, channel *ch)
+{
+    if (ch->prev_paused) {
+        ch->prev_paused->next_paused = ch->next_paused;
+    } else {
+        e->paused_head = ch->next_paused;
+    }
+    if (ch->next_paused) {
+        ch->next_paused->prev_paused = ch->prev_paused;
+    } else {
+        e->paused_tail = ch->prev_paused;
+    }
+    ch->prev_paused = ch->next_paused = NULL;
+    ch->rx_paused = 0;
+}
+
+/* Budget not yet counted against (SIZE_MAX: no budget). */
+static size_t rx_budget_left(const tl_engine *e)
+{
+    if (e->opt.rx_budget == SIZE_MAX) {
+        return SIZE_MAX;
+    }
+    return e->opt.rx_budget > e->rx_charged ? (size_t)(e->opt.rx_budget - e->rx_charged) : 0;
+}
+
+/* Bytes of an incomplete frame the channel may still take: what is left of
+ * its reserve plus the free budget. */
+static size_t rx_room(const tl_engine *e, const channel *ch)
+{
+    if (ch == e->rx_overdraft) {
+        return SIZE_MAX;
+    }
+    size_t reserve_left = ch->rx_pending < e->rx_reserve ? e->rx_reserve - ch->rx_pending : 0;
+    size_t budget_left = rx_budget_left(e);
+    return reserve_left > SIZE_MAX - budget_left ? SIZE_MAX : reserve_left + budget_left;
+}
+
+/* Stop reading until budget frees (the channel's bytes wait in the socket). */
+static void rx_pause(tl_engine *e, channel *ch)
+{
+    if (ch->rx_paused) {
+        return;
+    }
+    ch->rx_paused = 1;
+    ch->prev_paused = e->paused_tail;
+    ch->next_paused = NULL;
+    if (e->paused_tail) {
+        e->paused_tail->next_paused = ch;
+    } else {
+        e->paused_head = ch;
+    }
+    e->paused_tail = ch;
+    e->stats.rx_budget_pauses++;
+    mark_io(e, ch);
+}
+
+/* Budget freed: resume the longest-waiting channels, about as many as the
+ * free budget can serve a reserve's worth (each one that still finds no room
+ * pauses again, at the back). */
+static void rx_wake_paused(tl_engine *e)
+{
+    size_t left = rx_budget_left(e);
+    size_t n = left == SIZE_MAX ? SIZE_MAX : left / e->rx_reserve + 1;
+    while (e->paused_head != NULL && n-- > 0) {
+        channel *ch = e->paused_head;
+        paused_unlink(e, ch);
+        ch->last_io = e->now;
+        ch_schedule(e, ch);
+        mark_io(e, ch);
+    }
+}
+
+/* A channel out of room either becomes the overdraft holder, when nobody
+ * is, and may finish its frame beyond the budget (so that channels each
+ * holding part of the budget can never all wait for each other: the budget
+ * never deadlocks; memory stays within rx_budget plus one frame), or stops
+ * reading until budget frees. Returns its room afterwards (0: paused). */
+static size_t rx_out_of_room(tl_engine *e, channel *ch)
+{
+    if (e->rx_overdraft == NULL) {
+        e->rx_overdraft = ch;
+        e->stats.rx_overdrafts++;
+        return SIZE_MAX;
+    }
+    rx_pause(e, ch);
+    return 0;
+}
+
+/* The channel's reader now holds `pending` bytes of an incomplete frame:
+ * update the totals and the budget; freed budget wakes paused channels. */
+static void rx_account(tl_engine *e, channel *ch, size_t pending)
+{
+    size_t charged = pending > e->rx_reserve ? pending - e->rx_reserve : 0;
+    int freed = charged < ch->rx_charged;
+    if (pending == 0 && ch == e->rx_overdraft) {
+        e->rx_overdraft = NULL; /* its frame is done (or it closed): the next waiter may take it */
+        freed = 1;
+    }
+    e->rx_pending = e->rx_pending - ch->rx_pending + pending;
+    e->rx_charged = e->rx_charged - ch->rx_charged + charged;
+    ch->rx_pending = pending;
+    ch->rx_charged = charged;
+    if (e->rx_pending > e->stats.rx_buffered_peak) {
+        e->stats.rx_buffered_peak = e->rx_pending;
+    }
+    if (freed && e->paused_head != NULL) {
+        rx_wake_paused(e);
     }
 }
 
@@ -444,6 +698,15 @@ static int is_bye_frame(unsigned op) { return op == TL_OP_BYE_REQUEST || op == T
 
 static size_t msg_wire_len(const tl_message *m) { return TL_HEADER_SIZE + m->text.len + m->body.len; }
 
+/* Memory a queued message holds (max_send_queue). */
+static size_t msg_memory(const tl_message *m) { return sizeof *m + m->text.cap + m->body.cap; }
+
+/* Whether a channel stops reading because its peer does not read its replies. */
+static int send_queue_full(const tl_engine *e, const channel *ch)
+{
+    return e->opt.max_send_queue != 0 && ch->queued_memory > e->opt.max_send_queue;
+}
+
 /* Channel teardown (6.9): unsent messages back with the reason, then the
  * final Signal channel_closed with the first received message_id; the host is
  * told to close the socket with RST. With notify_app = 0 (group destroy,
@@ -467,6 +730,7 @@ static void teardown(tl_engine *e, channel *ch, tl_status reason, int hello_as_r
         deliver(e, ch->group, m);
     }
     ch->queued_bytes = 0;
+    ch->queued_memory = 0;
     ch->head_written = 0;
     if (ch->welcome) {
         pool_put(e, ch->welcome);
@@ -491,6 +755,92 @@ static void teardown(tl_engine *e, channel *ch, tl_status reason, int hello_as_r
     c.addr = ch->addr;
     ch_free(e, ch);
     push_command(e, &c);
+}
+
+/* A peer broke a rule: count it, tell the host, close the channel (the
+ * teardown of a local abort, with reason on the returned messages). */
+static void violate(tl_engine *e, channel *ch, tl_rule rule, tl_status reason, uint64_t offset,
+                    uint64_t value, uint64_t limit)
+{
+    e->stats.violations[rule]++;
+    if (e->opt.on_violation) {
+        tl_violation v;
+        memset(&v, 0, sizeof v);
+        v.rule = rule;
+        v.channel = ch->number;
+        v.reason = reason;
+        v.offset = offset;
+        v.value = value;
+        v.limit = limit;
+        v.received = ch->reader.stream_offset;
+        e->opt.on_violation(e->opt.cb_ctx, &v);
+    }
+    teardown(e, ch, reason, 0, 1);
+}
+
+/* ------------------------------------------------------------ rule texts */
+
+const char *tl_rule_name(tl_rule rule)
+{
+    switch (rule) {
+    case TL_RULE_OPCODE: return "undefined op code";
+    case TL_RULE_TEXT_LEN: return "text headers over the limit";
+    case TL_RULE_BODY_LEN: return "body over the limit";
+    case TL_RULE_HANDSHAKE_TIMEOUT: return "handshake timeout";
+    case TL_RULE_IDLE_TIMEOUT: return "idle timeout";
+    case TL_RULE_FRAME_TIMEOUT: return "partial-frame timeout";
+    }
+    return NULL;
+}
+
+/* ns as "250 ms", "10 s", "1.5 s". */
+static int format_ns(char *out, size_t cap, uint64_t ns)
+{
+    if (ns % 1000000000ull == 0) {
+        return snprintf(out, cap, "%llu s", (unsigned long long)(ns / 1000000000ull));
+    }
+    if (ns >= 1000000000ull) {
+        return snprintf(out, cap, "%.3g s", (double)ns / 1e9);
+    }
+    if (ns % 1000000ull == 0) {
+        return snprintf(out, cap, "%llu ms", (unsigned long long)(ns / 1000000ull));
+    }
+    return snprintf(out, cap, "%llu ns", (unsigned long long)ns);
+}
+
+int tl_violation_format(const tl_violation *v, char *out, size_t cap)
+{
+    char t[32];
+    if (out == NULL || cap == 0) {
+        return 0;
+    }
+    out[0] = '\0';
+    if (v == NULL) {
+        return 0;
+    }
+    const char *name = tl_rule_name(v->rule);
+    switch (v->rule) {
+    case TL_RULE_OPCODE:
+        return snprintf(out, cap, "op code %llu at byte %llu is undefined, 0-9 are (%s)",
+                        (unsigned long long)v->value, (unsigned long long)v->offset, name);
+    case TL_RULE_TEXT_LEN:
+    case TL_RULE_BODY_LEN:
+        return snprintf(out, cap, "%s %llu at byte %llu is over the limit %llu (%s)",
+                        v->rule == TL_RULE_TEXT_LEN ? "thl" : "bl", (unsigned long long)v->value,
+                        (unsigned long long)v->offset, (unsigned long long)v->limit, name);
+    case TL_RULE_HANDSHAKE_TIMEOUT:
+        format_ns(t, sizeof t, v->limit);
+        return snprintf(out, cap, "no HelloRequest within %s of the accept (%s)", t, name);
+    case TL_RULE_IDLE_TIMEOUT:
+        format_ns(t, sizeof t, v->limit);
+        return snprintf(out, cap, "no byte received or sent for %s (%s)", t, name);
+    case TL_RULE_FRAME_TIMEOUT:
+        format_ns(t, sizeof t, v->limit);
+        return snprintf(out, cap,
+                        "a frame still incomplete %s after its first byte, %llu bytes received (%s)", t,
+                        (unsigned long long)v->received, name);
+    }
+    return snprintf(out, cap, "rule %d", (int)v->rule);
 }
 
 /* ----------------------------------------------------------- public: life */
@@ -528,6 +878,7 @@ int tl_engine_create(const tl_engine_options *opt, tl_engine **out)
     e->a = a;
     e->rng = o.seed;
     e->next_id = 1; /* A23: per engine, from 1 */
+    e->rx_reserve = o.rx_reserve ? o.rx_reserve : RX_RESERVE_DEFAULT;
     for (unsigned i = 0; i < o.pool_initial; i++) {
         tl_message *m = msg_alloc(e);
         if (m == NULL) {
@@ -555,6 +906,10 @@ void tl_engine_destroy(tl_engine *e)
     if (e == NULL) {
         return;
     }
+    /* No wake-ups (and so no host callbacks) while everything goes. */
+    while (e->paused_head) {
+        paused_unlink(e, e->paused_head);
+    }
     while (e->all_head) {
         channel *ch = e->all_head;
         queue_free(e, &ch->sendq);
@@ -577,6 +932,7 @@ void tl_engine_destroy(tl_engine *e)
     for (unsigned i = 0; i < PAGE_SIZE; i++) {
         e->a->free(e->a->ctx, e->pages[i]);
     }
+    tl_theap_free(&e->timers, e->a);
     e->a->free(e->a->ctx, e->groups);
     e->a->free(e->a->ctx, e->cmds);
     e->a->free(e->a->ctx, e);
@@ -732,6 +1088,11 @@ static void enqueue_send(tl_engine *e, channel *ch, tl_message *m)
     memcpy(m->wire_hdr, w.hdr, TL_HEADER_SIZE);
     queue_push(&ch->sendq, m);
     ch->queued_bytes += msg_wire_len(m);
+    int was_full = send_queue_full(e, ch);
+    ch->queued_memory += msg_memory(m);
+    if (!was_full && send_queue_full(e, ch)) {
+        e->stats.send_queue_pauses++;
+    }
     if (ch->state == ST_OPEN) {
         mark_io(e, ch);
     }
@@ -909,7 +1270,20 @@ int tl_engine_io_state(const tl_engine *e, uint16_t chn, tl_io_state *out)
     memset(out, 0, sizeof *out);
     out->is_listener = ch->kind == KIND_LISTENER;
     out->connecting = ch->state == ST_CONNECTING;
-    out->want_read = ch->kind != KIND_LISTENER && ch->state == ST_OPEN && !ch->starving && !ch->read_stopped;
+    out->want_read = ch->kind != KIND_LISTENER && ch->state == ST_OPEN && !ch->starving &&
+                     !ch->read_stopped && !ch->rx_paused && !send_queue_full(e, ch);
+    out->read_max = SIZE_MAX;
+    if (rx_budget_on(e)) {
+        /* Partial-frame bytes it may take; while the pool is empty at most a
+         * reserve, so that bytes the core cannot take yet (a complete frame
+         * finds no message) wait in the socket, not in the host. Never 0: a
+         * channel whose room went to others pauses when it is offered a byte. */
+        size_t room = rx_room(e, ch);
+        if (e->pool_count == 0 && room > e->rx_reserve) {
+            room = e->rx_reserve;
+        }
+        out->read_max = room ? room : 1;
+    }
     if (ch->state == ST_OPEN && !send_blocked(e, ch)) {
         out->out_pending = ch->queued_bytes;
     }
@@ -948,6 +1322,8 @@ int tl_engine_connect_result(tl_engine *e, uint16_t chn, tl_status status, int i
     timer_disarm(e, ch);
     if (status == TL_STATUS_SUCCESS) {
         ch->state = ST_OPEN;
+        ch->last_io = e->now;
+        ch_schedule(e, ch);
         mark_io(e, ch);
         return TL_OK;
     }
@@ -968,19 +1344,61 @@ int tl_engine_accepted(tl_engine *e, uint16_t listener, uint16_t *out)
     }
     ch->state = ST_OPEN; /* no notification: the app learns of it from the first frame (6.3) */
     *out = ch->number;
+    ch_schedule(e, ch); /* handshake and idle timers, when configured */
     mark_io(e, ch);
     return TL_OK;
 }
 
-static tl_status reader_failure(tl_engine *e, const tl_reader *r)
+/* The reader failed (A7 op code, text or body limit, out of memory): the
+ * channel is closed with the rule's reason. */
+static void reader_failure(tl_engine *e, channel *ch)
 {
+    const tl_reader *r = &ch->reader;
     const tl_reader_error_info *err = tl_reader_error(r);
     switch (err->code) {
-    case TL_E_BAD_OPCODE: e->stats.invalid_opcodes++; return TL_STATUS_INVALID_OP_CODE; /* A7 */
+    case TL_E_BAD_OPCODE:
+        e->stats.invalid_opcodes++;
+        violate(e, ch, TL_RULE_OPCODE, TL_STATUS_INVALID_OP_CODE, err->offset, err->value,
+                err->limit); /* A7 */
+        return;
     case TL_E_LIMIT:
-        return r->hdr.thl > r->opt.max_text ? TL_STATUS_INVALID_HEADERS_LEN : TL_STATUS_INVALID_BODY_LEN;
-    default: return TL_STATUS_ALLOCATION_FAILED;
+        if (r->hdr.thl > r->opt.max_text) {
+            violate(e, ch, TL_RULE_TEXT_LEN, TL_STATUS_INVALID_HEADERS_LEN, err->offset, err->value,
+                    err->limit);
+        } else {
+            violate(e, ch, TL_RULE_BODY_LEN, TL_STATUS_INVALID_BODY_LEN, err->offset, err->value, err->limit);
+        }
+        return;
+    default: teardown(e, ch, TL_STATUS_ALLOCATION_FAILED, 0, 1); return;
     }
+}
+
+/* Starve: no pool message for the next frame (6.7, A20). */
+static void starve(tl_engine *e, channel *ch)
+{
+    if (ch->starving) {
+        return;
+    }
+    ch->starving = 1;
+    e->starving_count++;
+    if (rx_budget_on(e)) {
+        ch->prev_starving = e->starving_tail;
+        if (e->starving_tail) {
+            e->starving_tail->next_starving = ch;
+        } else {
+            e->starving_head = ch;
+        }
+        e->starving_tail = ch;
+    }
+    /* A20: one pool_empty per starvation episode; an episode lasts until the
+     * channel gets a message, so a wake-up that loses the message to another
+     * channel is not a new one. */
+    if (!ch->pool_signalled) {
+        ch->pool_signalled = 1;
+        e->stats.pool_empty_episodes++;
+        notify(e, ch->group, TL_OP_SIGNAL, TL_STATUS_POOL_EMPTY, ch->number, 0);
+    }
+    mark_io(e, ch);
 }
 
 /* A received frame into the reserved message, then to the group (6.7). */
@@ -1013,6 +1431,9 @@ static int accept_frame(tl_engine *e, channel *ch, const tl_frame *f)
     if (op == TL_OP_BYE_SIGNAL) {
         e->stats.peer_bye_signals++; /* A2: the documented-but-broken form */
     }
+    if (ch->kind == KIND_SERVER && op == TL_OP_HELLO_REQUEST) {
+        ch->got_hello = 1; /* the handshake timer stops */
+    }
     if (ch->kind == KIND_CLIENT) {
         if (op == TL_OP_HELLO_RESPONSE) {
             ch->got_hello_response = 1;
@@ -1027,6 +1448,7 @@ static int accept_frame(tl_engine *e, channel *ch, const tl_frame *f)
 int tl_engine_input(tl_engine *e, uint16_t chn, const uint8_t *data, size_t len, size_t *consumed)
 {
     size_t pos = 0;
+    int completed = 0;
     *consumed = 0;
     channel *ch = ch_find(e, chn);
     if (ch == NULL) {
@@ -1039,45 +1461,56 @@ int tl_engine_input(tl_engine *e, uint16_t chn, const uint8_t *data, size_t len,
         *consumed = len;
         return TL_OK;
     }
+    /* With rx_budget the pool message of a frame is taken with its last byte
+     * (a partial frame holds none), and partial bytes stay within the reserve
+     * and the budget. Without it, as tofu: taken with the first byte. */
+    int lazy = rx_budget_on(e);
+    if (ch->rx_paused || ch->starving || send_queue_full(e, ch)) {
+        return TL_OK; /* not reading: the host offers the bytes again later */
+    }
     while (pos < len) {
-        if (ch->rx == NULL) {
+        size_t avail = len - pos;
+        if (ch->rx == NULL && (!lazy || tl_reader_would_complete(&ch->reader, data + pos, avail))) {
             ch->rx = pool_take(e); /* receive buffers come from the pool only (6.7) */
             if (ch->rx == NULL) {
-                if (!ch->starving) {
-                    ch->starving = 1;
-                    e->starving_count++;
-                    /* A20: one pool_empty per starvation episode; an episode
-                     * lasts until the channel gets a message, so a wake-up
-                     * that loses the message to another channel is not a
-                     * new one. */
-                    if (!ch->pool_signalled) {
-                        ch->pool_signalled = 1;
-                        e->stats.pool_empty_episodes++;
-                        notify(e, ch->group, TL_OP_SIGNAL, TL_STATUS_POOL_EMPTY, ch->number, 0);
-                    }
-                    mark_io(e, ch);
-                }
+                starve(e, ch);
                 break;
             }
             ch->pool_signalled = 0;
         }
+        if (lazy && ch->rx == NULL) {
+            size_t room = rx_room(e, ch);
+            if (room == 0 && rx_out_of_room(e, ch) == 0) {
+                break;
+            }
+            room = rx_room(e, ch);
+            if (avail > room) {
+                avail = room;
+            }
+        }
         size_t used = 0;
         tl_frame f;
-        tl_read_result r = tl_reader_next(&ch->reader, data + pos, len - pos, &used, &f);
+        tl_read_result r = tl_reader_next(&ch->reader, data + pos, avail, &used, &f);
         pos += used;
         if (r == TL_READ_MORE) {
-            break;
+            rx_account(e, ch, tl_reader_pending(&ch->reader));
+            continue; /* all of avail taken: the next round pauses if it was cut */
         }
         if (r == TL_READ_ERROR) {
             *consumed = len;
-            teardown(e, ch, reader_failure(e, &ch->reader), 0, 1);
+            reader_failure(e, ch);
             return TL_OK;
         }
+        completed = 1;
         if (accept_frame(e, ch, &f) != TL_OK) {
             *consumed = len;
             teardown(e, ch, TL_STATUS_ALLOCATION_FAILED, 0, 1);
             return TL_OK;
         }
+        if (ch->reader.buf_cap > RX_KEEP_BUFFER) {
+            tl_reader_free(&ch->reader); /* between frames: idle channels keep no big buffer */
+        }
+        rx_account(e, ch, 0);
         if (tl_proto_opcode(f.hdr.proto) == TL_OP_BYE_RESPONSE) {
             /* The side that receives ByeResponse stops reading and closes (6.8). */
             ch->read_stopped = 1;
@@ -1085,8 +1518,26 @@ int tl_engine_input(tl_engine *e, uint16_t chn, const uint8_t *data, size_t len,
             teardown(e, ch, TL_STATUS_CHANNEL_CLOSED, 0, 1);
             return TL_OK;
         }
+        if (send_queue_full(e, ch)) {
+            break; /* its peer does not read our replies: stop reading too */
+        }
     }
     *consumed = pos;
+    if (pos > 0) {
+        ch->last_io = e->now;
+    }
+    /* The frame timer runs from a frame's first byte to its last. */
+    int partial = ch->rx_pending != 0;
+    if (partial && (!ch->frame_partial || completed)) {
+        ch->frame_since = e->now;
+    }
+    ch->frame_partial = partial;
+    /* Nothing left to take: wait for budget rather than be asked again. */
+    if (lazy && !ch->rx_paused && !ch->starving && ch->rx == NULL && ch->rx_pending > 0 &&
+        rx_room(e, ch) == 0) {
+        (void)rx_out_of_room(e, ch);
+    }
+    ch_schedule(e, ch);
     return TL_OK;
 }
 
@@ -1153,6 +1604,9 @@ int tl_engine_output_done(tl_engine *e, uint16_t chn, size_t n)
     }
     ch->queued_bytes -= n;
     e->stats.bytes_out += n;
+    if (n > 0) {
+        ch->last_io = e->now; /* progress: the idle timer starts again */
+    }
     while (n > 0) {
         tl_message *m = ch->sendq.head;
         size_t rest = msg_wire_len(m) - ch->head_written;
@@ -1163,6 +1617,7 @@ int tl_engine_output_done(tl_engine *e, uint16_t chn, size_t n)
         n -= rest;
         ch->head_written = 0;
         queue_pop(&ch->sendq);
+        ch->queued_memory -= msg_memory(m);
         e->stats.frames_out++;
         unsigned op = tl_proto_opcode(m->hdr.proto);
         if (is_bye_frame(op)) {
@@ -1184,42 +1639,65 @@ int tl_engine_output_done(tl_engine *e, uint16_t chn, size_t n)
     return TL_OK;
 }
 
+static void violate(tl_engine *e, channel *ch, tl_rule rule, tl_status reason, uint64_t offset,
+                    uint64_t value, uint64_t limit);
+
+/* The "channel" a timer heap node belongs to. */
+static channel *node_channel(tl_theap_node *n)
+{
+    return (channel *)(void *)((char *)n - offsetof(channel, tnode));
+}
+
 void tl_engine_tick(tl_engine *e, uint64_t now_ns)
 {
+    tl_theap_node *top;
     if (now_ns > e->now) {
         e->now = now_ns;
     }
-    if (e->timer_count == 0) {
-        return;
-    }
-    channel *ch = e->all_head;
-    while (ch) {
-        channel *next = ch->next_all;
-        if (ch->timer != TIMER_NONE && ch->deadline <= e->now) {
-            timer_kind t = ch->timer;
-            timer_disarm(e, ch);
-            if (t == TIMER_CONNECT) {
-                teardown(e, ch, TL_STATUS_CONNECT_FAILED, 0, 1);
+    /* Earliest first, equal deadlines in channel creation order. A key found
+     * early (activity since) is moved to the channel's real deadline. */
+    while ((top = tl_theap_top(&e->timers)) != NULL && top->key <= e->now) {
+        channel *ch = node_channel(top);
+        due_kind k;
+        uint64_t d = channel_due(e, ch, &k);
+        if (d > e->now) {
+            if (d == UINT64_MAX) {
+                tl_theap_remove(&e->timers, top);
             } else {
-                teardown(e, ch, TL_STATUS_CHANNEL_CLOSED, 0, 1);
+                tl_theap_set(&e->timers, top, d);
             }
+            continue;
         }
-        ch = next;
+        switch (k) {
+        case DUE_CONNECT:
+            timer_disarm(e, ch);
+            teardown(e, ch, TL_STATUS_CONNECT_FAILED, 0, 1); /* A21 */
+            break;
+        case DUE_BYE_GRACE:
+            timer_disarm(e, ch);
+            teardown(e, ch, TL_STATUS_CHANNEL_CLOSED, 0, 1); /* A3 */
+            break;
+        case DUE_HANDSHAKE:
+            violate(e, ch, TL_RULE_HANDSHAKE_TIMEOUT, TL_STATUS_CHANNEL_CLOSED, 0, e->now - ch->opened_at,
+                    e->opt.handshake_timeout_ns);
+            break;
+        case DUE_FRAME:
+            violate(e, ch, TL_RULE_FRAME_TIMEOUT, TL_STATUS_CHANNEL_CLOSED, 0, e->now - ch->frame_since,
+                    e->opt.frame_timeout_ns);
+            break;
+        case DUE_IDLE:
+            violate(e, ch, TL_RULE_IDLE_TIMEOUT, TL_STATUS_CHANNEL_CLOSED, 0, e->now - ch->last_io,
+                    e->opt.idle_timeout_ns);
+            break;
+        case DUE_NONE: tl_theap_remove(&e->timers, top); break;
+        }
     }
 }
 
 uint64_t tl_engine_next_deadline(const tl_engine *e)
 {
-    uint64_t d = UINT64_MAX;
-    if (e->timer_count == 0) {
-        return d;
-    }
-    for (const channel *ch = e->all_head; ch; ch = ch->next_all) {
-        if (ch->timer != TIMER_NONE && ch->deadline < d) {
-            d = ch->deadline;
-        }
-    }
-    return d;
+    const tl_theap_node *top = tl_theap_top(&e->timers);
+    return top != NULL ? top->key : UINT64_MAX;
 }
 
 void tl_engine_get_stats(const tl_engine *e, tl_engine_stats *out)
@@ -1236,11 +1714,15 @@ void tl_engine_get_stats(const tl_engine *e, tl_engine_stats *out)
     }
     out->engine_now = held;
     out->next_message_id = e->next_id;
+    out->rx_buffered_now = e->rx_pending;
+    out->rx_charged_now = e->rx_charged;
 }
 
 const char *tl_engine_check(const tl_engine *e)
 {
     uint32_t count = 0, starving = 0;
+    uint32_t paused = 0;
+    uint64_t rx_pending = 0, rx_charged = 0;
     for (const channel *ch = e->all_head; ch; ch = ch->next_all) {
         count++;
         if (ch_find(e, ch->number) != ch) {
@@ -1269,13 +1751,63 @@ const char *tl_engine_check(const tl_engine *e)
         if (ch->kind == KIND_LISTENER && ch->sendq.count != 0) {
             return "a listener has queued frames";
         }
+        size_t memory = 0;
+        for (const tl_message *m = ch->sendq.head; m; m = m->next) {
+            memory += msg_memory(m);
+        }
+        if (memory != ch->queued_memory) {
+            return "send queue memory accounting is inconsistent";
+        }
+        due_kind k;
+        uint64_t due = channel_due(e, ch, &k);
+        if (due != UINT64_MAX && (ch->tnode.pos == 0 || ch->tnode.key > due)) {
+            return "a channel's deadline is not in the timer heap, or later there";
+        }
+        if (ch->rx_pending != tl_reader_pending(&ch->reader)) {
+            return "a channel's incomplete-frame bytes are not accounted";
+        }
+        if (ch->frame_partial != (ch->rx_pending != 0)) {
+            return "a channel's partial-frame state is wrong";
+        }
+        rx_pending += ch->rx_pending;
+        rx_charged += ch->rx_charged;
+        if (ch->rx_paused) {
+            paused++;
+        }
     }
-    uint32_t timers = 0;
-    for (const channel *ch = e->all_head; ch; ch = ch->next_all) {
-        timers += ch->timer != TIMER_NONE;
+    if (rx_pending != e->rx_pending || rx_charged != e->rx_charged) {
+        return "incomplete-frame totals are inconsistent";
     }
-    if (timers != e->timer_count) {
-        return "timer counter is inconsistent";
+    for (const channel *ch = e->paused_head; ch; ch = ch->next_paused) {
+        if (!ch->rx_paused || paused == 0) {
+            return "the paused list is inconsistent";
+        }
+        paused--;
+    }
+    if (paused != 0) {
+        return "a paused channel is not in the paused list";
+    }
+    if (rx_budget_on(e)) {
+        uint32_t listed = 0;
+        for (const channel *ch = e->starving_head; ch; ch = ch->next_starving) {
+            if (!ch->starving || ++listed > e->starving_count) {
+                return "the starving list is inconsistent";
+            }
+        }
+        if (listed != e->starving_count) {
+            return "a starving channel is not in the starving list";
+        }
+    }
+    if (e->rx_overdraft != NULL && (e->rx_overdraft->rx_pending == 0 || e->rx_overdraft->rx_paused ||
+                                    ch_find(e, e->rx_overdraft->number) != e->rx_overdraft)) {
+        return "the rx overdraft is held by a channel with no incomplete frame";
+    }
+    const char *heap = tl_theap_check(&e->timers);
+    if (heap != NULL) {
+        return heap;
+    }
+    if (e->timers.n > e->nchannels) {
+        return "more timers than channels";
     }
     if (count != e->nchannels || starving != e->starving_count) {
         return "channel counters are inconsistent";

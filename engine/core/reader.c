@@ -218,3 +218,23 @@ size_t tl_reader_missing(const tl_reader *r)
 size_t tl_reader_pending(const tl_reader *r) { return r->hdr_have + r->buf_len; }
 
 const tl_reader_error_info *tl_reader_error(const tl_reader *r) { return r->failed ? &r->error : NULL; }
+
+int tl_reader_would_complete(const tl_reader *r, const uint8_t *data, size_t len)
+{
+    if (r->failed || (data == NULL && len > 0)) {
+        return 0;
+    }
+    if (r->hdr_have == TL_HEADER_SIZE) {
+        return len >= (size_t)r->hdr.thl + r->hdr.bl - r->buf_len;
+    }
+    if (r->hdr_have + len < TL_HEADER_SIZE) {
+        return 0;
+    }
+    uint8_t hb[TL_HEADER_SIZE];
+    tl_header h;
+    size_t from_data = TL_HEADER_SIZE - r->hdr_have;
+    memcpy(hb, r->hdr_buf, r->hdr_have);
+    memcpy(hb + r->hdr_have, data, from_data);
+    tl_header_decode(hb, &h);
+    return len - from_data >= (size_t)h.thl + h.bl;
+}

@@ -10,17 +10,31 @@
  * and IO (interest changed). A channel named by an IO command is marked
  * "dirty"; a dirty channel gets its stashed input re-offered, its output
  * flushed and its epoll interest recomputed from tl_engine_io_state.
+ *
+ * Limits (docs/serve.md; all off unless tl_posix_options / tl_engine_options
+ * set them). Reads take at most tl_io_state.read_max bytes, so what the core
+ * cannot take (rx budget, empty pool) waits in the kernel. The accept path
+ * refuses connections beyond max_connections and, at the descriptor limit,
+ * uses a spare descriptor to refuse rather than spin (on_accept,
+ * refuse_without_descriptor). The core's on_violation and the refusals are
+ * turned into one log line each, naming the connection (describe_fd). The OS
+ * reason of a failed listen or connect is kept per channel (record_error).
+ * Whoever reworks the receive path (leader/follower, issue 14) keeps: read at
+ * most read_max; tick before input so the core dates frames and activity;
+ * call the core's callbacks under the one lock as today.
  */
 #define _GNU_SOURCE
 
 #include "tofulab/posix.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +56,8 @@
 #define POSIX_ACCEPTS_PER_EVENT 64
 #define POSIX_LISTEN_BACKLOG    1024       /* 6.3, 6.14 */
 #define POSIX_WAKE_TAG          UINT64_MAX /* epoll tag of the eventfd */
+#define POSIX_ERRORS            64         /* failed listens/connects whose OS reason is kept */
+#define POSIX_ACCEPT_BACKOFF_NS 100000000u /* listeners rest this long when no descriptor is left at all */
 
 /* One socket: a connection (client or server side) or a listener. */
 typedef struct posix_conn {
@@ -50,6 +66,7 @@ typedef struct posix_conn {
     uint32_t gen;      /* epoll tag = channel | gen << 16: stale events are ignored */
     tl_addr_kind kind; /* TCP or UDS: decides the end-of-stream reason (A9) */
     int listener;
+    int accepted;    /* a server-side connection: counts against max_connections */
     int connecting;  /* non-blocking connect in progress */
     int finished;    /* transport end reported: no more I/O, waiting for CLOSE */
     int hup;         /* error/hang-up seen while the engine was not reading */
@@ -91,6 +108,17 @@ struct tl_posix {
     uint16_t *dirty;
     size_t ndirty;
     uint8_t *rbuf; /* the reactor's read buffer */
+    /* Host limits (tl_posix_options, docs/serve.md). */
+    tl_posix_options popt;
+    tl_posix_host_stats hstats;
+    int spare_fd;              /* kept open to refuse connections at the descriptor limit */
+    uint64_t accept_resume_at; /* listeners rest until then (no descriptor, no spare); 0 = not */
+    /* The OS reasons of the last failed listens and connects (tl_posix_channel_error). */
+    struct {
+        uint16_t channel;
+        char text[96];
+    } errs[POSIX_ERRORS];
+    unsigned errs_next;
 };
 
 /* ------------------------------------------------------------ utilities */
@@ -189,6 +217,93 @@ static void on_deliver(void *ctx, uint32_t group)
     }
 }
 
+/* ------------------------------------------------- limits: logging, errors */
+
+/* One log line through tl_posix_options.log (nothing when unset). */
+static void host_log(tl_posix *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void host_log(tl_posix *p, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    if (p->popt.log == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    p->popt.log(p->popt.log_ctx, line);
+}
+
+/* "tcp 127.0.0.1:40112" / "tcp [::1]:40112" (the peer) or "uds /path" (the
+ * socket's own path: Unix peers are usually unnamed). */
+static void describe_fd(int fd, tl_addr_kind kind, char *buf, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char host[INET6_ADDRSTRLEN];
+    buf[0] = '\0';
+    memset(&ss, 0, sizeof ss);
+    if (kind == TL_ADDR_UDS) {
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_UNIX) {
+            const struct sockaddr_un *su = (const struct sockaddr_un *)&ss;
+            snprintf(buf, cap, "uds %.*s", (int)strnlen(su->sun_path, sizeof su->sun_path), su->sun_path);
+        } else {
+            snprintf(buf, cap, "uds");
+        }
+        return;
+    }
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) {
+        snprintf(buf, cap, "tcp");
+    } else if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *si = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &si->sin_addr, host, sizeof host);
+        snprintf(buf, cap, "tcp %s:%u", host, (unsigned)ntohs(si->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *si = (const struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &si->sin6_addr, host, sizeof host);
+        snprintf(buf, cap, "tcp [%s]:%u", host, (unsigned)ntohs(si->sin6_port));
+    } else {
+        snprintf(buf, cap, "tcp");
+    }
+}
+
+/* The engine closes a channel for a rule (tl_engine_options.on_violation):
+ * one line naming the connection and the rule. */
+static void on_violation(void *ctx, const tl_violation *v)
+{
+    tl_posix *p = ctx;
+    char who[160], rule[256];
+    posix_conn *c = p->conns[v->channel];
+    if (p->popt.log == NULL) {
+        return;
+    }
+    tl_violation_format(v, rule, sizeof rule);
+    if (c != NULL && !c->listener) {
+        describe_fd(c->fd, c->kind, who, sizeof who);
+        host_log(p, "connection %u (%s): %s: closed", (unsigned)v->channel, who, rule);
+    } else {
+        host_log(p, "connection %u: %s: closed", (unsigned)v->channel, rule);
+    }
+}
+
+/* Keep the OS reason of a failed listen or connect (tl_posix_channel_error). */
+static void record_error(tl_posix *p, uint16_t channel, const char *text)
+{
+    unsigned i = p->errs_next++ % POSIX_ERRORS;
+    p->errs[i].channel = channel;
+    snprintf(p->errs[i].text, sizeof p->errs[i].text, "%s", text);
+}
+
+static void record_errno(tl_posix *p, uint16_t channel, int err)
+{
+    char buf[96];
+    /* strerror_r is not thread-safe-portable in both flavours; strerror is
+     * called under the host lock only. */
+    snprintf(buf, sizeof buf, "%s", strerror(err));
+    record_error(p, channel, buf);
+}
+
 /* ------------------------------------------------------- connections */
 
 static posix_conn *conn_new(tl_posix *p, int fd, uint16_t channel, tl_addr_kind kind)
@@ -229,8 +344,9 @@ static void conn_set_interest(tl_posix *p, posix_conn *c, uint32_t events)
     }
 }
 
-static void conn_drop_left(posix_conn *c)
+static void conn_drop_left(tl_posix *p, posix_conn *c)
 {
+    p->hstats.stashed_bytes_now -= c->left_len;
     free(c->left);
     c->left = NULL;
     c->left_off = 0;
@@ -258,7 +374,10 @@ static void conn_close(tl_posix *p, posix_conn *c, int reset)
     if (p->conns[c->channel] == c) {
         p->conns[c->channel] = NULL;
     }
-    conn_drop_left(c);
+    if (c->accepted) {
+        p->hstats.connections_now--;
+    }
+    conn_drop_left(p, c);
     free(c->path);
     free(c);
 }
@@ -278,7 +397,7 @@ static void conn_finish(tl_posix *p, posix_conn *c, tl_status reason)
 {
     c->finished = 1;
     conn_deregister(p, c);
-    conn_drop_left(c);
+    conn_drop_left(p, c);
     (void)tl_engine_transport_closed(p->eng, c->channel, reason);
 }
 
@@ -318,9 +437,10 @@ static int conn_feed(tl_posix *p, posix_conn *c, const uint8_t *data, size_t len
             return 0;
         }
         memcpy(keep, data + consumed, rest);
-        conn_drop_left(c);
+        conn_drop_left(p, c);
         c->left = keep;
         c->left_len = rest;
+        p->hstats.stashed_bytes_now += rest;
         return 0;
     }
     if (tl_engine_io_state(p->eng, c->channel, &st) != TL_OK || !st.want_read) {
@@ -339,7 +459,7 @@ static int conn_offer_left(tl_posix *p, posix_conn *c)
             return 0;
         }
         if (tl_engine_input(p->eng, c->channel, c->left + c->left_off, c->left_len, &consumed) != TL_OK) {
-            conn_drop_left(c);
+            conn_drop_left(p, c);
             return 0;
         }
         if (consumed > c->left_len) {
@@ -347,8 +467,9 @@ static int conn_offer_left(tl_posix *p, posix_conn *c)
         }
         c->left_off += consumed;
         c->left_len -= consumed;
+        p->hstats.stashed_bytes_now -= consumed;
         if (c->left_len == 0) {
-            conn_drop_left(c);
+            conn_drop_left(p, c);
         } else if (consumed == 0) {
             return 0;
         }
@@ -356,10 +477,17 @@ static int conn_offer_left(tl_posix *p, posix_conn *c)
     return c->left_len == 0;
 }
 
+/* How much to read now: the read buffer, or less when the core can take
+ * less (tl_io_state.read_max, rx_budget): the rest waits in the socket. */
+static size_t read_size(const tl_io_state *st)
+{
+    return st->read_max < POSIX_READ_BUF ? st->read_max : POSIX_READ_BUF;
+}
+
 /* An error or hang-up on a connection (6.7): what is readable is read and
  * delivered first, then the transport ends with communication_failed. While
- * the core does not read (pool empty) the socket leaves the epoll set and the
- * drain resumes when the channel reads again. */
+ * the core does not read (pool empty, rx budget) the socket leaves the epoll
+ * set and the drain resumes when the channel reads again. */
 static void conn_hangup(tl_posix *p, posix_conn *c)
 {
     tl_io_state st;
@@ -374,7 +502,7 @@ static void conn_hangup(tl_posix *p, posix_conn *c)
             }
             return;
         }
-        ssize_t r = read(c->fd, p->rbuf, POSIX_READ_BUF);
+        ssize_t r = read(c->fd, p->rbuf, read_size(&st));
         if (r > 0) {
             (void)conn_feed(p, c, p->rbuf, (size_t)r);
             continue;
@@ -389,13 +517,18 @@ static void conn_hangup(tl_posix *p, posix_conn *c)
 
 static void conn_read(tl_posix *p, posix_conn *c)
 {
+    tl_io_state st;
     for (int i = 0; i < POSIX_READS_PER_EVENT && !c->finished; i++) {
         if (c->left_len > 0) {
             return; /* the core starves: the stash goes first */
         }
-        ssize_t r = read(c->fd, p->rbuf, POSIX_READ_BUF);
+        if (tl_engine_io_state(p->eng, c->channel, &st) != TL_OK || !st.want_read) {
+            return;
+        }
+        size_t want = read_size(&st);
+        ssize_t r = read(c->fd, p->rbuf, want);
         if (r > 0) {
-            if (!conn_feed(p, c, p->rbuf, (size_t)r) || (size_t)r < POSIX_READ_BUF) {
+            if (!conn_feed(p, c, p->rbuf, (size_t)r) || (size_t)r < want) {
                 return;
             }
             continue;
@@ -456,7 +589,7 @@ static void conn_settle(tl_posix *p, posix_conn *c)
         return; /* a CLOSE is on its way */
     }
     if (c->listener) {
-        conn_set_interest(p, c, EPOLLIN);
+        conn_set_interest(p, c, p->accept_resume_at != 0 ? 0 : EPOLLIN);
         return;
     }
     if (c->connecting) {
@@ -498,6 +631,7 @@ static void do_listen(tl_posix *p, const tl_command *cmd)
     uint16_t port = 0;
     char *path = NULL;
     int one = 1;
+    int err = 0;
 
     if (p->conns[cmd->channel] != NULL) {
         (void)tl_engine_listen_result(p->eng, cmd->channel, TL_STATUS_INVALID_CHANNEL_NUMBER);
@@ -511,7 +645,9 @@ static void do_listen(tl_posix *p, const tl_command *cmd)
         hints.ai_socktype = SOCK_STREAM;
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
         snprintf(service, sizeof service, "%u", (unsigned)cmd->addr.port);
-        if (getaddrinfo(cmd->addr.host, service, &hints, &res) != 0 || res == NULL) {
+        int gai = getaddrinfo(cmd->addr.host, service, &hints, &res);
+        if (gai != 0 || res == NULL) {
+            record_error(p, cmd->channel, gai != 0 ? gai_strerror(gai) : "no address found");
             (void)tl_engine_listen_result(p->eng, cmd->channel, TL_STATUS_INVALID_ADDRESS);
             return;
         }
@@ -519,9 +655,11 @@ static void do_listen(tl_posix *p, const tl_command *cmd)
         /* SO_REUSEADDR as tofu; not SO_REUSEPORT (tofu sets it): with it a
          * second server on a port in use would silently share the port
          * instead of failing with listen_failed. Documented divergence. */
-        if (fd >= 0 &&
-            (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-             bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, POSIX_LISTEN_BACKLOG) != 0)) {
+        if (fd < 0) {
+            err = errno;
+        } else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+                   bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, POSIX_LISTEN_BACKLOG) != 0) {
+            err = errno;
             close(fd);
             fd = -1;
         }
@@ -541,6 +679,7 @@ static void do_listen(tl_posix *p, const tl_command *cmd)
         struct sockaddr_un sa;
         size_t n = strnlen(cmd->addr.path, sizeof cmd->addr.path);
         if (n == 0 || n >= sizeof sa.sun_path) {
+            record_error(p, cmd->channel, "path too long for a Unix socket");
             (void)tl_engine_listen_result(p->eng, cmd->channel, TL_STATUS_INVALID_ADDRESS);
             return;
         }
@@ -554,10 +693,14 @@ static void do_listen(tl_posix *p, const tl_command *cmd)
         }
         (void)unlink(path); /* 4.3: any existing file at the path goes first */
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (fd < 0) {
+            err = errno;
+        } else if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            err = errno;
             close(fd);
             fd = -1;
-        } else if (fd >= 0 && listen(fd, POSIX_LISTEN_BACKLOG) != 0) {
+        } else if (listen(fd, POSIX_LISTEN_BACKLOG) != 0) {
+            err = errno;
             close(fd);
             fd = -1;
             unlink(path);
@@ -570,6 +713,9 @@ static void do_listen(tl_posix *p, const tl_command *cmd)
         status = TL_STATUS_INVALID_ADDRESS;
     }
     if (fd < 0) {
+        if (err != 0) {
+            record_errno(p, cmd->channel, err);
+        }
         (void)tl_engine_listen_result(p->eng, cmd->channel, status);
         return;
     }
@@ -614,13 +760,16 @@ static void do_connect(tl_posix *p, const tl_command *cmd)
         hints.ai_socktype = SOCK_STREAM;
         hints.ai_flags = AI_NUMERICSERV;
         snprintf(service, sizeof service, "%u", (unsigned)cmd->addr.port);
-        if (getaddrinfo(cmd->addr.host, service, &hints, &res) != 0 || res == NULL) {
+        int gai = getaddrinfo(cmd->addr.host, service, &hints, &res);
+        if (gai != 0 || res == NULL) {
+            record_error(p, cmd->channel, gai != 0 ? gai_strerror(gai) : "no address found");
             (void)tl_engine_connect_result(p->eng, cmd->channel, TL_STATUS_INVALID_ADDRESS, 1);
             return;
         }
         /* 4.3: the first result is used. */
         fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
         if (fd < 0) {
+            record_errno(p, cmd->channel, errno);
             freeaddrinfo(res);
             (void)tl_engine_connect_result(p->eng, cmd->channel, TL_STATUS_COMMUNICATION_FAILED, 1);
             return;
@@ -641,6 +790,7 @@ static void do_connect(tl_posix *p, const tl_command *cmd)
         memcpy(sa.sun_path, cmd->addr.path, n);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
+            record_errno(p, cmd->channel, errno);
             (void)tl_engine_connect_result(p->eng, cmd->channel, TL_STATUS_COMMUNICATION_FAILED, 1);
             return;
         }
@@ -659,6 +809,7 @@ static void do_connect(tl_posix *p, const tl_command *cmd)
             st = TL_STATUS_UDS_PATH_NOT_FOUND;
         }
         close(fd);
+        record_errno(p, cmd->channel, err);
         (void)tl_engine_connect_result(p->eng, cmd->channel, st, 1);
         return;
     }
@@ -728,6 +879,47 @@ static void reactor_settle(tl_posix *p)
 
 /* -------------------------------------------------------------- events */
 
+/* Refuse an accepted connection at once: a plain close (FIN; RST if it had
+ * already sent bytes), counted and logged by the caller. */
+static void refuse(int fd) { close(fd); }
+
+/* accept4 failed with EMFILE / ENFILE: the listener stays readable, so
+ * without a descriptor the reactor would spin and the client would wait in
+ * the backlog. Give up the spare descriptor, accept and close the client,
+ * take the spare back. Returns 1 when a connection was refused that way. */
+static int refuse_without_descriptor(tl_posix *p, posix_conn *l, int err)
+{
+    int fd = -1;
+    if (p->spare_fd >= 0) {
+        close(p->spare_fd);
+        p->spare_fd = -1;
+        fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            char who[160];
+            describe_fd(fd, l->kind, who, sizeof who);
+            refuse(fd);
+            p->hstats.refused_no_descriptor++;
+            host_log(p, "connection from %s refused: no file descriptor left (%s)", who, strerror(err));
+        }
+        p->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0 && p->spare_fd < 0) {
+        /* Not even the spare: rest the listeners briefly instead of spinning. */
+        p->accept_resume_at = now_ns() + POSIX_ACCEPT_BACKOFF_NS;
+        for (uint32_t ch = 0; ch < POSIX_CHANNELS; ch++) {
+            posix_conn *c = p->conns[ch];
+            if (c != NULL && c->listener && !c->finished) {
+                conn_set_interest(p, c, 0);
+            }
+        }
+        p->hstats.refused_no_descriptor++;
+        host_log(p, "listeners pause for %u ms: no file descriptor left (%s)",
+                 (unsigned)(POSIX_ACCEPT_BACKOFF_NS / 1000000u), strerror(err));
+        return 0;
+    }
+    return fd >= 0;
+}
+
 static void on_accept(tl_posix *p, posix_conn *l, uint32_t events)
 {
     if (events & EPOLLERR) {
@@ -742,15 +934,37 @@ static void on_accept(tl_posix *p, posix_conn *l, uint32_t events)
     for (int i = 0; i < POSIX_ACCEPTS_PER_EVENT; i++) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) {
+            int err = errno;
+            if (err == EINTR || err == ECONNABORTED) {
                 continue;
             }
-            return; /* EAGAIN, or an accept error: logged nowhere and ignored (6.3) */
+            if ((err == EMFILE || err == ENFILE) && refuse_without_descriptor(p, l, err)) {
+                continue;
+            }
+            if (err != EAGAIN && err != EWOULDBLOCK && err != EMFILE && err != ENFILE) {
+                p->hstats.accept_errors++; /* ignored, as tofu does (6.3) */
+            }
+            return;
+        }
+        if (p->popt.max_connections != 0 && p->hstats.connections_now >= p->popt.max_connections) {
+            char who[160];
+            describe_fd(fd, l->kind, who, sizeof who);
+            refuse(fd);
+            p->hstats.refused_max_connections++;
+            host_log(p, "connection from %s refused: %u connections open, the most allowed (max-connections)",
+                     who, (unsigned)p->hstats.connections_now);
+            continue;
         }
         set_linger(fd, 1); /* 6.3 step 6 */
         uint16_t ch = 0;
-        if (tl_engine_accepted(p->eng, l->channel, &ch) != TL_OK) {
+        int rc = tl_engine_accepted(p->eng, l->channel, &ch);
+        if (rc != TL_OK) {
+            char who[160];
+            describe_fd(fd, l->kind, who, sizeof who);
             close(fd);
+            p->hstats.refused_max_connections++;
+            host_log(p, "connection from %s refused: the engine has no channel for it (%s)", who,
+                     tl_strerror(rc));
             continue;
         }
         if (p->conns[ch] != NULL) {
@@ -761,6 +975,11 @@ static void on_accept(tl_posix *p, posix_conn *l, uint32_t events)
             close(fd);
             (void)tl_engine_transport_closed(p->eng, ch, TL_STATUS_ALLOCATION_FAILED);
             continue;
+        }
+        c->accepted = 1;
+        p->hstats.accepted++;
+        if (++p->hstats.connections_now > p->hstats.connections_peak) {
+            p->hstats.connections_peak = p->hstats.connections_now;
         }
         conn_set_interest(p, c, 0);
         mark_dirty(p, c);
@@ -785,6 +1004,7 @@ static void on_connected(tl_posix *p, posix_conn *c)
         return;
     }
     /* A10: a failure seen by the poller returns the HelloRequest (connect_failed). */
+    record_errno(p, c->channel, err);
     c->finished = 1;
     conn_deregister(p, c);
     (void)tl_engine_connect_result(p->eng, c->channel, TL_STATUS_CONNECT_FAILED, 0);
@@ -827,6 +1047,9 @@ static void on_event(tl_posix *p, const struct epoll_event *ev)
 static int wait_timeout_ms(tl_posix *p)
 {
     uint64_t deadline = tl_engine_next_deadline(p->eng);
+    if (p->accept_resume_at != 0 && p->accept_resume_at < deadline) {
+        deadline = p->accept_resume_at;
+    }
     if (deadline == UINT64_MAX) {
         return POSIX_MAX_WAIT_MS;
     }
@@ -836,6 +1059,25 @@ static int wait_timeout_ms(tl_posix *p)
     }
     uint64_t ms = (deadline - now + 999999u) / 1000000u;
     return ms > POSIX_MAX_WAIT_MS ? POSIX_MAX_WAIT_MS : (int)ms;
+}
+
+/* Listeners rested for want of descriptors (refuse_without_descriptor) take
+ * connections again. */
+static void resume_listeners(tl_posix *p, uint64_t now)
+{
+    if (p->accept_resume_at == 0 || now < p->accept_resume_at) {
+        return;
+    }
+    p->accept_resume_at = 0;
+    if (p->spare_fd < 0) {
+        p->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    for (uint32_t ch = 0; ch < POSIX_CHANNELS; ch++) {
+        posix_conn *c = p->conns[ch];
+        if (c != NULL && c->listener && !c->finished) {
+            conn_set_interest(p, c, EPOLLIN);
+        }
+    }
 }
 
 static void *reactor_main(void *arg)
@@ -854,7 +1096,9 @@ static void *reactor_main(void *arg)
         pthread_mutex_lock(&p->mu);
         /* Fresh time before any call that may start a timer (output_done
          * starts the A3 grace timer from the core's last known time). */
-        tl_engine_tick(p->eng, now_ns());
+        uint64_t now = now_ns();
+        tl_engine_tick(p->eng, now); /* timers (protection options) close channels here */
+        resume_listeners(p, now);
         for (int i = 0; i < n && !p->shutdown; i++) {
             on_event(p, &evs[i]);
             reactor_settle(p);
@@ -880,6 +1124,9 @@ static void posix_free(tl_posix *p)
     if (p->wakefd >= 0) {
         close(p->wakefd);
     }
+    if (p->spare_fd >= 0) {
+        close(p->spare_fd);
+    }
     pthread_cond_destroy(&p->idle_cv);
     pthread_mutex_destroy(&p->mu);
     free(p->conns);
@@ -889,6 +1136,11 @@ static void posix_free(tl_posix *p)
 }
 
 int tl_posix_create(const tl_engine_options *opt, tl_posix **out)
+{
+    return tl_posix_create_ex(opt, NULL, out);
+}
+
+int tl_posix_create_ex(const tl_engine_options *opt, const tl_posix_options *popt, tl_posix **out)
 {
     tl_engine_options o;
     struct epoll_event ev;
@@ -905,6 +1157,10 @@ int tl_posix_create(const tl_engine_options *opt, tl_posix **out)
     }
     p->epfd = -1;
     p->wakefd = -1;
+    p->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (popt != NULL) {
+        p->popt = *popt;
+    }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->idle_cv, NULL);
     p->conns = calloc(POSIX_CHANNELS, sizeof *p->conns);
@@ -938,6 +1194,7 @@ int tl_posix_create(const tl_engine_options *opt, tl_posix **out)
     }
     o.on_host_work = on_host_work;
     o.on_deliver = on_deliver;
+    o.on_violation = on_violation;
     o.cb_ctx = p;
     rc = tl_engine_create(&o, &p->eng);
     if (rc != TL_OK) {
@@ -1220,4 +1477,56 @@ uint16_t tl_posix_listener_port(tl_posix *p, uint16_t channel)
     }
     pthread_mutex_unlock(&p->mu);
     return port;
+}
+
+void tl_posix_host_stats_get(tl_posix *p, tl_posix_host_stats *out)
+{
+    if (p == NULL || out == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    *out = p->hstats;
+    pthread_mutex_unlock(&p->mu);
+}
+
+int tl_posix_channel_error(tl_posix *p, uint16_t channel, char *buf, size_t cap)
+{
+    int found = 0;
+    if (buf != NULL && cap > 0) {
+        buf[0] = '\0';
+    }
+    if (p == NULL || buf == NULL || cap == 0) {
+        return 0;
+    }
+    pthread_mutex_lock(&p->mu);
+    /* newest first: a channel number is not reused for 1024 closes (A6) */
+    for (unsigned k = 0; k < POSIX_ERRORS && k < p->errs_next; k++) {
+        unsigned i = (p->errs_next - 1 - k) % POSIX_ERRORS;
+        if (p->errs[i].channel == channel) {
+            snprintf(buf, cap, "%s", p->errs[i].text);
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return found;
+}
+
+int tl_posix_peer_name(tl_posix *p, uint16_t channel, char *buf, size_t cap)
+{
+    int found = 0;
+    if (buf != NULL && cap > 0) {
+        buf[0] = '\0';
+    }
+    if (p == NULL || buf == NULL || cap == 0) {
+        return 0;
+    }
+    pthread_mutex_lock(&p->mu);
+    posix_conn *c = p->conns[channel];
+    if (c != NULL && !c->listener && !c->finished) {
+        describe_fd(c->fd, c->kind, buf, cap);
+        found = 1;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return found;
 }

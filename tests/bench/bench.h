@@ -44,6 +44,8 @@ int bench_sweep_run(const bench_options *opt);
 int bench_proxy_run(const bench_options *opt);
 /* The network fuzzer: cases/s against serve over UDS (bench_fuzzpeer.c). */
 int bench_fuzzpeer_run(const bench_options *opt);
+/* tofulab serve under attack: p99 of a new client, RSS (bench_serve.c). */
+int bench_serve_run(const bench_options *opt);
 
 /* ---- shared helpers (bench_main.c) ---- */
 
@@ -52,6 +54,9 @@ double bench_now(void);
 
 /* Whether the case named name ("reader/1k-body") passes --filter. */
 int bench_selected(const bench_options *opt, const char *name);
+
+/* build/tofulab beside build/bench/tofulab-bench (from /proc/self/exe); NULL if unknown. */
+const char *bench_tofulab_bin(void);
 
 /* Median of n values (sorts v in place). */
 double bench_median(double *v, int n);

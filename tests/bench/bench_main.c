@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -20,6 +21,8 @@ static const bench_entry benches[] = {
      "fault proxy without faults vs direct: added round-trip us, GB/s of 64 KiB frames"},
     {"fuzzpeer", bench_fuzzpeer_run,
      "tofulab fuzz-peer: cases/s against serve over UDS vs bare connect-Hello-echo cycles"},
+    {"serve", bench_serve_run,
+     "tofulab serve under attack: p99 of a new client, RSS with 1,000 idle and 1,000 hostile connections"},
 };
 
 #define BENCH_COUNT (sizeof benches / sizeof benches[0])
@@ -32,6 +35,28 @@ double bench_now(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+const char *bench_tofulab_bin(void)
+{
+    static char bin[4096];
+    ssize_t n = readlink("/proc/self/exe", bin, sizeof bin - 32);
+    if (n <= 0) {
+        return NULL;
+    }
+    bin[n] = '\0';
+    /* build/bench/tofulab-bench -> build/tofulab */
+    char *slash = strrchr(bin, '/');
+    if (slash == NULL) {
+        return NULL;
+    }
+    *slash = '\0';
+    slash = strrchr(bin, '/');
+    if (slash == NULL) {
+        return NULL;
+    }
+    strcpy(slash + 1, "tofulab");
+    return access(bin, X_OK) == 0 ? bin : NULL;
 }
 
 int bench_selected(const bench_options *opt, const char *name)

@@ -453,6 +453,9 @@ static int move_input(pair_net *n, pair_conn *c, int end)
         return 0;
     }
     size_t offer = chunk_size(n, avail);
+    if (offer > io.read_max) {
+        offer = io.read_max; /* a host reads no more than the core can take (rx_budget) */
+    }
     size_t used = 0;
     assert_int_equal(tl_engine_input(e, c->ch[end], c->pipe[end].data + c->pipe_off[end], offer, &used),
                      TL_OK);

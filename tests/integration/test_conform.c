@@ -1071,10 +1071,10 @@ static int serve_available(void)
     return run_cli(a, NULL, NULL, 10000) == 0;
 }
 
-/* Start `tofulab serve --listen listen`; addr gets the address it printed. */
-static void serve_start(proc *p, const char *listen, char *addr, size_t cap)
+/* Start `tofulab serve --listen listen [--exact]`; addr gets the address it printed. */
+static void serve_start(proc *p, const char *listen, int exact, char *addr, size_t cap)
 {
-    const char *args[] = {"serve", "--listen", listen, NULL};
+    const char *args[] = {"serve", "--listen", listen, exact ? "--exact" : NULL, NULL};
     uint64_t deadline = now_ms() + 10000u * scale();
 
     proc_start(p, args);
@@ -1099,29 +1099,51 @@ static void serve_start(proc *p, const char *listen, char *addr, size_t cap)
     }
 }
 
-static void serve_stop(proc *p)
+/* Stop a serve; its exit status, -1 if it had to be killed. */
+static int serve_stop(proc *p)
 {
     kill(p->pid, SIGTERM);
-    (void)proc_wait(p, 10000);
+    int rc = proc_wait(p, 10000);
     proc_cleanup(p);
+    return rc;
+}
+
+/* The verdict of case id in a JSON report ("" if absent). */
+static void json_verdict(const char *json, const char *id, char *out, size_t cap)
+{
+    char key[48];
+    const char *p, *v;
+
+    snprintf(key, sizeof key, "\"id\": \"%s\"", id);
+    out[0] = '\0';
+    p = strstr(json, key);
+    v = p != NULL ? strstr(p, "\"verdict\": \"") : NULL;
+    if (v != NULL) {
+        snprintf(out, cap, "%.*s", (int)strcspn(v + 12, "\""), v + 12);
+    }
 }
 
 /* Run the whole suite against a fresh serve; then every case the first run
- * could not run (the peer stopped), each against its own fresh serve. */
-static void serve_suite(const char *listen)
+ * could not run (the peer stopped), each against its own fresh serve.
+ * Default serve: it survives everything, nothing is NOT-RUN, and the probes
+ * tofu dies on are answered or close only their own connection (OK).
+ * --exact: it stops where tofu's echo server stops (NON-STRICT for the first
+ * such probe, then NOT-RUN); alone, each of those stops it (exit 1; the
+ * budget probe exit 0) and none FAILS. */
+static void serve_suite(const char *listen, int exact)
 {
     proc sp;
     char addr[TL_ADDR_TEXT_MAX], json[128], tmo[16];
     const char *args[] = {"conform", "--peer", addr, "--timeout", tmo, "--json", json, NULL};
     char *out = NULL, *j = NULL;
-    int rc;
+    int rc, not_run = 0;
     const char *p;
 
     snprintf(tmo, sizeof tmo, "%.2f", child_ms() / 1000.0);
     tmp_path(json, sizeof json, "serve.json");
-    serve_start(&sp, listen, addr, sizeof addr);
+    serve_start(&sp, listen, exact, addr, sizeof addr);
     rc = run_cli(args, &out, NULL, 120000u * scale());
-    serve_stop(&sp);
+    int serve_rc = serve_stop(&sp);
     if (rc != 0) {
         print_message("%s", out);
     }
@@ -1136,6 +1158,27 @@ static void serve_suite(const char *listen)
         assert_non_null(strstr(lat, "\"verdict\": \"OK\""));
         assert_true(strstr(lat, "\"verdict\": \"OK\"") < strstr(lat + 1, "\"id\": \""));
     }
+    if (!exact) {
+        char v[32];
+        assert_int_equal(serve_rc, 0); /* alive until SIGTERM */
+        assert_non_null(strstr(last_line(out), "NOT-RUN 0)"));
+        /* tofu stops on these; the default serve closes the one connection */
+        json_verdict(j, "tofu/5/2", v, sizeof v);
+        assert_string_equal(v, "OK");
+        json_verdict(j, "tofu/7/6", v, sizeof v);
+        assert_string_equal(v, "OK");
+        json_verdict(j, "tofu/6.15/2", v, sizeof v);
+        assert_string_equal(v, "OK");
+        json_verdict(j, "tofu/1.1/7", v, sizeof v);
+        assert_string_equal(v, "OK");
+    } else {
+        char v[32];
+        assert_int_equal(serve_rc, 1);              /* it stopped by itself, as tofu's would */
+        json_verdict(j, "tofu/1.1/7", v, sizeof v); /* 1000 frames fit tofu's budget */
+        assert_string_equal(v, "OK");
+        json_verdict(j, "tofu/6.15/2", v, sizeof v); /* the first probe tofu stops on */
+        assert_string_equal(v, "NON-STRICT");
+    }
     /* every case NOT-RUN because serve stopped: run it alone */
     for (p = strstr(j, "\"id\": \""); p != NULL; p = strstr(p + 1, "\"id\": \"")) {
         const char *v = strstr(p, "\"verdict\": \"");
@@ -1147,15 +1190,31 @@ static void serve_suite(const char *listen)
         if (v == NULL || strncmp(v + 12, "NOT-RUN", 7) != 0) {
             continue;
         }
-        serve_start(&sp, listen, addr, sizeof addr);
+        not_run++;
+        serve_start(&sp, listen, exact, addr, sizeof addr);
         rc = run_cli(solo, &o2, NULL, 60000u * scale());
-        serve_stop(&sp);
+        /* --exact: tofu's server stops on each of these; so does this one */
+        int alone_rc = proc_wait(&sp, exact ? 5000u * scale() : 0u);
+        if (alone_rc == -1 && !exact) {
+            alone_rc = 0;
+        }
+        proc_cleanup(&sp);
         if (rc != 0) {
             print_message("%s", o2);
         }
         assert_int_equal(rc, 0);
         assert_null(strstr(o2, "NOT-RUN  "));
+        if (exact) {
+            if (alone_rc != (strcmp(id, "tofu/7/10") == 0 ? 0 : 1)) {
+                fail_msg("serve --exact alone with %s: exit %d", id, alone_rc);
+            }
+        }
         free(o2);
+    }
+    if (exact) {
+        assert_true(not_run >= 10); /* response roles, the budget, the five post refusals */
+    } else {
+        assert_int_equal(not_run, 0);
     }
     free(out);
     free(j);
@@ -1169,7 +1228,7 @@ static void test_conform_serve_tcp_nothing_fails(void **state)
         print_message("tofulab serve is not available: skipped\n");
         skip();
     }
-    serve_suite("tcp|127.0.0.1|0");
+    serve_suite("tcp|127.0.0.1|0", 0);
 }
 
 static void test_conform_serve_uds_nothing_fails(void **state)
@@ -1183,8 +1242,18 @@ static void test_conform_serve_uds_nothing_fails(void **state)
     }
     tmp_path(path, sizeof path, "serve.sock");
     snprintf(listen, sizeof listen, "uds|%s", path);
-    serve_suite(listen);
+    serve_suite(listen, 0);
     unlink(path);
+}
+
+static void test_conform_serve_exact_stops_where_tofu_does_nothing_fails(void **state)
+{
+    (void)state;
+    if (!serve_available()) {
+        print_message("tofulab serve is not available: skipped\n");
+        skip();
+    }
+    serve_suite("tcp|127.0.0.1|0", 1);
 }
 
 /* `tofulab conform --role client` against `tofulab client --pattern echo --abort`. */
@@ -1266,6 +1335,7 @@ int main(void)
         cmocka_unit_test(test_conform_cli_http_server_exits_1_naming_the_cause),
         cmocka_unit_test(test_conform_serve_tcp_nothing_fails),
         cmocka_unit_test(test_conform_serve_uds_nothing_fails),
+        cmocka_unit_test(test_conform_serve_exact_stops_where_tofu_does_nothing_fails),
         cmocka_unit_test(test_conform_client_role_against_tofulab_client_passes),
     };
 

@@ -550,19 +550,51 @@ static void test_serve_client_sigint_exits_0(void **state)
 
 static void test_serve_client_bad_address_exits_2(void **state)
 {
-    const char *bad[] = {"tcp|nope", "udp|127.0.0.1|7099", "tcp|127.0.0.1|70000", "uds|", "tcp|127.0.0.1|x"};
+    /* Each error names the wrong part and the reason, then the value. */
+    static const struct {
+        const char *value;
+        const char *line;
+    } bad[] = {
+        {"tcp|nope", "tofulab: serve: bad address: no port (expected tcp|HOST|PORT) in 'tcp|nope'\n"},
+        {"udp|127.0.0.1|7099",
+         "tofulab: serve: bad address: unknown kind 'udp' (expected tcp or uds) in 'udp|127.0.0.1|7099'\n"},
+        {"tcp|127.0.0.1|70000",
+         "tofulab: serve: bad address: port 70000 out of range 1-65535 in 'tcp|127.0.0.1|70000'\n"},
+        {"uds|", "tofulab: serve: bad address: empty path in 'uds|'\n"},
+        {"tcp|127.0.0.1|x",
+         "tofulab: serve: bad address: port 'x' is not a decimal number in 'tcp|127.0.0.1|x'\n"},
+        {"tcp|a b|1", "tofulab: serve: bad address: space 0x20 in the host at byte 5 in 'tcp|a b|1'\n"},
+    };
     size_t i;
 
     (void)state;
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *args[] = {"serve", "--listen", bad[i], NULL};
+        const char *args[] = {"serve", "--listen", bad[i].value, NULL};
         proc p;
 
         run_tofulab(&p, args, 10000 * time_scale());
         assert_int_equal(p.exit_code, 2);
-        assert_one_error_line(&p, "tofulab: serve: ");
-        assert_contains(p.err, bad[i]);
+        assert_string_equal(p.err, bad[i].line);
         assert_int_equal(p.out_len, 0);
+        proc_free(&p);
+    }
+    /* The client says the same, and that a connection needs a port. */
+    {
+        const char *args[] = {"client", "--connect", "tcp|1.2.3.4|99999", NULL};
+        proc p;
+        run_tofulab(&p, args, 10000 * time_scale());
+        assert_int_equal(p.exit_code, 2);
+        assert_string_equal(
+            p.err, "tofulab: client: bad address: port 99999 out of range 1-65535 in 'tcp|1.2.3.4|99999'\n");
+        proc_free(&p);
+    }
+    {
+        const char *args[] = {"client", "--connect", "tcp|1.2.3.4|0", NULL};
+        proc p;
+        run_tofulab(&p, args, 10000 * time_scale());
+        assert_int_equal(p.exit_code, 2);
+        assert_string_equal(p.err,
+                            "tofulab: client: bad address: port 0 out of range 1-65535 in 'tcp|1.2.3.4|0'\n");
         proc_free(&p);
     }
 }
@@ -590,7 +622,9 @@ static void test_serve_client_uds_dir_missing_exits_2(void **state)
     run_tofulab(&p, args, 10000 * time_scale());
     assert_int_equal(p.exit_code, 2);
     assert_one_error_line(&p, "tofulab: serve: ");
-    assert_contains(p.err, "uds|/nonexistent-tofulab-dir/x.sock");
+    assert_string_equal(
+        p.err, "tofulab: serve: cannot listen on 'uds|/nonexistent-tofulab-dir/x.sock': No such file or "
+               "directory (listen_failed)\n");
     proc_free(&p);
 }
 
@@ -627,6 +661,7 @@ static void test_serve_client_port_in_use_exits_2(void **state)
     assert_int_equal(p.exit_code, 2);
     assert_one_error_line(&p, "tofulab: serve: ");
     assert_contains(p.err, addr);
+    assert_contains(p.err, "Address already in use (listen_failed)");
     assert_int_equal(p.out_len, 0);
     proc_free(&p);
 }
@@ -663,11 +698,15 @@ static void test_serve_client_nothing_listening_exits_2(void **state)
     assert_int_equal(p.exit_code, 2);
     assert_one_error_line(&p, "tofulab: client: ");
     assert_contains(p.err, addr);
+    assert_contains(p.err, ": Connection refused (connect_failed)");
     proc_free(&p);
 
     run_client(&p, "uds|/nonexistent-tofulab-dir/echo.sock", "request-response", "5", NULL);
     assert_int_equal(p.exit_code, 2);
     assert_one_error_line(&p, "tofulab: client: ");
+    assert_contains(p.err,
+                    "cannot connect to 'uds|/nonexistent-tofulab-dir/echo.sock': No such file or directory "
+                    "(uds_path_not_found)");
     proc_free(&p);
 }
 
@@ -685,6 +724,11 @@ static void test_serve_client_bad_usage_exits_2(void **state)
         {"client", "--connect", NULL},
         {"serve", NULL},
         {"serve", "--listen", "tcp|127.0.0.1|0", "--budget", "x", NULL},
+        {"serve", "--listen", "tcp|127.0.0.1|0", "--max-connections", "0", NULL},
+        {"serve", "--listen", "tcp|127.0.0.1|0", "--idle-timeout", "soon", NULL},
+        {"serve", "--listen", "tcp|127.0.0.1|0", "--rx-budget", "12parsecs", NULL},
+        {"serve", "--listen", "tcp|127.0.0.1|0", "--max-body", "65536", NULL},
+        {"serve", "--listen", "tcp|127.0.0.1|0", "--pattern", "heartbeat-server", "--exact", NULL},
     };
     size_t i;
 
@@ -712,6 +756,29 @@ static void test_serve_client_help_exits_0(void **state)
     run_tofulab(&p, serve_help, 10000);
     assert_int_equal(p.exit_code, 0);
     assert_contains(p.out, "--listen");
+    /* every limit, the modes, what ends the server and the exit codes */
+    {
+        static const char *const must[] = {"--exact",
+                                           "--max-connections",
+                                           "--handshake-timeout",
+                                           "--idle-timeout",
+                                           "--frame-timeout",
+                                           "--max-text",
+                                           "--max-body",
+                                           "--rx-budget",
+                                           "--max-send-queue",
+                                           "--quiet",
+                                           "what ends the server",
+                                           "SIGINT or SIGTERM",
+                                           "--budget N used up",
+                                           "a listener cannot start",
+                                           "a listener fails while running",
+                                           "--exact only",
+                                           "exit status: 0"};
+        for (size_t k = 0; k < sizeof must / sizeof must[0]; k++) {
+            assert_contains(p.out, must[k]);
+        }
+    }
     assert_contains(p.out, "examples:");
     proc_free(&p);
     run_tofulab(&p, client_help, 10000);
@@ -1680,6 +1747,40 @@ static void test_serve_client_echo_service_peer_welcome_request_dropped(void **s
     inproc_free(&ip);
 }
 
+/* A server at its connection limit refuses with a clean close, one line on
+ * its stderr; the client calls that unreachable (exit 2). */
+static void test_serve_client_refused_at_max_connections_exits_2(void **state)
+{
+    const char *args[] = {"serve", "--listen", "tcp|127.0.0.1|0", "--max-connections", "1", NULL};
+    proc s, c;
+    char addr[64];
+    const char *line;
+    int held;
+
+    (void)state;
+    proc_start(&s, args);
+    if (!proc_wait_listening(&s, 1, 10000 * time_scale())) {
+        fail_msg("serve did not listen: [%s]", s.err);
+    }
+    line = strstr(s.out, "listening on ");
+    assert_non_null(line);
+    snprintf(addr, sizeof addr, "%.*s", (int)strcspn(line + 13, "\n"), line + 13);
+    held = connect_tcp((uint16_t)strtoul(strrchr(addr, '|') + 1, NULL, 10));
+    sleep_ms(100);
+    run_client(&c, addr, "echo", "3", NULL);
+    assert_int_equal(c.exit_code, 2);
+    assert_one_error_line(&c, "tofulab: client: ");
+    assert_contains(c.err, "closed the connection before its HelloResponse (refused)");
+    proc_free(&c);
+    close(held);
+    kill(s.pid, SIGTERM);
+    proc_finish(&s, 10000 * time_scale());
+    assert_int_equal(s.exit_code, 0);
+    assert_int_equal(
+        count_occurrences(s.err, "refused: 1 connections open, the most allowed (max-connections)"), 1);
+    proc_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1704,6 +1805,7 @@ int main(void)
         cmocka_unit_test(test_serve_client_port_in_use_exits_2),
         cmocka_unit_test(test_serve_client_second_listener_fails_exits_2),
         cmocka_unit_test(test_serve_client_nothing_listening_exits_2),
+        cmocka_unit_test(test_serve_client_refused_at_max_connections_exits_2),
         cmocka_unit_test(test_serve_client_bad_usage_exits_2),
         cmocka_unit_test(test_serve_client_help_exits_0),
         cmocka_unit_test(test_serve_client_help_lists_every_pattern),

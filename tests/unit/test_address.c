@@ -666,9 +666,70 @@ static void test_address_append_header_other_opcode_refused(void **state)
     }
 }
 
+/* Every refusal names the leftmost wrong part, where it starts, and why. */
+static void test_address_parse_detail_names_part_offset_reason(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        const char *part;
+        size_t offset;
+        const char *reason;
+    } cases[] = {
+        {"tcp|1.2.3.4|99999", "port", 12, "port 99999 out of range 1-65535"},
+        {"tcp|1.2.3.4|1000000", "port", 12, "port 1000000 out of range 1-65535"},
+        {"tcp|host", "port", 8, "no port (expected tcp|HOST|PORT)"},
+        {"tcp|host|", "port", 9, "empty port"},
+        {"tcp|host|07", "port", 9, "port '07' has a leading zero"},
+        {"tcp|host|x1", "port", 9, "port 'x1' is not a decimal number"},
+        {"tcp|host|1|2", "port", 10, "'|' in the port at byte 10: too many parts"},
+        {"tcp||7099", "host", 4, "empty host"},
+        {"tcp|a b|7099", "host", 5, "space 0x20 in the host at byte 5"},
+        {"tcp|bad host|99999", "host", 7, "space 0x20 in the host at byte 7"}, /* leftmost part */
+        {"udp|127.0.0.1|7099", "kind", 0, "unknown kind 'udp' (expected tcp or uds)"},
+        {"|x", "kind", 0, "unknown kind '' (expected tcp or uds)"},
+        {"tcp", "value", 0, "no '|' (expected tcp|HOST|PORT or uds|PATH)"},
+        {"", "value", 0, "no '|' (expected tcp|HOST|PORT or uds|PATH)"},
+        {"uds|", "path", 4, "empty path"},
+        {"uds|a|b", "path", 5, "'|' in the path at byte 5"},
+        {"uds|a\nb", "path", 5, "control character 0x0a in the path at byte 5"},
+        {"uds| a", "path", 4, "the path begins with a space"},
+        {"uds|a ", "path", 5, "the path ends with a space"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tl_address a;
+        tl_address_error err;
+        memset(&err, 0x5a, sizeof err);
+        int rc = tl_address_parse_detail(cases[i].value, strlen(cases[i].value), &a, &err);
+        if (rc != TL_E_BAD_ADDRESS || strcmp(err.part, cases[i].part) != 0 || err.offset != cases[i].offset ||
+            strcmp(err.reason, cases[i].reason) != 0) {
+            fail_msg("'%s': rc %d part %s offset %zu reason [%s]", cases[i].value, rc,
+                     rc == TL_E_BAD_ADDRESS ? err.part : "-", err.offset, err.reason);
+        }
+        /* tl_address_parse agrees */
+        assert_int_equal(tl_address_parse(cases[i].value, strlen(cases[i].value), &a), TL_E_BAD_ADDRESS);
+    }
+    /* A long path: the length is named. */
+    char path[160] = "uds|";
+    memset(path + 4, 'p', 108);
+    tl_address a;
+    tl_address_error err;
+    assert_int_equal(tl_address_parse_detail(path, 112, &a, &err), TL_E_BAD_ADDRESS);
+    assert_string_equal(err.reason, "path of 108 bytes is longer than 107");
+    /* Untrusted bytes in a reason are printable and cut. */
+    assert_int_equal(tl_address_parse_detail("\x01\x7f'abcdefghijklmnop|x", 20, &a, &err), TL_E_BAD_ADDRESS);
+    assert_string_equal(err.reason, "unknown kind '\\x01\\x7f\\x27abcdefghi...' (expected tcp or uds)");
+    /* Success leaves no error and the NULL err is allowed. */
+    assert_int_equal(tl_address_parse_detail("tcp|h|0", 7, &a, NULL), TL_OK);
+    assert_int_equal(a.port, 0);
+    assert_int_equal(tl_address_parse_detail(NULL, 3, &a, &err), TL_E_BAD_ADDRESS);
+    assert_string_equal(err.part, "value");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_address_parse_detail_names_part_offset_reason),
         cmocka_unit_test(test_address_parse_tcp_ipv4_gives_host_port),
         cmocka_unit_test(test_address_parse_tcp_ipv6_literal_splits_on_pipe_only),
         cmocka_unit_test(test_address_parse_uds_gives_path),

@@ -2774,6 +2774,570 @@ static void test_engine_io_state_and_commands_reflect_channel(void **state)
     pair_free(&net);
 }
 
+/* ================================== protection against hostile peers */
+
+typedef struct {
+    tl_violation v[16];
+    size_t n;
+} violation_log;
+
+static violation_log vlog;
+
+static void record_violation(void *ctx, const tl_violation *v)
+{
+    violation_log *l = ctx;
+    if (l->n < sizeof l->v / sizeof l->v[0]) {
+        l->v[l->n] = *v;
+    }
+    l->n++;
+}
+
+/* Server node 1 with the given protection, node 0 plain; violations go to vlog. */
+static void init_protected(const tl_engine_options *server)
+{
+    tl_engine_options o[2];
+    memset(o, 0, sizeof o);
+    o[0].seed = 1;
+    o[1] = *server;
+    o[1].seed = 2;
+    o[1].on_violation = record_violation;
+    o[1].cb_ctx = &vlog;
+    memset(&vlog, 0, sizeof vlog);
+    pair_init_each(&net, 2, o);
+}
+
+/* A listener on node 1 and its channel. */
+static uint16_t protected_listener(void)
+{
+    uint64_t wid;
+    uint16_t l = pair_listen(&net, 1, ADDR, &wid);
+    pair_run(&net);
+    pair_expect_put(&net, 1, TL_OP_WELCOME_RESPONSE, 0, 0, l, (int64_t)wid);
+    return l;
+}
+
+/* The channel was closed for rule: the app got channel_closed, the host a
+ * CLOSE with reset, the violation was reported and counted once. */
+static void expect_closed_for(uint16_t sc, tl_rule rule, int64_t first_id)
+{
+    pair_expect_put(&net, 1, TL_OP_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, sc, first_id);
+    pair_expect_none(&net, 1);
+    assert_false(channel_open(1, sc));
+    pair_run(&net);
+    assert_int_equal(pair_count_cmds(&net, 1, TL_CMD_CLOSE, 1, sc), 1);
+    assert_int_equal(vlog.n, 1);
+    assert_int_equal(vlog.v[0].rule, rule);
+    assert_int_equal(vlog.v[0].channel, sc);
+    assert_int_equal(stats(1).violations[rule], 1);
+}
+
+static void test_engine_handshake_timeout_closes_channel_without_hello(void **state)
+{
+    (void)state;
+    tl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.handshake_timeout_ns = 1000;
+    init_protected(&o);
+    pair_tick(&net, 100);
+    uint16_t l = protected_listener();
+    assert_int_equal(tl_engine_next_deadline(E(1)), UINT64_MAX); /* a listener has none */
+    pair_conn *c = pair_raw_connect(&net, 1, l);
+    pair_run(&net);
+    uint16_t sc = c->ch[1];
+    assert_int_equal(tl_engine_next_deadline(E(1)), 1100);
+    /* Data before a HelloRequest (A14) is delivered, but does not count. */
+    inject_frame(c, 0x1A2B, TL_OP_SIGNAL, 0, 5, NULL, "early");
+    pair_run(&net);
+    pair_expect_put(&net, 1, TL_OP_SIGNAL, 0, 0, sc, 5);
+    pair_tick(&net, 1099);
+    assert_true(channel_open(1, sc));
+    assert_int_equal(vlog.n, 0);
+    pair_tick(&net, 1100);
+    expect_closed_for(sc, TL_RULE_HANDSHAKE_TIMEOUT, 5);
+    assert_int_equal(vlog.v[0].reason, TL_STATUS_CHANNEL_CLOSED);
+    assert_int_equal(vlog.v[0].value, 1000);
+    assert_int_equal(vlog.v[0].limit, 1000);
+    char line[160];
+    tl_violation_format(&vlog.v[0], line, sizeof line);
+    assert_string_equal(line, "no HelloRequest within 1000 ns of the accept (handshake timeout)");
+    assert_int_equal(tl_engine_next_deadline(E(1)), UINT64_MAX);
+    pair_free(&net);
+}
+
+static void test_engine_handshake_timeout_stopped_by_hello_request(void **state)
+{
+    (void)state;
+    tl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.handshake_timeout_ns = 1000;
+    init_protected(&o);
+    uint16_t sc;
+    raw_client(ADDR, 7, &sc, NULL);
+    assert_int_equal(tl_engine_next_deadline(E(1)), UINT64_MAX);
+    pair_tick(&net, 1000000);
+    assert_true(channel_open(1, sc));
+    assert_int_equal(vlog.n, 0);
+    assert_int_equal(stats(1).violations[TL_RULE_HANDSHAKE_TIMEOUT], 0);
+    pair_free(&net);
+}
+
+static void test_engine_protection_off_by_default_nothing_closes(void **state)
+{
+    (void)state;
+    tl_engine_options o;
+    memset(&o, 0, sizeof o);
+    init_protected(&o);
+    uint16_t l = protected_listener();
+    pair_conn *idle = pair_raw_connect(&net, 1, l);
+    pair_conn *half = pair_raw_connect(&net, 1, l);
+    pair_run(&net);
+    uint8_t hdr[TL_HEADER_SIZE];
+    tl_header h = {1, TL_OP_REQUEST, 0, 9, 0, 65535};
+    tl_header_encode(&h, hdr);
+    pair_inject(half, 1, hdr, sizeof hdr);
+    pair_run(&net);
+    assert_int_equal(tl_engine_next_deadline(E(1)), UINT64_MAX);
+    pair_tick(&net, UINT64_MAX / 2);
+    assert_true(channel_open(1, idle->ch[1]));
+    assert_true(channel_open(1, half->ch[1]));
+    assert_int_equal(vlog.n, 0);
+    /* tofu's pool semantics: the half frame holds a pool message (6.15). */
+    assert_int_equal(stats(1).pool_now, 15);
+    tl_io_state io;
+    assert_int_equal(tl_engine_io_state(E(1), half->ch[1], &io), TL_OK);
+    assert_true(io.read_max == SIZE_MAX);
+    pair_free(&net);
+}
+
+static void test_engine_idle_timeout_restarted_by_traffic_both_ways(void **state)
+{
+    (void)state;
+    tl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.idle_timeout_ns = 1000;
+    init_protected(&o);
+    uint16_t sc;
+    pair_conn *c = raw_client(ADDR, 7, &sc, NULL); /* at time 0 */
+    assert_int_equal(tl_engine_next_deadline(E(1)), 1000);
+    pair_tick(&net, 900);
+    inject_frame(c, 0x1A2B, TL_OP_REQUEST, 0, 8, NULL, "in");
+    pair_run(&net); /* received at 900 */
+    tl_message *m = pair_expect(&net, 1, TL_OP_REQUEST, 0, 0, sc, 8);
+    pair_tick(&net, 1000); /* the first deadline passes: re-keyed, not fired */
+    assert_true(channel_open(1, sc));
+    assert_int_equal(tl_engine_next_deadline(E(1)), 1900);
+    pair_tick(&net, 1800);
+    tl_msg_set_opcode(m, TL_OP_RESPONSE);
+    assert_int_equal(pair_post(&net, 1, &m, NULL), TL_OK);
+    pair_run(&net); /* sent at 1800 */
+    pair_tick(&net, 2700);
+    assert_true(channel_open(1, sc));
+    assert_int_equal(vlog.n, 0);
+    pair_tick(&net, 2800);
+    expect_closed_for(sc, TL_RULE_IDLE_TIMEOUT, 7);
+    assert_int_equal(vlog.v[0].value, 1000);
+    pair_free(&net);
+}
+
+static void test_engine_frame_timeout_closes_incomplete_frame_only(void **state)
+{
+    (void)state;
+    tl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.frame_timeout_ns = 1000;
+    init_protected(&o);
+    uint16_t sc;
+    pair_conn *c = raw_client(ADDR, 7, &sc, NULL);
+    assert_int_equal(tl_engine_next_deadline(E(1)), UINT64_MAX); /* nothing incomplete */
+    /* Frames completed within the timeout, byte by byte, with long silences
+     * between them (no incomplete frame, no timer). */
+    uint8_t f[64];
+    size_t n = mkframe(f, sizeof f, 0x1A2B, TL_OP_SIGNAL, 0, 8, NULL, "ok");
+    uint64_t t = 0;
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < n; i++) {
+            pair_inject(c, 1, f + i, 1);
+            pair_run(&net);
+            t += 50;
+            pair_tick(&net, t);
+            assert_true(channel_open(1, sc));
+        }
+        pair_expect_put(&net, 1, TL_OP_SIGNAL, 0, 0, sc, 8);
+        assert_int_equal(tl_engine_next_deadline(E(1)), UINT64_MAX);
+        t += 100000;
+        pair_tick(&net, t);
+        assert_true(channel_open(1, sc));
+    }
+    /* A header promising 100 bytes, then 10 of them, then silence. */
+    tl_header h = {1, TL_OP_REQUEST, 0, 9, 0, 100};
+    uint8_t buf[TL_HEADER_SIZE + 10] = {0};
+    tl_header_encode(&h, buf);
+    pair_inject(c, 1, buf, sizeof buf);
+    pair_run(&net); /* at t */
+    assert_int_equal(tl_engine_next_deadline(E(1)), t + 1000);
+    pair_tick(&net, t + 999);
+    assert_true(channel_open(1, sc));
+    pair_tick(&net, t + 1000);
+    expect_closed_for(sc, TL_RULE_FRAME_TIMEOUT, 7);
+    assert_int_equal(vlog.v[0].received, 48 + 2 * n + sizeof buf);
+    char line[160];
+    tl_violation_format(&vlog.v[0], line, sizeof line);
+    assert_non_null(strstr(line, "partial-frame timeout"));
+    pair_free(&net);
+}
+
+static void test_engine_violation_opcode_names_offset_and_value(void **state)
+{
+    (void)state;
+    tl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.max_body = 100;
+    init_protected(&o);
+    uint16_t sc;
+    pair_conn *c = raw_client(ADDR, 7, &sc, NULL); /* 48 bytes of HelloRequest */
+    inject_frame(c, 0x1A2B, 0x0A, 0, 8, NULL, NULL);
+    pair_run(&net);
+    expect_closed_for(sc, TL_RULE_OPCODE, 7);
+    assert_int_equal(vlog.v[0].reason, TL_STATUS_INVALID_OP_CODE);
+    assert_int_equal(vlog.v[0].offset, 48 + 2);
+    assert_int_equal(vlog.v[0].value, 10);
+    assert_int_equal(stats(1).invalid_opcodes, 1);
+    char line[160];
+    tl_violation_format(&vlog.v[0], line, sizeof line);
+    assert_string_equal(line, "op code 10 at byte 50 is undefined, 0-9 are (undefined op code)");
+    /* Over the body limit: named with the field's offset and the limit. */
+    memset(&vlog, 0, sizeof vlog);
+    c = raw_client("tcp|127.0.0.1|7100", 9, &sc, NULL);
+    inject_frame(c, 0x1A2B, TL_OP_REQUEST, 0, 8, NULL,
+                 "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890"
+                 "1234567890");
+    pair_run(&net);
+    pair_expect_put(&net, 1, TL_OP_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, sc, 9);
+    assert_int_equal(vlog.n, 1);
+    assert_int_equal(vlog.v[0].rule, TL_RULE_BODY_LEN);
+    tl_violation_format(&vlog.v[0], line, sizeof line);
+    assert_string_equal(line, "bl 101 at byte 62 is over the limit 100 (body over the limit)");
+    pair_free(&net);
+}
+
+/* The pool is shared fairly: with rx_budget, incomplete frames hold no pool
+ * message, so peers stalling mid-frame cannot starve a well-behaved one. */
+static void test_engine_rx_budget_partial_frames_cannot_empty_pool(void **state)
+{
+    (void)state;
+    for (int budget = 0; budget <= 1; budget++) {
+        tl_engine_options o;
+        memset(&o, 0, sizeof o);
+        o.pool_initial = 4;
+        o.pool_max = 4;
+        o.rx_budget = budget ? 1u << 20 : 0;
+        init_protected(&o);
+        uint16_t l = protected_listener();
+        pair_conn *stall[6];
+        uint8_t buf[TL_HEADER_SIZE + 1000];
+        memset(buf, 'x', sizeof buf);
+        tl_header h = {1, TL_OP_REQUEST, 0, 9, 0, 60000};
+        tl_header_encode(&h, buf);
+        for (int i = 0; i < 6; i++) {
+            stall[i] = pair_raw_connect(&net, 1, l);
+            pair_inject(stall[i], 1, buf, i % 2 ? TL_HEADER_SIZE : sizeof buf); /* header, or 1000 of 60000 */
+        }
+        pair_run(&net);
+        pair_conn *good = pair_raw_connect(&net, 1, l);
+        inject_frame(good, 0x1A2B, TL_OP_HELLO_REQUEST, 0, 3, "~connect_to:" ADDR "\r\n", NULL);
+        inject_frame(good, 0x1A2B, TL_OP_REQUEST, 0, 4, NULL, "served");
+        pair_run(&net);
+        if (budget) {
+            assert_int_equal(stats(1).pool_empty_episodes, 0);
+            pair_expect_put(&net, 1, TL_OP_HELLO_REQUEST, 0, 0, good->ch[1], 3);
+            pair_expect_put(&net, 1, TL_OP_REQUEST, 0, 0, good->ch[1], 4);
+            assert_int_equal(stats(1).rx_buffered_now, 3 * TL_HEADER_SIZE + 3 * sizeof buf);
+            assert_int_equal(stats(1).pool_now, 4);
+        } else {
+            /* tofu's way: the stalled peers hold the four messages. */
+            assert_true(stats(1).pool_empty_episodes >= 1);
+            assert_int_equal(stats(1).pool_now, 0);
+            pair_expect_put(&net, 1, TL_OP_SIGNAL, 1, TL_STATUS_POOL_EMPTY, ANY, 0);
+        }
+        for (int i = 0; i < 6; i++) {
+            assert_true(channel_open(1, stall[i]->ch[1]));
+        }
+        pair_free(&net);
+    }
+}
+
+static void test_engine_rx_budget_pauses_then_resumes_oldest_first(void **state)
+{
+    (void)state;
+    tl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.rx_budget = 100;
+    o.rx_reserve = 50;
+    init_protected(&o);
+    uint16_t l = protected_listener();
+    /* Three peers announce 300-byte bodies and send 200 bytes each. */
+    uint8_t frame[3][TL_HEADER_SIZE + 300];
+    pair_conn *p[3];
+    for (int i = 0; i < 3; i++) {
+        tl_header h = {1, TL_OP_REQUEST, 0, (uint64_t)(10 + i), 0, 300};
+        memset(frame[i], 'a' + i, sizeof frame[i]);
+        tl_header_encode(&h, frame[i]);
+        p[i] = pair_raw_connect(&net, 1, l);
+        pair_inject(p[i], 1, frame[i], 200);
+        pair_run(&net);
+    }
+    /* p0 used its reserve and the budget, then took the overdraft (nobody
+     * held it) and read on; p1 and p2 used their reserves and wait. */
+    tl_engine_stats st = stats(1);
+    assert_int_equal(st.rx_buffered_now, 200 + 50 + 50);
+    assert_int_equal(st.rx_charged_now, 150);
+    assert_int_equal(st.rx_overdrafts, 1);
+    assert_int_equal(st.rx_budget_pauses, 2);
+    tl_io_state io;
+    assert_int_equal(tl_engine_io_state(E(1), p[0]->ch[1], &io), TL_OK);
+    assert_true(io.want_read);
+    assert_int_equal(io.read_max, SIZE_MAX);
+    for (int i = 1; i < 3; i++) {
+        assert_int_equal(tl_engine_io_state(E(1), p[i]->ch[1], &io), TL_OK);
+        assert_false(io.want_read);
+    }
+    /* The overdraft holder goes away: p1, the longest waiting, takes the
+     * budget and then the overdraft; p2 still waits. */
+    pair_raw_close(&net, p[0], 1);
+    pair_run(&net);
+    pair_expect_put(&net, 1, TL_OP_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, p[0]->ch[1], 0);
+    st = stats(1);
+    assert_int_equal(st.rx_buffered_now, 200 + 50);
+    assert_int_equal(st.rx_overdrafts, 2);
+    assert_int_equal(tl_engine_io_state(E(1), p[2]->ch[1], &io), TL_OK);
+    assert_false(io.want_read);
+    /* p1 completes; then p2 gets its turn and completes. */
+    pair_inject(p[1], 1, frame[1] + 200, sizeof frame[1] - 200);
+    pair_inject(p[2], 1, frame[2] + 200, sizeof frame[2] - 200);
+    pair_run(&net);
+    tl_message *m = pair_expect(&net, 1, TL_OP_REQUEST, 0, 0, p[1]->ch[1], 11);
+    assert_int_equal(m->body.len, 300);
+    assert_memory_equal(m->body.data, frame[1] + TL_HEADER_SIZE, 300);
+    pair_put(&net, 1, &m);
+    m = pair_expect(&net, 1, TL_OP_REQUEST, 0, 0, p[2]->ch[1], 12);
+    assert_memory_equal(m->body.data, frame[2] + TL_HEADER_SIZE, 300);
+    pair_put(&net, 1, &m);
+    st = stats(1);
+    assert_int_equal(st.rx_buffered_now, 0);
+    assert_int_equal(st.rx_charged_now, 0);
+    assert_int_equal(st.rx_overdrafts, 3);
+    /* never more than the budget, one frame beyond it and the reserves */
+    assert_true(st.rx_buffered_peak <= 100 + 300 + 3 * 50);
+    assert_int_equal(vlog.n, 0); /* waiting is not a violation */
+    pair_free(&net);
+}
+
+static void test_engine_rx_budget_read_max_bounds_what_a_host_reads(void **state)
+{
+    (void)state;
+    tl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.rx_budget = 1000;
+    o.rx_reserve = 100;
+    o.pool_initial = 1;
+    o.pool_max = 1;
+    init_protected(&o);
+    uint16_t sc;
+    pair_conn *c = raw_client(ADDR, 7, &sc, NULL);
+    (void)c;
+    tl_io_state io;
+    assert_int_equal(tl_engine_io_state(E(1), sc, &io), TL_OK);
+    assert_true(io.want_read);
+    assert_int_equal(io.read_max, 1100); /* reserve + budget */
+    /* The app holds the only message: the pool is empty, reads shrink to a
+     * reserve so that frames the core cannot take wait in the socket. */
+    tl_message *held = pair_get(&net, 1);
+    assert_int_equal(tl_engine_io_state(E(1), sc, &io), TL_OK);
+    assert_int_equal(io.read_max, 100);
+    pair_put(&net, 1, &held);
+    pair_free(&net);
+}
+
+/* The app echoes whatever arrives; returns how many. */
+static int echo_all(int node)
+{
+    int n = 0;
+    pair_run(&net);
+    tl_message *m;
+    while ((m = pair_recv(&net, node)) != NULL) {
+        tl_msg_set_opcode(m, TL_OP_RESPONSE);
+        assert_int_equal(pair_post(&net, node, &m, NULL), TL_OK);
+        n++;
+    }
+    pair_run(&net);
+    return n;
+}
+
+static void test_engine_send_queue_limit_stops_reading_until_peer_reads(void **state)
+{
+    (void)state;
+    tl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.max_send_queue = 2000; /* three messages with 256 + 256 bytes of buffers fit, four do not */
+    init_protected(&o);
+    uint16_t sc;
+    pair_conn *c = raw_client(ADDR, 7, &sc, NULL);
+    pair_set_stalled(&net, 1, sc, 1); /* the peer does not read */
+    for (int i = 0; i < 4; i++) {
+        inject_frame(c, 0x1A2B, TL_OP_REQUEST, 0, (uint64_t)(20 + i), NULL, "q");
+    }
+    assert_int_equal(echo_all(1), 4);
+    tl_io_state io;
+    assert_int_equal(tl_engine_io_state(E(1), sc, &io), TL_OK);
+    assert_false(io.want_read);
+    assert_int_equal(stats(1).send_queue_pauses, 1);
+    for (int i = 4; i < 10; i++) {
+        inject_frame(c, 0x1A2B, TL_OP_REQUEST, 0, (uint64_t)(20 + i), NULL, "q");
+    }
+    assert_int_equal(echo_all(1), 0); /* nothing read while the replies wait */
+    /* The peer reads: everything flows again. */
+    pair_set_stalled(&net, 1, sc, 0);
+    int echoed = 4;
+    for (int round = 0; round < 20 && echoed < 10; round++) {
+        echoed += echo_all(1);
+    }
+    assert_int_equal(echoed, 10);
+    tl_header hs[16];
+    assert_int_equal(wire_frames(1, sc, 1, hs, 16), 10);
+    assert_int_equal(vlog.n, 0);
+    pair_free(&net);
+}
+
+/* Equal deadlines fire in channel creation order; earlier ones first. */
+static void test_engine_timers_fire_earliest_first_ties_by_creation(void **state)
+{
+    (void)state;
+    tl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.handshake_timeout_ns = 1000;
+    init_protected(&o);
+    uint16_t l = protected_listener();
+    pair_conn *a = pair_raw_connect(&net, 1, l);
+    pair_conn *b = pair_raw_connect(&net, 1, l);
+    pair_run(&net);
+    pair_tick(&net, 10);
+    pair_conn *c = pair_raw_connect(&net, 1, l);
+    pair_run(&net);
+    pair_tick(&net, 5000);
+    assert_int_equal(vlog.n, 3);
+    assert_int_equal(vlog.v[0].channel, a->ch[1]);
+    assert_int_equal(vlog.v[1].channel, b->ch[1]);
+    assert_int_equal(vlog.v[2].channel, c->ch[1]);
+    assert_int_equal(vlog.v[2].value, 4990);
+    assert_int_equal(stats(1).violations[TL_RULE_HANDSHAKE_TIMEOUT], 3);
+    for (int i = 0; i < 3; i++) {
+        pair_expect_put(&net, 1, TL_OP_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, ANY, 0);
+    }
+    pair_free(&net);
+}
+
+/* Many peers, frames of random sizes sent in random slices, a budget far
+ * smaller than their sum, a small pool and an application that holds
+ * messages for a while: every frame still arrives, whole and in order per
+ * connection (the budget never deadlocks), memory stays within budget +
+ * one frame + the reserves, and the invariants hold after every call (the
+ * pair driver checks them). */
+static void test_engine_rx_budget_random_traffic_all_delivered_in_order(void **state)
+{
+    (void)state;
+    enum { CONNS = 12, FRAMES = 6, MAXBODY = 400 };
+    tl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.rx_budget = 300;
+    o.rx_reserve = 20;
+    o.pool_initial = 3;
+    o.pool_max = 3;
+    init_protected(&o);
+    pair_set_chunk(&net, PAIR_CHUNK_RANDOM, 97, 0x5eed);
+    uint16_t l = protected_listener();
+    static uint8_t stream[CONNS][FRAMES * (TL_HEADER_SIZE + MAXBODY)];
+    size_t len[CONNS] = {0}, sent[CONNS] = {0};
+    int got[CONNS] = {0};
+    pair_conn *c[CONNS];
+    uint64_t rng = 0x1234567;
+    for (int i = 0; i < CONNS; i++) {
+        c[i] = pair_raw_connect(&net, 1, l);
+        for (int f = 0; f < FRAMES; f++) {
+            size_t bl = (size_t)(pair_xorshift(&rng) % MAXBODY);
+            tl_header h = {1, TL_OP_REQUEST, 0, (uint64_t)(f + 1), 0, (uint16_t)bl};
+            tl_header_encode(&h, stream[i] + len[i]);
+            memset(stream[i] + len[i] + TL_HEADER_SIZE, 'a' + (i * FRAMES + f) % 26, bl);
+            len[i] += TL_HEADER_SIZE + bl;
+        }
+    }
+    pair_run(&net);
+    tl_message *held[8];
+    int nheld = 0;
+    for (int round = 0; round < 5000; round++) {
+        int i = (int)(pair_xorshift(&rng) % CONNS);
+        if (sent[i] < len[i]) {
+            size_t k = 1 + (size_t)(pair_xorshift(&rng) % 150);
+            if (k > len[i] - sent[i]) {
+                k = len[i] - sent[i];
+            }
+            pair_inject(c[i], 1, stream[i] + sent[i], k);
+            sent[i] += k;
+        }
+        pair_run(&net);
+        tl_message *m;
+        while ((m = pair_recv(&net, 1)) != NULL) {
+            if (tl_proto_origin_engine(m->hdr.proto)) {
+                assert_int_equal(m->hdr.status, TL_STATUS_POOL_EMPTY);
+                pair_put(&net, 1, &m);
+                continue;
+            }
+            int who = -1;
+            for (int k = 0; k < CONNS; k++) {
+                who = c[k]->ch[1] == m->hdr.channel ? k : who;
+            }
+            assert_true(who >= 0);
+            assert_int_equal(m->hdr.message_id, (uint64_t)(got[who] + 1)); /* in order */
+            for (size_t b = 0; b < m->body.len; b++) {
+                assert_int_equal(m->body.data[b], 'a' + (who * FRAMES + got[who]) % 26);
+            }
+            got[who]++;
+            /* the application keeps a few for a while (starves the pool) */
+            if (nheld < 2 && (pair_xorshift(&rng) & 1)) {
+                held[nheld++] = m;
+            } else {
+                pair_put(&net, 1, &m);
+            }
+        }
+        if (nheld > 0 && (pair_xorshift(&rng) % 4) == 0) {
+            pair_put(&net, 1, &held[--nheld]);
+        }
+        int done = 1;
+        for (int k = 0; k < CONNS; k++) {
+            done &= got[k] == FRAMES;
+        }
+        if (done) {
+            break;
+        }
+    }
+    while (nheld > 0) {
+        pair_put(&net, 1, &held[--nheld]);
+    }
+    pair_run(&net);
+    for (int i = 0; i < CONNS; i++) {
+        assert_int_equal(got[i], FRAMES);
+        assert_true(channel_open(1, c[i]->ch[1]));
+    }
+    tl_engine_stats st = stats(1);
+    print_message("    pauses %llu, overdrafts %llu, pool_empty %llu, peak %llu bytes\n",
+                  (unsigned long long)st.rx_budget_pauses, (unsigned long long)st.rx_overdrafts,
+                  (unsigned long long)st.pool_empty_episodes, (unsigned long long)st.rx_buffered_peak);
+    assert_true(st.rx_budget_pauses > 0); /* the budget was tight */
+    assert_int_equal(st.rx_buffered_now, 0);
+    assert_true(st.rx_buffered_peak <= 300 + TL_HEADER_SIZE + MAXBODY + CONNS * 20);
+    assert_int_equal(vlog.n, 0);
+    pair_free(&net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2836,6 +3400,18 @@ int main(void)
         cmocka_unit_test(test_engine_abort_while_connecting_hello_request_returned_closed),
         cmocka_unit_test(test_engine_callbacks_report_commands_and_deliveries),
         cmocka_unit_test(test_engine_output_done_past_offer_rejected_state_kept),
+        cmocka_unit_test(test_engine_handshake_timeout_closes_channel_without_hello),
+        cmocka_unit_test(test_engine_handshake_timeout_stopped_by_hello_request),
+        cmocka_unit_test(test_engine_protection_off_by_default_nothing_closes),
+        cmocka_unit_test(test_engine_idle_timeout_restarted_by_traffic_both_ways),
+        cmocka_unit_test(test_engine_frame_timeout_closes_incomplete_frame_only),
+        cmocka_unit_test(test_engine_violation_opcode_names_offset_and_value),
+        cmocka_unit_test(test_engine_rx_budget_partial_frames_cannot_empty_pool),
+        cmocka_unit_test(test_engine_rx_budget_pauses_then_resumes_oldest_first),
+        cmocka_unit_test(test_engine_rx_budget_read_max_bounds_what_a_host_reads),
+        cmocka_unit_test(test_engine_send_queue_limit_stops_reading_until_peer_reads),
+        cmocka_unit_test(test_engine_timers_fire_earliest_first_ties_by_creation),
+        cmocka_unit_test(test_engine_rx_budget_random_traffic_all_delivered_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -961,9 +961,35 @@ static void test_reader_huge_text_and_body_declared_small_allocation(void **stat
     assert_int_equal(ac.live, 0);
 }
 
+/* tl_reader_would_complete: after any prefix of a frame has been fed, it is
+ * 1 exactly when the bytes offered reach the frame's last byte. */
+static void test_reader_would_complete_every_split_and_length(void **state)
+{
+    (void)state;
+    for (size_t v = 0; v < GOLDEN_COUNT; v++) {
+        const uint8_t *f = vec_bytes[v];
+        size_t n = vec_len[v];
+        for (size_t fed = 0; fed < n; fed++) {
+            tl_reader r;
+            tl_frame fr;
+            size_t used = 0;
+            tl_reader_init(&r, NULL);
+            if (fed > 0) {
+                assert_int_equal(tl_reader_next(&r, f, fed, &used, &fr), TL_READ_MORE);
+                assert_int_equal(used, fed);
+            }
+            for (size_t offer = 0; offer <= n - fed; offer++) {
+                assert_int_equal(tl_reader_would_complete(&r, f + fed, offer), offer == n - fed);
+            }
+            tl_reader_free(&r);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reader_would_complete_every_split_and_length),
         cmocka_unit_test(test_reader_whole_frame_each_vector_zero_copy),
         cmocka_unit_test(test_reader_whole_stream_of_all_vectors_in_order),
         cmocka_unit_test(test_reader_byte_by_byte_each_vector),

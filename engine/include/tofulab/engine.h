@@ -75,6 +75,39 @@ typedef enum { TL_GET_ALWAYS = 0, TL_GET_POOL_ONLY = 1 } tl_get_strategy;
 
 typedef struct tl_engine tl_engine;
 
+/* ---- rules a peer can break (the core then closes its channel) ---- */
+
+typedef enum {
+    TL_RULE_OPCODE = 1,            /* A7: op code 10-15 received (value: the op code, limit 9) */
+    TL_RULE_TEXT_LEN = 2,          /* thl over max_text (value: thl, limit: max_text) */
+    TL_RULE_BODY_LEN = 3,          /* bl over max_body (value: bl, limit: max_body) */
+    TL_RULE_HANDSHAKE_TIMEOUT = 4, /* no HelloRequest within handshake_timeout_ns of the accept */
+    TL_RULE_IDLE_TIMEOUT = 5,      /* no byte received or sent for idle_timeout_ns */
+    TL_RULE_FRAME_TIMEOUT = 6      /* a frame still incomplete frame_timeout_ns after its first byte */
+} tl_rule;
+
+#define TL_RULE_COUNT 7u
+
+/* What on_violation reports, just before the channel's teardown (whose
+ * reason, on returned messages, is the status named below). */
+typedef struct {
+    tl_rule rule;
+    uint16_t channel;
+    tl_status reason;  /* teardown reason: invalid_op_code, invalid_headers_len, invalid_body_len,
+                          channel_closed (timeouts) */
+    uint64_t offset;   /* protocol rules: stream offset of the offending header field */
+    uint64_t value;    /* op code, thl or bl; timeouts: ns since the timer started */
+    uint64_t limit;    /* 9, max_text, max_body; timeouts: the configured timeout in ns */
+    uint64_t received; /* bytes received on the channel so far */
+} tl_violation;
+
+/* "op code 10-15", "thl over the text limit", ..., "handshake timeout"; NULL if unknown. */
+const char *tl_rule_name(tl_rule rule);
+/* One line without newline, e.g. "no HelloRequest within 10 s of the accept (handshake timeout)",
+ * "bl 65535 over the body limit 1024 at byte 14 (body length)". Returns the length
+ * snprintf would write (truncated to cap). */
+int tl_violation_format(const tl_violation *v, char *out, size_t cap);
+
 typedef struct {
     uint64_t seed;                 /* channel-number PRNG seed (A6); same seed, same numbers */
     uint16_t pool_initial;         /* 0 = 16 (6.10) */
@@ -87,6 +120,31 @@ typedef struct {
     size_t max_text;  /* receive limit for thl, 0 = 65535; beyond it the channel closes */
     size_t max_body;  /* receive limit for bl, 0 = 65535 */
     uint32_t max_channels; /* 0 = 64510 (65534 minus the 1024 recently closed) */
+
+    /* Protection against hostile peers (`tofulab serve` turns these on; see
+     * docs/serve.md). Every field 0 = off, tofu's semantics, the library's
+     * default. Timers need time: hosts tick (tl_engine_tick) and wake up at
+     * tl_engine_next_deadline. A channel closed for a rule is reported to
+     * on_violation, counted in the stats, and torn down as by a local abort. */
+    uint64_t handshake_timeout_ns; /* server channel: no HelloRequest this long after the accept */
+    uint64_t idle_timeout_ns;      /* open connection: no byte received or sent for this long */
+    uint64_t frame_timeout_ns;     /* a frame still incomplete this long after its first byte */
+    /* Non-zero: a frame takes its pool message when its last byte arrives,
+     * not its first, so that peers holding incomplete frames cannot empty the
+     * pool (6.15); and the bytes of incomplete frames all channels hold beyond
+     * rx_reserve each are limited to rx_budget. A channel that would need
+     * more stops reading (the rest waits in the host's socket) until budget
+     * frees, the longest-waiting channel first. SIZE_MAX: no budget. */
+    size_t rx_budget;
+    size_t rx_reserve; /* bytes of an incomplete frame every channel may hold outside the budget; 0 = 4096 */
+    /* Non-zero: a channel stops reading while its unsent messages hold more
+     * than this many bytes of memory (message, text and body buffers), until
+     * its peer reads them. 0 = no limit. */
+    size_t max_send_queue;
+    /* A channel is about to be closed for breaking a rule. Optional; called
+     * under the host's serialisation (do not call back into the engine). */
+    void (*on_violation)(void *ctx, const tl_violation *v);
+
     /* Called (under the host's serialisation) when the core has new work for
      * the host: a command was queued. Optional. */
     void (*on_host_work)(void *ctx);
@@ -126,6 +184,14 @@ typedef struct {
      * by reason: communication_failed, recv_failed, connect_failed, ...,
      * channel_closed when the engine closed the channel itself (6.9). */
     uint64_t closed_by[TL_STATUS_COUNT];
+    /* protection (tl_engine_options); violations[rule] counts channels closed per tl_rule */
+    uint64_t violations[TL_RULE_COUNT];
+    uint64_t rx_budget_pauses;  /* a channel stopped reading: rx_budget used up */
+    uint64_t rx_overdrafts;     /* a channel out of budget finished its frame beyond it (one at a time) */
+    uint64_t send_queue_pauses; /* a channel stopped reading: max_send_queue reached */
+    uint64_t rx_buffered_now;   /* bytes of incomplete frames held by every channel together */
+    uint64_t rx_buffered_peak;
+    uint64_t rx_charged_now; /* of which beyond the channels' reserves (counted against rx_budget) */
 } tl_engine_stats;
 
 int tl_engine_create(const tl_engine_options *opt, tl_engine **out);
@@ -180,11 +246,14 @@ typedef struct {
 } tl_command;
 
 typedef struct {
-    int want_read;      /* the engine accepts input now (not starving, not stopped) */
+    int want_read;      /* the engine accepts input now (not starving, not stopped, not paused
+                           for rx_budget or max_send_queue) */
     size_t out_pending; /* non-zero when tl_engine_output has bytes to give (it counts every
                            queued byte, frames held behind a bye frame included) */
     int connecting;     /* waiting for tl_engine_connect_result */
     int is_listener;
+    size_t read_max; /* with want_read: read at most this many bytes now (>= 1; SIZE_MAX without
+                        rx_budget), so that what the core cannot take waits in the socket */
 } tl_io_state;
 
 /* Pop the next command, in the order the engine issued them. 1 = got one, 0 = none. */
@@ -208,10 +277,12 @@ int tl_engine_connect_result(tl_engine *e, uint16_t channel, tl_status status, i
 int tl_engine_accepted(tl_engine *e, uint16_t listener, uint16_t *channel);
 
 /* Bytes received on a channel. *consumed < len when the engine stops reading
- * (pool empty: offer the rest again once want_read is set). After a
- * ByeResponse or a protocol error the rest is consumed and dropped. Protocol
- * errors close the channel with: op code 10-15 -> invalid_op_code (A7), thl
- * over max_text -> invalid_headers_len, bl over max_body -> invalid_body_len.
+ * (pool empty; rx_budget used up; max_send_queue reached: offer the rest
+ * again once want_read is set; a host that reads at most read_max bytes has
+ * nothing left over but for the pool case). After a ByeResponse or a protocol
+ * error the rest is consumed and dropped. Protocol errors close the channel
+ * (on_violation) with: op code 10-15 -> invalid_op_code (A7), thl over
+ * max_text -> invalid_headers_len, bl over max_body -> invalid_body_len.
  * TL_E_STATE on a listener or a channel still connecting. */
 int tl_engine_input(tl_engine *e, uint16_t channel, const uint8_t *data, size_t len, size_t *consumed);
 /* The transport ended: reason is the status the host saw (A9): EOF over TCP ->
@@ -226,12 +297,17 @@ int tl_engine_output(tl_engine *e, uint16_t channel, tl_iov *iov, int max);
  * tl_engine_output offered (TL_E_INVAL, and nothing changes). */
 int tl_engine_output_done(tl_engine *e, uint16_t channel, size_t n);
 
-/* Time: monotonic nanoseconds. Fires due timers (A21, A3). Timers the core
- * starts (connect timeout at post, Bye grace after a ByeResponse is sent) are
- * dated from the last tick: a host ticks before it posts or acknowledges
- * output, as engine/posix and sim/ do. */
+/* Time: monotonic nanoseconds. Fires due timers (A21, A3, and the protection
+ * timeouts: handshake, idle, partial frame), earliest first, equal deadlines
+ * in channel creation order. Timers the core starts (connect timeout at post,
+ * Bye grace after a ByeResponse is sent, a frame's first byte, activity) are
+ * dated from the last tick: a host ticks before it posts, feeds input or
+ * acknowledges output, as engine/posix and sim/ do. The core never reads a
+ * clock. */
 void tl_engine_tick(tl_engine *e, uint64_t now_ns);
-/* Earliest timer deadline, or UINT64_MAX if none. */
+/* Earliest timer deadline, or UINT64_MAX if none. May be earlier than the
+ * real one (activity since moved it later): a host that wakes then just
+ * ticks, and the next deadline is exact again. */
 uint64_t tl_engine_next_deadline(const tl_engine *e);
 
 void tl_engine_get_stats(const tl_engine *e, tl_engine_stats *out);

@@ -6,6 +6,7 @@
 #ifndef TOFULAB_POSIX_H
 #define TOFULAB_POSIX_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tofulab/engine.h"
@@ -23,6 +24,51 @@ typedef struct tl_posix tl_posix;
  * channel seed then comes from the host's entropy). The callbacks in opt are
  * the host's own and are ignored. */
 int tl_posix_create(const tl_engine_options *opt, tl_posix **out);
+
+/* Host limits and logging (docs/serve.md). Zero = off. */
+typedef struct {
+    /* Accepted connections open at once. A connection beyond it is accepted
+     * and closed at once (FIN: the client reads end of stream), counted in
+     * refused_max_connections and logged. */
+    uint32_t max_connections;
+    /* One line (no newline) per connection the host refuses or the engine
+     * closes for a rule (tl_violation), naming the connection and the rule:
+     *   connection 4711 (tcp 127.0.0.1:40112): no HelloRequest within 10 s of
+     *   the accept (handshake timeout): closed
+     * Called on the reactor thread (or a posting thread) under the host's
+     * lock: it must not call into the host. NULL: no lines. */
+    void (*log)(void *ctx, const char *line);
+    void *log_ctx;
+} tl_posix_options;
+
+/* tl_posix_create with host options (popt may be NULL). An accept that fails
+ * for want of file descriptors (EMFILE, ENFILE) is answered by closing the
+ * connection with a spare descriptor kept for the purpose, so a listener at
+ * the descriptor limit neither spins nor leaves clients waiting. */
+int tl_posix_create_ex(const tl_engine_options *opt, const tl_posix_options *popt, tl_posix **out);
+
+typedef struct {
+    uint64_t accepted;                /* connections accepted and handed to the engine */
+    uint64_t refused_max_connections; /* closed at once: max_connections were open */
+    uint64_t refused_no_descriptor;   /* closed at once: EMFILE / ENFILE */
+    uint64_t accept_errors;           /* other accept failures (ignored, 6.3) */
+    uint32_t connections_now;         /* accepted connections open */
+    uint32_t connections_peak;
+    uint64_t stashed_bytes_now; /* bytes read but not yet taken by the engine (pool empty) */
+} tl_posix_host_stats;
+
+void tl_posix_host_stats_get(tl_posix *p, tl_posix_host_stats *out);
+
+/* The operating system's reason a channel's listen or connect failed (e.g.
+ * "No such file or directory", "Connection refused", or a resolver's "Name
+ * or service not known"), kept for the last 64 failures. Returns 1 and the
+ * text in buf, or 0 and "" when none is known. */
+int tl_posix_channel_error(tl_posix *p, uint16_t channel, char *buf, size_t cap);
+
+/* "tcp 127.0.0.1:40112", "tcp [::1]:40112" or "uds /path" for an open
+ * connection (the peer of a TCP connection, the socket path of a Unix one).
+ * Returns 1, or 0 and "" when the channel has no open connection. */
+int tl_posix_peer_name(tl_posix *p, uint16_t channel, char *buf, size_t cap);
 /* Stop the reactor (joined), close every socket with RST, remove UDS listener
  * paths, free everything. Messages the application still holds must be put
  * before. Threads blocked in tl_posix_wait_receive return TL_E_CLOSED. */

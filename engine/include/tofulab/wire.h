@@ -228,6 +228,19 @@ typedef struct {
  * TL_E_BAD_ADDRESS. */
 int tl_address_parse(const char *value, size_t len, tl_address *out);
 
+/* Why a value does not parse: the leftmost wrong part and the reason. */
+typedef struct {
+    const char *part; /* "kind", "host", "port", "path" or "value" (no '|' at all); static */
+    size_t offset;    /* byte offset in the value where the wrong part (or byte) starts */
+    char reason[96];  /* one line, e.g. "port 99999 out of range 1-65535", "empty host",
+                         "unknown kind 'udp' (expected tcp or uds)"; printable */
+} tl_address_error;
+
+/* tl_address_parse that, on TL_E_BAD_ADDRESS, fills *err (may be NULL).
+ * Port 0 is accepted (a listener's "any port"); the reason for a port out of
+ * range says 1-65535, the range a connection can use. */
+int tl_address_parse_detail(const char *value, size_t len, tl_address *out, tl_address_error *err);
+
 /* Format as "tcp|host|port" or "uds|path" into out (NUL-terminated).
  * Returns the length, or TL_E_NOSPACE / TL_E_INVAL. */
 int tl_address_format(const tl_address *addr, char *out, size_t cap);
@@ -336,6 +349,11 @@ tl_read_result tl_reader_next(tl_reader *r, const uint8_t *data, size_t len, siz
 size_t tl_reader_missing(const tl_reader *r);
 /* Bytes of the current partial frame held so far (0 between frames). */
 size_t tl_reader_pending(const tl_reader *r);
+/* 1 when feeding data[0..len) would complete the current frame (or the next
+ * one, between frames), judged from the header bytes held and given; 0 when
+ * it would not. Says nothing about validity: a frame that breaks a limit
+ * fails when fed. */
+int tl_reader_would_complete(const tl_reader *r, const uint8_t *data, size_t len);
 /* NULL unless the reader failed. After a TL_E_LIMIT or TL_E_BAD_OPCODE
  * error, r->hdr holds the offending header. */
 const tl_reader_error_info *tl_reader_error(const tl_reader *r);
