@@ -185,3 +185,4 @@ FUZZ_PEER_SECS ?= 30
 .PHONY: fuzz-peer-smoke
 fuzz-peer-smoke: $(BIN)
 	@sh ci/fuzz-peer-smoke.sh $(BIN) $(FUZZ_PEER_SECS)
+	@FUZZ_PEER_OUT=fuzz-peer-exact sh ci/fuzz-peer-smoke.sh $(BIN) $(FUZZ_PEER_SECS) --exact

@@ -92,7 +92,9 @@ static const char serve_usage[] =
     "  --max-send-queue BYTES memory of replies waiting for a connection that does not\n"
     "                         read them (default 32KiB); past it the connection is not\n"
     "                         read until it reads (with the idle timeout, a peer that\n"
-    "                         never reads is closed)\n"
+    "                         never reads is closed); echoes queued behind a\n"
+    "                         ByeResponse are never sent (6.6): past the limit\n"
+    "                         that connection is closed\n"
     "BYTES is a number with an optional unit: 65536, 64KiB, 16MiB (k, M, G: powers of 1024).\n"
     "Memory: at most about rx-budget + 128 KiB + max-connections x (4 KiB + max-send-queue\n"
     "+ 1 KiB), plus the messages in flight, whatever the peers send (about 53 MiB for\n"
@@ -375,8 +377,8 @@ static void serve_print_limits(tl_runner *runner)
     fprintf(stderr,
             "tofulab: serve: connections accepted %llu (peak %u open), refused %llu (max-connections) and "
             "%llu (no descriptor); closed for handshake timeout %llu, idle timeout %llu, frame timeout %llu, "
-            "op code %llu, text length %llu, body length %llu; reads paused for rx budget %llu (overdrafts "
-            "%llu), for send queue %llu; incomplete-frame bytes peak %llu\n",
+            "op code %llu, text length %llu, body length %llu, send queue after bye %llu; reads paused for "
+            "rx budget %llu (overdrafts %llu), for send queue %llu; incomplete-frame bytes peak %llu\n",
             (unsigned long long)hs.accepted, (unsigned)hs.connections_peak,
             (unsigned long long)hs.refused_max_connections, (unsigned long long)hs.refused_no_descriptor,
             (unsigned long long)es.violations[TL_RULE_HANDSHAKE_TIMEOUT],
@@ -384,9 +386,10 @@ static void serve_print_limits(tl_runner *runner)
             (unsigned long long)es.violations[TL_RULE_FRAME_TIMEOUT],
             (unsigned long long)es.violations[TL_RULE_OPCODE],
             (unsigned long long)es.violations[TL_RULE_TEXT_LEN],
-            (unsigned long long)es.violations[TL_RULE_BODY_LEN], (unsigned long long)es.rx_budget_pauses,
-            (unsigned long long)es.rx_overdrafts, (unsigned long long)es.send_queue_pauses,
-            (unsigned long long)es.rx_buffered_peak);
+            (unsigned long long)es.violations[TL_RULE_BODY_LEN],
+            (unsigned long long)es.violations[TL_RULE_SEND_AFTER_BYE],
+            (unsigned long long)es.rx_budget_pauses, (unsigned long long)es.rx_overdrafts,
+            (unsigned long long)es.send_queue_pauses, (unsigned long long)es.rx_buffered_peak);
 }
 
 int cli_serve_main(int argc, char **argv)

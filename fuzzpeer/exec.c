@@ -521,7 +521,15 @@ int fp_exec_case(const fp_ctx *x, fp_lane *l, const fp_case *c, const fp_model *
                 l->bytes_sent += (uint64_t)n;
                 progress = fp_now_us();
             } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                o->closed = errno == EPIPE ? FP_CLOSED_EOF : FP_CLOSED_RESET;
+                int how = errno == EPIPE ? FP_CLOSED_EOF : FP_CLOSED_RESET;
+
+                /* The peer closed between the poll and this write: what it
+                 * wrote before closing is still queued for us (its replies,
+                 * then the end of stream), and is read before judging. */
+                (void)read_some(&st, fd);
+                if (!o->closed) {
+                    o->closed = how;
+                }
                 peer_gone = 1;
             }
         }

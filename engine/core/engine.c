@@ -707,6 +707,27 @@ static int send_queue_full(const tl_engine *e, const channel *ch)
     return e->opt.max_send_queue != 0 && ch->queued_memory > e->opt.max_send_queue;
 }
 
+static int send_blocked(const tl_engine *e, const channel *ch);
+static void violate(tl_engine *e, channel *ch, tl_rule rule, tl_status reason, uint64_t offset,
+                    uint64_t value, uint64_t limit);
+
+/* A channel whose bye frame has been sent never sends again (6.6), so
+ * messages queued behind it cannot leave whatever its peer does; with
+ * max_send_queue they would also stop reading for good (the channel would
+ * neither read nor write, and its peer's close would go unseen). Past the
+ * limit that is a rule broken (the peer sent what it asked to be answered
+ * after its ByeRequest, or past ours): the channel is closed. Returns 1 when
+ * it was (ch is gone). */
+static int close_if_send_stuck(tl_engine *e, channel *ch)
+{
+    if (ch->state != ST_OPEN || !send_queue_full(e, ch) || !send_blocked(e, ch)) {
+        return 0;
+    }
+    violate(e, ch, TL_RULE_SEND_AFTER_BYE, TL_STATUS_CHANNEL_CLOSED, 0, ch->queued_memory,
+            e->opt.max_send_queue);
+    return 1;
+}
+
 /* Channel teardown (6.9): unsent messages back with the reason, then the
  * final Signal channel_closed with the first received message_id; the host is
  * told to close the socket with RST. With notify_app = 0 (group destroy,
@@ -789,6 +810,7 @@ const char *tl_rule_name(tl_rule rule)
     case TL_RULE_HANDSHAKE_TIMEOUT: return "handshake timeout";
     case TL_RULE_IDLE_TIMEOUT: return "idle timeout";
     case TL_RULE_FRAME_TIMEOUT: return "partial-frame timeout";
+    case TL_RULE_SEND_AFTER_BYE: return "send queue after bye";
     }
     return NULL;
 }
@@ -839,6 +861,11 @@ int tl_violation_format(const tl_violation *v, char *out, size_t cap)
         return snprintf(out, cap,
                         "a frame still incomplete %s after its first byte, %llu bytes received (%s)", t,
                         (unsigned long long)v->received, name);
+    case TL_RULE_SEND_AFTER_BYE:
+        return snprintf(out, cap,
+                        "messages holding %llu bytes queued behind its bye frame, over the limit %llu: they "
+                        "can never be sent (%s)",
+                        (unsigned long long)v->value, (unsigned long long)v->limit, name);
     }
     return snprintf(out, cap, "rule %d", (int)v->rule);
 }
@@ -1221,7 +1248,10 @@ int tl_engine_post(tl_engine *e, uint32_t gid, tl_message **msg, tl_post_out *ou
         deliver(e, gid, m);
         teardown(e, ch, TL_STATUS_CHANNEL_CLOSED, 0, 1);
         break;
-    default: enqueue_send(e, ch, m); break;
+    default:
+        enqueue_send(e, ch, m);
+        close_if_send_stuck(e, ch); /* after its bye frame: the app posted past max_send_queue */
+        break;
     }
     return TL_OK;
 }
@@ -1635,12 +1665,12 @@ int tl_engine_output_done(tl_engine *e, uint16_t chn, size_t n)
             return TL_E_INVAL;
         }
     }
+    if (close_if_send_stuck(e, ch)) {
+        return TL_OK; /* the bye frame left with more than max_send_queue behind it */
+    }
     mark_io(e, ch);
     return TL_OK;
 }
-
-static void violate(tl_engine *e, channel *ch, tl_rule rule, tl_status reason, uint64_t offset,
-                    uint64_t value, uint64_t limit);
 
 /* The "channel" a timer heap node belongs to. */
 static channel *node_channel(tl_theap_node *n)

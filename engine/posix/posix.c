@@ -484,10 +484,36 @@ static size_t read_size(const tl_io_state *st)
     return st->read_max < POSIX_READ_BUF ? st->read_max : POSIX_READ_BUF;
 }
 
+static void conn_flush(tl_posix *p, posix_conn *c);
+
+/* A hung-up connection whose core does not read has replies waiting: they
+ * cannot leave (the peer is gone), and while they wait a send queue over
+ * max_send_queue keeps the core from ever reading again. Returns 1 when the
+ * transport ended here (the write failed, or made no progress). */
+static int conn_hangup_output_stuck(tl_posix *p, posix_conn *c, const tl_io_state *st)
+{
+    tl_io_state now;
+    if (st->out_pending == 0) {
+        return 0;
+    }
+    conn_flush(p, c); /* the write fails with the peer's error: send_failed */
+    if (c->finished) {
+        return 1;
+    }
+    if (tl_engine_io_state(p->eng, c->channel, &now) == TL_OK && now.out_pending < st->out_pending) {
+        return 0; /* something left: the caller looks again */
+    }
+    conn_finish(p, c, TL_STATUS_COMMUNICATION_FAILED);
+    return 1;
+}
+
 /* An error or hang-up on a connection (6.7): what is readable is read and
  * delivered first, then the transport ends with communication_failed. While
  * the core does not read (pool empty, rx budget) the socket leaves the epoll
- * set and the drain resumes when the channel reads again. */
+ * set and the drain resumes when the channel reads again. A core that does
+ * not read because its replies are not read (max_send_queue) never would:
+ * the replies are written at once, which ends the transport (the peer is
+ * gone) instead of leaving the socket open and unwatched. */
 static void conn_hangup(tl_posix *p, posix_conn *c)
 {
     tl_io_state st;
@@ -497,9 +523,16 @@ static void conn_hangup(tl_posix *p, posix_conn *c)
             return;
         }
         if (!conn_offer_left(p, c) || tl_engine_io_state(p->eng, c->channel, &st) != TL_OK || !st.want_read) {
-            if (!c->finished) {
-                conn_deregister(p, c);
+            if (c->finished) {
+                return;
             }
+            if (tl_engine_io_state(p->eng, c->channel, &st) == TL_OK && !st.want_read && st.out_pending > 0) {
+                if (conn_hangup_output_stuck(p, c, &st)) {
+                    return;
+                }
+                continue; /* output moved: the core may read again */
+            }
+            conn_deregister(p, c);
             return;
         }
         ssize_t r = read(c->fd, p->rbuf, read_size(&st));

@@ -39,8 +39,8 @@ typedef struct {
     int done;
     uint16_t channel;
     int bye_sent;
-    int responded; /* DP_HTTP, DP_TLS: the canned answer went out */
-    int orderly;   /* close with FIN, not RST */
+    int responded;   /* DP_HTTP, DP_TLS: the canned answer went out */
+    int orderly;     /* close with FIN, not RST */
     unsigned hellos; /* HelloRequests received (DP_HANG_HELLO2) */
     int hung;        /* DP_HANG_HELLO2: answers nothing more */
     int saw_more;    /* a Request with more came before this frame (DP_WRONG_ID_AFTER_MORE) */
@@ -84,16 +84,32 @@ const char *dp_defect_name(dp_defect d)
                                                        "abort on op code > 9",
                                                        "crash on text headers > 60,000 bytes",
                                                        "hang after a second HelloRequest",
-                                                       "wrong message_id after a streamed request"};
+                                                       "wrong message_id after a streamed request",
+                                                       "closes after its ByeResponse"};
 
     return (unsigned)d < DP_DEFECT_COUNT ? names[d] : "?";
 }
 
-static const char *const dp_keys[DP_DEFECT_COUNT] = {
-    "correct",         "le-header",     "drop-text",      "echo-body",   "wrong-id",
-    "no-bye-response", "close-on-more", "wrong-opcode",   "tofu",        "hang",
-    "flood",           "nagle",         "http",           "tls",         "lose-request",
-    "abort-opcode",    "crash-big-text", "hang-hello2",   "wrong-id-after-more"};
+static const char *const dp_keys[DP_DEFECT_COUNT] = {"correct",
+                                                     "le-header",
+                                                     "drop-text",
+                                                     "echo-body",
+                                                     "wrong-id",
+                                                     "no-bye-response",
+                                                     "close-on-more",
+                                                     "wrong-opcode",
+                                                     "tofu",
+                                                     "hang",
+                                                     "flood",
+                                                     "nagle",
+                                                     "http",
+                                                     "tls",
+                                                     "lose-request",
+                                                     "abort-opcode",
+                                                     "crash-big-text",
+                                                     "hang-hello2",
+                                                     "wrong-id-after-more",
+                                                     "bye-closes"};
 
 const char *dp_defect_key(dp_defect d) { return (unsigned)d < DP_DEFECT_COUNT ? dp_keys[d] : "?"; }
 
@@ -321,6 +337,10 @@ static int process(dp_conn *c, const tl_header *h, const uint8_t *text, const ui
     }
     if (d == DP_NO_BYE_RESPONSE && op == TL_OP_BYE_REQUEST) {
         return ACT_CONTINUE;
+    }
+    if (d == DP_BYE_CLOSES && op == TL_OP_BYE_REQUEST) {
+        int act = reply(c, h, text, body);
+        return act == ACT_CONTINUE ? ACT_CLOSE : act;
     }
     if (d == DP_LOSE_REQUEST && op == TL_OP_REQUEST && atomic_exchange(&s->lose_next, 0)) {
         return ACT_CONTINUE; /* lost */

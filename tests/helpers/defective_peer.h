@@ -51,6 +51,12 @@ typedef enum {
     DP_CRASH_BIG_TEXT,      /* text headers longer than 60,000 bytes: SIGSEGV, no report */
     DP_HANG_HELLO2,         /* after a second HelloRequest on a connection: never answers again */
     DP_WRONG_ID_AFTER_MORE, /* after a frame with more: later replies carry message_id + 1 */
+    /* Not a defect: correct, but it closes a connection as soon as its
+     * ByeResponse is out, without reading what follows (tofu's responder
+     * waits for the initiator to close, 6.8; `tofulab serve` closes when
+     * echoes pile up behind its ByeResponse). The fuzzer must read the
+     * ByeResponse even when a write fails first because of the close. */
+    DP_BYE_CLOSES,
     DP_DEFECT_COUNT
 } dp_defect;
 

@@ -78,12 +78,15 @@ static void sleep_ms(int ms)
 /* ---- fixture ---- */
 
 static hs_server srv;
+static int srv_fds; /* the server's open descriptors once it listens */
 
 static void start(const char *const *extra)
 {
     if (hs_server_start(&srv, tofulab_path(), extra, 10000 * (under_check() ? 4 : 1)) != 0) {
         fail_msg("tofulab serve did not start (%s): %s", tofulab_path(), srv.err ? srv.err : "");
     }
+    srv_fds = hs_fd_count(srv.pid);
+    assert_true(srv_fds > 0);
 }
 
 static int teardown(void **state)
@@ -126,6 +129,24 @@ static void rss_bound(const char *after)
     assert_true(peak > 0);
     if (peak > rss_bound_kib()) {
         fail_msg("after %s: server peak RSS %ld KiB over %ld KiB", after, peak, rss_bound_kib());
+    }
+}
+
+/* Every connection an attack opened is closed on the server side too: its
+ * descriptors come back to the count it had when it started listening
+ * (bounded wait; the server notices a close within a reactor turn). */
+static void fds_back(const char *after)
+{
+    int64_t deadline = now_ms() + (under_check() ? 20000 : 10000);
+    int now;
+    while ((now = hs_fd_count(srv.pid)) > srv_fds && now_ms() < deadline) {
+        sleep_ms(20);
+    }
+    print_message("    after %s: server descriptors %d (%d at the start)\n", after, now, srv_fds);
+    if (now != srv_fds) {
+        fail_msg("after %s: the server holds %d descriptors, %d at the start: %d connections were never "
+                 "closed on its side",
+                 after, now, srv_fds, now - srv_fds);
     }
 }
 
@@ -178,6 +199,7 @@ static void test_abuse_slowloris_byte_per_100ms_closed_by_frame_timeout(void **s
     assert_true(hs_count(srv.err, "a frame still incomplete 1.5 s after its first byte") == (size_t)n);
     liveness("slowloris");
     rss_bound("slowloris");
+    fds_back("slowloris");
 }
 
 /* ---- partial frames held open ---- */
@@ -213,6 +235,7 @@ static void test_abuse_1000_partial_frames_held_new_client_served(void **state)
     free(hdr);
     free(body);
     liveness("the partial frames went away");
+    fds_back("1000 partial frames");
 }
 
 /* ---- garbage and protocol errors ---- */
@@ -294,6 +317,7 @@ static void test_abuse_garbage_and_bad_frames_close_only_their_connection(void *
     hs_hostile_close(bad, 4);
     liveness("garbage");
     rss_bound("garbage");
+    fds_back("garbage");
 }
 
 /* ---- connect / close cycles ---- */
@@ -306,7 +330,6 @@ static void test_abuse_2000_connect_close_and_rst_cycles_leak_nothing(void **sta
     size_t hl = hs_hello(buf, sizeof buf, 1);
 
     start(NULL);
-    int fds_before = hs_fd_count(srv.pid);
     for (long i = 0; i < cycles; i++) {
         /* connect/close (FIN), every other one after a HelloRequest */
         int fd = hs_connect(srv.port, 5000);
@@ -323,15 +346,9 @@ static void test_abuse_2000_connect_close_and_rst_cycles_leak_nothing(void **sta
         }
         hs_close_rst(fd);
     }
-    /* Every socket is closed on the server side too (bounded wait). */
-    int64_t deadline = now_ms() + 10000;
-    int fds_after;
-    while ((fds_after = hs_fd_count(srv.pid)) > fds_before && now_ms() < deadline) {
-        sleep_ms(20);
-    }
-    print_message("    %ld connect/close and %ld connect/RST cycles; server descriptors %d -> %d\n", cycles,
-                  cycles, fds_before, fds_after);
-    assert_int_equal(fds_after, fds_before);
+    /* Every socket is closed on the server side too. */
+    print_message("    %ld connect/close and %ld connect/RST cycles\n", cycles, cycles);
+    fds_back("connect/close and connect/RST cycles");
     liveness("connect/close and connect/RST cycles");
     rss_bound("connect/close cycles");
 }
@@ -362,25 +379,22 @@ static void test_abuse_300_concurrent_echo_clients_all_answered(void **state)
     run_load(300, scaled(100, 20), 8, "300 concurrent echo clients");
     liveness("300 concurrent echo clients");
     rss_bound("300 concurrent echo clients");
+    fds_back("300 concurrent echo clients");
 }
 
 static void test_abuse_soak_200_clients_10000_messages_nothing_lost(void **state)
 {
     (void)state;
     start(NULL);
-    int fds_before = hs_fd_count(srv.pid);
     run_load(200,
              under_valgrind()                    ? 300
              : strcmp(check_mode(), "asan") == 0 ? 2500
                                                  : 10000,
              64, "200 clients x 10,000 messages");
-    int64_t deadline = now_ms() + 10000;
-    while (hs_fd_count(srv.pid) > fds_before && now_ms() < deadline) {
-        sleep_ms(20);
-    }
-    assert_int_equal(hs_fd_count(srv.pid), fds_before);
+    fds_back("200 clients x 10,000 messages");
     liveness("the soak");
     rss_bound("the soak");
+    fds_back("the soak");
 }
 
 /* ---- limits ---- */
@@ -409,6 +423,7 @@ static void test_abuse_max_connections_refused_cleanly_counted_logged(void **sta
     hs_hostile_close(held, 20);
     hs_hostile_close(extra_fds, 5);
     rss_bound("max-connections");
+    fds_back("max-connections");
 }
 
 static void test_abuse_handshake_and_idle_timeouts_close_with_one_line(void **state)
@@ -432,6 +447,38 @@ static void test_abuse_handshake_and_idle_timeouts_close_with_one_line(void **st
     hs_hostile_close(silent, 10);
     hs_hostile_close(idle, 10);
     liveness("timeouts");
+    fds_back("the timeouts");
+}
+
+enum { NEVER_READS_BATCH = 1000 };
+
+/* A peer that never reads: connect (a 4 KiB receive buffer), HelloRequest,
+ * then batches of Requests until a write blocks for 200 ms (the server
+ * stopped reading it: its replies wait unread) or `rounds` batches went.
+ * *sent gets how many Requests went; returns the socket. */
+static int connect_never_reading(long rounds, long *sent)
+{
+    static uint8_t buf[NEVER_READS_BATCH * 40];
+    int fd = hs_connect(srv.port, 5000);
+    assert_true(fd >= 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    size_t len = hs_hello(buf, sizeof buf, 1);
+    assert_int_equal(hs_write_all(fd, buf, len), 0);
+    struct timeval tv = {0, 200000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    size_t off = 0;
+    for (int i = 0; i < NEVER_READS_BATCH; i++) {
+        off += hs_frame(buf + off, sizeof buf - off, TL_OP_REQUEST, (uint64_t)(i + 2), NULL, 0);
+    }
+    *sent = 0;
+    for (long round = 0; round < rounds; round++) {
+        if (hs_write_all(fd, buf, off) != 0) {
+            break;
+        }
+        *sent += NEVER_READS_BATCH;
+    }
+    return fd;
 }
 
 /* A peer that sends and never reads: its replies fill the send queue, the
@@ -440,42 +487,97 @@ static void test_abuse_peer_that_never_reads_bounded_then_closed(void **state)
 {
     (void)state;
     const char *extra[] = {"--idle-timeout", "1s", NULL};
-    enum { BATCH = 1000 };
-    static uint8_t buf[BATCH * 40];
+    long sent = 0;
     int fd;
 
     start(extra);
-    fd = hs_connect(srv.port, 5000);
-    assert_true(fd >= 0);
-    int small = 4096;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    size_t len = hs_hello(buf, sizeof buf, 1);
-    assert_int_equal(hs_write_all(fd, buf, len), 0);
-    /* Send requests until the server stops taking them (the send timeout). */
-    struct timeval tv = {0, 200000};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    long sent = 0, rounds = scaled(2000, 300);
-    for (long round = 0; round < rounds; round++) {
-        size_t off = 0;
-        for (int i = 0; i < BATCH; i++) {
-            off += hs_frame(buf + off, sizeof buf - off, TL_OP_REQUEST, (uint64_t)(sent + i + 2), NULL, 0);
-        }
-        if (hs_write_all(fd, buf, off) != 0) {
-            break;
-        }
-        sent += BATCH;
-    }
+    long rounds = scaled(2000, 300);
+    fd = connect_never_reading(rounds, &sent);
     print_message("    the server took %ld requests from a peer that never reads, then stopped reading it\n",
                   sent);
     if (!under_valgrind()) {
         /* 32 MB of requests: more than the kernel buffers hold, so the
          * writes blocked because the server stopped reading. */
-        assert_true(sent < rounds * BATCH);
+        assert_true(sent < rounds * NEVER_READS_BATCH);
     }
     liveness("a peer that never reads");
     rss_bound("a peer that never reads");
     assert_int_equal(wait_lines("(idle timeout): closed", 1, 5000), 1);
     hs_close_rst(fd);
+    fds_back("a peer that never reads");
+}
+
+/* Found by `tofulab fuzz-peer`: peers that go away while the server waits
+ * for them to read its replies. Each writes until the server stops reading
+ * it, then leaves with RST: the server sees the reset while its replies
+ * cannot leave, and must close the socket at once. It used to take it out
+ * of epoll and wait for the core to read again, which a full send queue
+ * never lets happen: the descriptor stayed until the idle timeout (300 s),
+ * ~100-200 a second under the fuzzer, until max-connections refused
+ * everyone. */
+static void test_abuse_peer_gone_while_its_replies_wait_descriptors_back(void **state)
+{
+    (void)state;
+    int n = (int)scaled(3, 2);
+    long sent = 0;
+
+    start(NULL); /* the default idle timeout (300 s) must play no part */
+    for (int i = 0; i < n; i++) {
+        int fd = connect_never_reading(2000, &sent);
+        assert_true(sent < 2000L * NEVER_READS_BATCH); /* the server stopped reading it */
+        if (i % 2) {
+            hs_close_rst(fd);
+        } else {
+            close(fd); /* unread replies: the kernel resets it too */
+        }
+    }
+    fds_back("peers gone while their replies waited");
+    liveness("peers gone while their replies waited");
+    fds_back("the liveness client");
+}
+
+/* Found by `tofulab fuzz-peer`: after its ByeResponse the server never
+ * sends on that connection again (PROTOCOL.md 6.6) but keeps reading; a peer
+ * that goes on sending after its ByeRequest has its echoes queued for good.
+ * Past --max-send-queue the server used to stop reading it, so it neither
+ * read nor wrote and never saw the peer go: the socket stayed open (the
+ * fuzzer's descriptor leak). Now such a connection is closed with one line,
+ * whether the echoes behind the bye frame are one large-buffer message or
+ * many small ones. */
+static void test_abuse_requests_after_bye_closed_with_one_line_descriptors_back(void **state)
+{
+    (void)state;
+    int n = (int)scaled(40, 10);
+    int *fds = calloc((size_t)n, sizeof *fds);
+    static uint8_t buf[70000];
+
+    assert_non_null(fds);
+    start(NULL);
+    for (int i = 0; i < n; i++) {
+        size_t len = hs_hello(buf, sizeof buf, 1);
+        len += hs_frame(buf + len, sizeof buf - len, TL_OP_BYE_REQUEST, 2, NULL, 0);
+        if (i % 2) {
+            /* its echo reuses a message with a 64 KiB body buffer */
+            len += hs_frame(buf + len, sizeof buf - len, TL_OP_REQUEST, 3, NULL, 60000);
+        } else {
+            for (int k = 0; k < 200; k++) {
+                len += hs_frame(buf + len, sizeof buf - len, TL_OP_REQUEST, (uint64_t)(3 + k), NULL, 3);
+            }
+        }
+        fds[i] = hs_connect(srv.port, 5000);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(hs_write_all(fds[i], buf, len), 0);
+    }
+    assert_int_equal(count_closed(fds, n, 10000), n);
+    assert_int_equal(wait_lines("(send queue after bye): closed", (size_t)n, 5000), (size_t)n);
+    assert_int_equal(
+        hs_count(srv.err, "queued behind its bye frame, over the limit 32768: they can never be sent"),
+        (size_t)n);
+    hs_hostile_close(fds, n);
+    free(fds);
+    fds_back("requests after a ByeRequest");
+    liveness("requests after a ByeRequest");
+    fds_back("the liveness client");
 }
 
 /* ---- the host at the descriptor limit (in process) ---- */
@@ -583,7 +685,6 @@ static void test_abuse_long_soak(void **state)
     int partial[PARTIAL], garbage[GARBAGE];
 
     start(extra);
-    int fds_before = hs_fd_count(srv.pid);
     while (now_ms() < end) {
         hs_slowloris *sl = hs_slowloris_start(srv.port, SLOW, 100);
         assert_non_null(sl);
@@ -626,16 +727,12 @@ static void test_abuse_long_soak(void **state)
         print_message("    round %ld: %ld replies in %.1f s, new client p99 %.2f ms, RSS %.1f MiB\n", rounds,
                       l.answered, l.seconds, (double)p99 / 1e6, (double)rss_last / 1024.0);
     }
-    int64_t deadline = now_ms() + 10000;
-    while (hs_fd_count(srv.pid) > fds_before && now_ms() < deadline) {
-        sleep_ms(50);
-    }
     print_message(
         "    soak: %ld rounds, %ld replies, nothing lost; worst new-client p99 %.2f ms; RSS first rounds "
         "%.1f MiB, max %.1f MiB, last %.1f MiB; peak %.1f MiB\n",
         rounds, replies, (double)worst_p99 / 1e6, (double)rss_first / 1024.0, (double)rss_max / 1024.0,
         (double)rss_last / 1024.0, (double)hs_rss_kib(srv.pid, 1) / 1024.0);
-    assert_int_equal(hs_fd_count(srv.pid), fds_before);
+    fds_back("the long soak");
     assert_true(rss_last <= rss_first + 16 * MIB);
     liveness("the long soak");
     rss_bound("the long soak");
@@ -653,6 +750,9 @@ int main(void)
         cmocka_unit_test_teardown(test_abuse_max_connections_refused_cleanly_counted_logged, teardown),
         cmocka_unit_test_teardown(test_abuse_handshake_and_idle_timeouts_close_with_one_line, teardown),
         cmocka_unit_test_teardown(test_abuse_peer_that_never_reads_bounded_then_closed, teardown),
+        cmocka_unit_test_teardown(test_abuse_peer_gone_while_its_replies_wait_descriptors_back, teardown),
+        cmocka_unit_test_teardown(test_abuse_requests_after_bye_closed_with_one_line_descriptors_back,
+                                  teardown),
         cmocka_unit_test(test_abuse_host_at_descriptor_limit_refuses_with_spare),
     };
     const struct CMUnitTest soak[] = {

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "../../fuzzpeer/fuzzpeer.h"
+#include "../helpers/defective_peer.h"
 
 #define FIND_S 10u /* each defect is found within this many seconds (times scale()) */
 
@@ -385,6 +386,80 @@ static void test_fuzz_peer_correct_defective_peer_nothing_found(void **state)
     no_findings("correct", 1, 1000, 0);
 }
 
+/* A peer that closes its connection as soon as its ByeResponse is out (as
+ * `tofulab serve` does when echoes pile up behind it) while the fuzzer is
+ * still writing the case byte by byte: a write then fails with EPIPE, and
+ * the replies the peer wrote before closing are still to be read. The
+ * fuzzer used to stop at the failed write and report "the connection closed
+ * before the reply" (found by a 60 s run against serve). The close and the
+ * write race, so the case is replayed many times; each replay must pass. */
+static void test_fuzz_peer_close_after_bye_response_during_write_not_a_finding(void **state)
+{
+    tl_fuzzpeer_options o;
+    tl_fuzzpeer_finding f;
+    char err[600] = "", addr[300], file[300], plan[300];
+    static uint8_t bytes[4096];
+    size_t len = 0;
+    env e;
+    int replays = 150 / (int)scale() + 10;
+
+    (void)state;
+    env_init(&e, NULL);
+    dp_server *s = dp_server_start(DP_BYE_CLOSES, e.sock, addr, sizeof addr);
+    assert_non_null(s);
+    {
+        char text[340];
+        tl_header h = {0x1A2B, TL_OP_HELLO_REQUEST, 0, 1, 0, 0};
+        int n;
+
+        snprintf(text, sizeof text, "~connect_to:%s\r\n", addr);
+        n = tl_frame_encode(&h, (const uint8_t *)text, strlen(text), NULL, 0, bytes, sizeof bytes);
+        assert_true(n > 0);
+        len += (size_t)n;
+        h.proto = TL_OP_BYE_REQUEST;
+        h.message_id = 2;
+        n = tl_frame_encode(&h, NULL, 0, NULL, 0, bytes + len, sizeof bytes - len);
+        assert_true(n > 0);
+        len += (size_t)n;
+        for (uint64_t id = 3; id < 80; id++) {
+            h.proto = TL_OP_SIGNAL; /* sent after the ByeRequest: never answered (6.6) */
+            h.message_id = id;
+            n = tl_frame_encode(&h, NULL, 0, NULL, 0, bytes + len, sizeof bytes - len);
+            assert_true(n > 0);
+            len += (size_t)n;
+        }
+    }
+    snprintf(file, sizeof file, "%s/conn-1.bin", e.dir);
+    snprintf(plan, sizeof plan, "%s/conn-1.plan", e.dir);
+    {
+        FILE *fb = fopen(file, "wb"), *fp = fopen(plan, "w");
+
+        assert_non_null(fb);
+        assert_non_null(fp);
+        assert_int_equal(fwrite(bytes, 1, len, fb), len);
+        fputs("bytewise\nend fin\n", fp);
+        fclose(fb);
+        fclose(fp);
+    }
+    options(&e, &o);
+    o.spawn = NULL;
+    o.hang_ms = 5000u * scale();
+    for (int i = 0; i < replays; i++) {
+        const char *files[1] = {file};
+        int failed = 0;
+
+        memset(&f, 0, sizeof f);
+        assert_int_equal(tl_fuzzpeer_replay(&o, files, 1, &failed, &f, err, sizeof err), TL_OK);
+        if (failed) {
+            dp_server_stop(s);
+            fail_msg("replay %d of %d: %s", i + 1, replays, f.detail);
+        }
+    }
+    print_message("    %d replays of a close after ByeResponse during the case's writes: nothing found\n",
+                  replays);
+    dp_server_stop(s);
+    env_free(&e);
+}
 /* --no-echo: a peer that does not run EchoService is judged on crashes,
  * liveness and HelloResponses only: a reply body that is not the header copy
  * (an echo-only defect) goes unreported, while a peer that stops answering
@@ -686,6 +761,7 @@ int main(void)
         cmocka_unit_test(test_fuzz_peer_serve_spawned_nothing_found),
         cmocka_unit_test(test_fuzz_peer_serve_running_nothing_found),
         cmocka_unit_test(test_fuzz_peer_correct_defective_peer_nothing_found),
+        cmocka_unit_test(test_fuzz_peer_close_after_bye_response_during_write_not_a_finding),
         cmocka_unit_test(test_fuzz_peer_no_echo_judges_hello_only),
         cmocka_unit_test(test_fuzz_peer_cli_bad_input_exits_2_naming_what_and_where),
         cmocka_unit_test(test_fuzz_peer_cli_help_documents_every_option),

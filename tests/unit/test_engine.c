@@ -3208,6 +3208,100 @@ static void test_engine_send_queue_limit_stops_reading_until_peer_reads(void **s
     pair_free(&net);
 }
 
+/* After its ByeResponse the responder never sends again (6.6) but keeps
+ * reading; a peer that goes on sending after its ByeRequest has its echoes
+ * queued for good. Past max_send_queue the channel would neither read nor
+ * write (its peer's close unseen, its socket held): it is closed instead. */
+static void test_engine_send_queue_after_bye_over_limit_closes_channel(void **state)
+{
+    (void)state;
+    tl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.max_send_queue = 2000; /* two queued echoes (~700 bytes each with their buffers) fit, three do not */
+    init_protected(&o);
+    uint16_t sc;
+    pair_conn *c = raw_client(ADDR, 7, &sc, NULL);
+    inject_frame(c, 0x1A2B, TL_OP_BYE_REQUEST, 0, 8, NULL, NULL);
+    pair_run(&net);
+    tl_message *bye = pair_expect(&net, 1, TL_OP_BYE_REQUEST, 0, 0, sc, 8);
+    tl_msg_set_opcode(bye, TL_OP_BYE_RESPONSE);
+    assert_int_equal(pair_post(&net, 1, &bye, NULL), TL_OK);
+    pair_run(&net);
+    tl_header hs[4];
+    assert_int_equal(wire_frames(1, sc, 1, hs, 4), 1); /* the ByeResponse left */
+    for (int i = 0; i < 3; i++) {
+        inject_frame(c, 0x1A2B, TL_OP_REQUEST, 0, (uint64_t)(20 + i), NULL, "q");
+    }
+    pair_run(&net);
+    tl_message *req[3];
+    for (int i = 0; i < 3; i++) {
+        req[i] = pair_expect(&net, 1, TL_OP_REQUEST, 0, 0, sc, 20 + i);
+        tl_msg_set_opcode(req[i], TL_OP_RESPONSE);
+    }
+    tl_io_state io;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pair_post(&net, 1, &req[i], NULL), TL_OK);
+        pair_run(&net);
+        assert_int_equal(tl_engine_io_state(E(1), sc, &io), TL_OK);
+        assert_true(io.want_read); /* within the limit: receiving continues (6.6) */
+        assert_int_equal(io.out_pending, 0);
+    }
+    assert_int_equal(vlog.n, 0);
+    assert_int_equal(pair_post(&net, 1, &req[2], NULL), TL_OK); /* accepted, then returned */
+    for (int i = 0; i < 3; i++) {
+        pair_expect_put(&net, 1, TL_OP_RESPONSE, 1, TL_STATUS_CHANNEL_CLOSED, sc, 20 + i);
+    }
+    expect_closed_for(sc, TL_RULE_SEND_AFTER_BYE, 7);
+    assert_int_equal(vlog.v[0].reason, TL_STATUS_CHANNEL_CLOSED);
+    assert_int_equal(vlog.v[0].limit, 2000);
+    assert_true(vlog.v[0].value > 2000);
+    char line[200];
+    tl_violation_format(&vlog.v[0], line, sizeof line);
+    assert_non_null(strstr(line, "queued behind its bye frame, over the limit 2000: they can never be sent "
+                                 "(send queue after bye)"));
+    assert_int_equal(pair_wire_frames(c, 1, hs, 4, NULL), 1); /* nothing after the bye frame went out */
+    pair_free(&net);
+}
+
+/* The same when the messages were queued before the bye frame left: the
+ * write that completes it finds more than max_send_queue behind it. */
+static void test_engine_send_queue_behind_bye_over_limit_closes_when_bye_leaves(void **state)
+{
+    (void)state;
+    tl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.max_send_queue = 2000;
+    init_protected(&o);
+    uint16_t sc;
+    pair_conn *c = raw_client(ADDR, 7, &sc, NULL);
+    pair_set_stalled(&net, 1, sc, 1); /* the peer does not read yet */
+    inject_frame(c, 0x1A2B, TL_OP_BYE_REQUEST, 0, 8, NULL, NULL);
+    for (int i = 0; i < 4; i++) {
+        inject_frame(c, 0x1A2B, TL_OP_REQUEST, 0, (uint64_t)(20 + i), NULL, "q");
+    }
+    pair_run(&net);
+    tl_message *bye = pair_expect(&net, 1, TL_OP_BYE_REQUEST, 0, 0, sc, 8);
+    tl_msg_set_opcode(bye, TL_OP_BYE_RESPONSE);
+    assert_int_equal(pair_post(&net, 1, &bye, NULL), TL_OK);
+    for (int i = 0; i < 4; i++) {
+        tl_message *m = pair_expect(&net, 1, TL_OP_REQUEST, 0, 0, sc, 20 + i);
+        tl_msg_set_opcode(m, TL_OP_RESPONSE);
+        assert_int_equal(pair_post(&net, 1, &m, NULL), TL_OK);
+    }
+    pair_run(&net);
+    assert_int_equal(vlog.n, 0); /* the bye frame has not left: they may still go */
+    assert_true(channel_open(1, sc));
+    pair_set_stalled(&net, 1, sc, 0);
+    pair_run(&net);
+    for (int i = 0; i < 4; i++) {
+        pair_expect_put(&net, 1, TL_OP_RESPONSE, 1, TL_STATUS_CHANNEL_CLOSED, sc, 20 + i);
+    }
+    expect_closed_for(sc, TL_RULE_SEND_AFTER_BYE, 7);
+    tl_header hs[8];
+    assert_int_equal(pair_wire_frames(c, 1, hs, 8, NULL), 1);
+    assert_int_equal(hs[0].proto, TL_OP_BYE_RESPONSE);
+    pair_free(&net);
+}
 /* Equal deadlines fire in channel creation order; earlier ones first. */
 static void test_engine_timers_fire_earliest_first_ties_by_creation(void **state)
 {
@@ -3410,6 +3504,8 @@ int main(void)
         cmocka_unit_test(test_engine_rx_budget_pauses_then_resumes_oldest_first),
         cmocka_unit_test(test_engine_rx_budget_read_max_bounds_what_a_host_reads),
         cmocka_unit_test(test_engine_send_queue_limit_stops_reading_until_peer_reads),
+        cmocka_unit_test(test_engine_send_queue_after_bye_over_limit_closes_channel),
+        cmocka_unit_test(test_engine_send_queue_behind_bye_over_limit_closes_when_bye_leaves),
         cmocka_unit_test(test_engine_timers_fire_earliest_first_ties_by_creation),
         cmocka_unit_test(test_engine_rx_budget_random_traffic_all_delivered_in_order),
     };

@@ -83,10 +83,12 @@ typedef enum {
     TL_RULE_BODY_LEN = 3,          /* bl over max_body (value: bl, limit: max_body) */
     TL_RULE_HANDSHAKE_TIMEOUT = 4, /* no HelloRequest within handshake_timeout_ns of the accept */
     TL_RULE_IDLE_TIMEOUT = 5,      /* no byte received or sent for idle_timeout_ns */
-    TL_RULE_FRAME_TIMEOUT = 6      /* a frame still incomplete frame_timeout_ns after its first byte */
+    TL_RULE_FRAME_TIMEOUT = 6,     /* a frame still incomplete frame_timeout_ns after its first byte */
+    TL_RULE_SEND_AFTER_BYE = 7     /* messages queued behind the channel's bye frame (6.6: never sent) over
+                                      max_send_queue (value: their memory, limit: max_send_queue) */
 } tl_rule;
 
-#define TL_RULE_COUNT 7u
+#define TL_RULE_COUNT 8u
 
 /* What on_violation reports, just before the channel's teardown (whose
  * reason, on returned messages, is the status named below). */
@@ -94,10 +96,10 @@ typedef struct {
     tl_rule rule;
     uint16_t channel;
     tl_status reason;  /* teardown reason: invalid_op_code, invalid_headers_len, invalid_body_len,
-                          channel_closed (timeouts) */
+                          channel_closed (timeouts, send queue after bye) */
     uint64_t offset;   /* protocol rules: stream offset of the offending header field */
-    uint64_t value;    /* op code, thl or bl; timeouts: ns since the timer started */
-    uint64_t limit;    /* 9, max_text, max_body; timeouts: the configured timeout in ns */
+    uint64_t value;    /* op code, thl or bl; timeouts: ns since the timer started; send queue: bytes */
+    uint64_t limit;    /* 9, max_text, max_body; timeouts: the configured timeout in ns; max_send_queue */
     uint64_t received; /* bytes received on the channel so far */
 } tl_violation;
 
@@ -139,7 +141,9 @@ typedef struct {
     size_t rx_reserve; /* bytes of an incomplete frame every channel may hold outside the budget; 0 = 4096 */
     /* Non-zero: a channel stops reading while its unsent messages hold more
      * than this many bytes of memory (message, text and body buffers), until
-     * its peer reads them. 0 = no limit. */
+     * its peer reads them. Messages queued behind the channel's bye frame
+     * can never leave (6.6): past the limit the channel is closed instead
+     * (TL_RULE_SEND_AFTER_BYE). 0 = no limit. */
     size_t max_send_queue;
     /* A channel is about to be closed for breaking a rule. Optional; called
      * under the host's serialisation (do not call back into the engine). */
