@@ -11,11 +11,9 @@
 #
 #   usage: sh ci/test.sh      (the Makefile passes MAKE, BUILD, FUZZ_DIR, V,
 #                              TEST_JOBS)
-#   TEST_JOBS=N   cmocka binaries run N at a time (default 1). Most of their
-#                 time is spent waiting on sockets and timers, so 2 takes
-#                 about 45 s off; but two at once make timing-sensitive tests
-#                 meet each other's load (test_fuzz_peer's run against serve
-#                 then finds an intermittent 'stopped reading' hang).
+#   TEST_JOBS=N   cmocka binaries run N at a time (default 2: most of their
+#                 time is spent waiting on sockets and timers, so two at once
+#                 take about 45 s off; TEST_JOBS=1 runs them one by one)
 set -u
 cd "$(dirname "$0")/.." || exit 2
 MAKE=${MAKE:-make}
@@ -37,7 +35,7 @@ step "rebuild check (make -q)" check $MAKE -q --no-print-directory $targets
 
 bin=$BUILD/tofulab
 export TOFULAB="$bin"
-STEPS_JOBS=${TEST_JOBS:-1} steps_cmocka "$BUILD/tests"
+STEPS_JOBS=${TEST_JOBS:-2} steps_cmocka "$BUILD/tests"
 step "fuzz replay" counted sh ci/fuzz-replay.sh
 step "scenario determinism" counted sh ci/scenarios.sh --quick --only determinism "$bin"
 step "scenario sweep" counted sh ci/scenarios.sh --only sweep "$bin"
