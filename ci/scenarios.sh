@@ -52,7 +52,7 @@ trap 'exit 130' HUP INT PIPE TERM
 
 passed=0
 failed=0
-files=$(find scenarios -name '*.scn' ! -path 'scenarios/real/*' | LC_ALL=C sort)
+files=$(find scenarios -name '*.scn' | LC_ALL=C sort)
 if [ -z "$files" ]; then
     echo "scenarios: no scenario files under scenarios/" >&2
     exit 1

@@ -70,7 +70,7 @@ static void usage(FILE *out)
             "  --shrink-time S  seconds each of those shrinks may take (default 60; 0: no shrinking)\n"
             "  --junit FILE   a JUnit XML report (one testcase per run); --json FILE: one JSON object\n"
             "  --quiet        no table: only the failures and the totals\n"
-            "A file with real processes (`tofulab run`'s, scenarios/real/) among several FILEs is\n"
+            "A file with real processes (`tofulab run`'s, scenarios-real/) among several FILEs is\n"
             "skipped, with a line on stderr naming it, so `scenarios/*/*.scn` sweeps the simulator's.\n"
             "\n"
             "shrink reduces a failing run to a smaller scenario that fails the same check with the same\n"
@@ -1362,7 +1362,7 @@ static int sim_sweep(int argc, char **argv)
         goto out;
     }
     /* Real-process files among the FILEs (a glob over scenarios/ takes
-     * scenarios/real/ in) are skipped and named; given alone, in a plan, or
+     * scenarios-real/ in) are skipped and named; given alone, in a plan, or
      * with no simulator file beside them, they are refused. */
     size_t kept = 0, skipped = 0;
     const char **skip = calloc(nfiles, sizeof *skip);

@@ -410,7 +410,7 @@ static void test_sim_scenario_write_every_file_same_trace_hash(void **state)
         tl_scn_seeds(back, &c, &d);
         assert_true(a == c && b == d);
         assert_true(tl_scn_duration(scn) == tl_scn_duration(back));
-        /* scenarios/real/: real processes, written back the same, not simulated */
+        /* scenarios-real/: real processes, written back the same, not simulated */
         assert_true((tl_scn_real_node(scn, NULL) == NULL) == (tl_scn_real_node(back, NULL) == NULL));
         if (tl_scn_real_node(scn, NULL) == NULL && hash_of(scn, a, 0, NULL) != hash_of(back, a, 0, NULL)) {
             fail_msg("%s written back runs differently:\n%s", g.gl_pathv[i], text);
@@ -605,7 +605,7 @@ static void test_sim_sweep_cli_failing_seed_prints_replay_and_exits_1(void **sta
     result_free(&r);
 }
 
-/* A glob over scenarios/ takes scenarios/real/ in: `sim sweep` skips the
+/* Files given together may mix in real-process files (scenarios-real/): `sim sweep` skips the
  * real-process files among the files it is given and names them on stderr
  * (the simulator's files run); alone they are refused (exit 2, one line). */
 static void test_sim_sweep_cli_real_process_files_skipped_and_named(void **state)
@@ -613,9 +613,9 @@ static void test_sim_sweep_cli_real_process_files_skipped_and_named(void **state
     (void)state;
     const char *mixed[] = {"sim",
                            "sweep",
-                           "scenarios/real/crash-restart.scn",
+                           "scenarios-real/crash-restart.scn",
                            "scenarios/request-response/basic.scn",
-                           "scenarios/real/pause-resume.scn",
+                           "scenarios-real/pause-resume.scn",
                            "--seeds",
                            "1..3",
                            "--quiet",
@@ -626,15 +626,15 @@ static void test_sim_sweep_cli_real_process_files_skipped_and_named(void **state
     assert_non_null(strstr(r.out, "1 scenario x 3 seeds = 3 runs: 3 passed, 0 failed\n"));
     assert_non_null(strstr(r.err,
                            "tofulab: sim sweep: skipped 2 files of real processes (`tofulab run FILE` runs "
-                           "them): scenarios/real/crash-restart.scn scenarios/real/pause-resume.scn\n"));
+                           "them): scenarios-real/crash-restart.scn scenarios-real/pause-resume.scn\n"));
     result_free(&r);
 
-    const char *only_real[] = {"sim", "sweep", "scenarios/real/crash-restart.scn",
-                               "scenarios/real/pause-resume.scn", NULL};
+    const char *only_real[] = {"sim", "sweep", "scenarios-real/crash-restart.scn",
+                               "scenarios-real/pause-resume.scn", NULL};
     run_tofulab(&r, only_real);
     assert_int_equal(r.code, 2);
     assert_int_equal(count_lines(r.err), 1);
-    assert_non_null(strstr(r.err, "scenarios/real/crash-restart.scn:"));
+    assert_non_null(strstr(r.err, "scenarios-real/crash-restart.scn:"));
     assert_non_null(strstr(r.err, "is a real process"));
     assert_string_equal(r.out, "");
     result_free(&r);
