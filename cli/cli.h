@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tofulab/version.h"
 #include "tofulab/wire.h"
@@ -81,5 +82,20 @@ int cli_parse_bytes(const char *text, uint64_t max, uint64_t *out);
 /* Parse a command-line address (tl_address_parse_detail); on failure print
  * "tofulab: <who>: bad address: <reason> in '<value>'" and return -1. */
 int cli_parse_address(const char *who, const char *value, tl_address *out);
+
+/* An output file a command writes: "-" is standard output, anything else is
+ * fopen(path, mode). When it cannot be opened, prints "tofulab: " with what
+ * fmt says, then ": " and the reason (strerror), and returns NULL. */
+FILE *cli_open_out(const char *path, const char *mode, const char *fmt, ...) CLI_PRINTF(3, 4);
+
+/* Closes what cli_open_out opened: f unless it is NULL or standard output. */
+void cli_close_out(FILE *f);
+
+struct tl_scenario;
+
+/* Loads a scenario file (tl_scn_load; real-process files too). On failure
+ * prints its one-line error, "FILE:LINE:COLUMN: what was expected" or
+ * "FILE: why", and returns -1. */
+int cli_scn_load(const char *file, struct tl_scenario **out);
 
 #endif /* TOFULAB_CLI_H */

@@ -92,18 +92,12 @@ static int parse_seconds(const char *text, unsigned *ms_out)
 
 static FILE *open_report(const char *path)
 {
-    FILE *f;
     char q[96];
 
     if (path == NULL) {
         return NULL;
     }
-    f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
-    if (f == NULL) {
-        cli_error("conform: cannot write '%s': %s", cli_quote(path, strlen(path), q, sizeof q),
-                  strerror(errno));
-    }
-    return f;
+    return cli_open_out(path, "w", "conform: cannot write '%s'", cli_quote(path, strlen(path), q, sizeof q));
 }
 
 static int close_report(FILE *f, const char *path, int write_rc)

@@ -4,6 +4,7 @@
  * To add a subcommand: write cli/<name>.c with `int cli_<name>_main(int, char **)`,
  * declare it in cli/cli.h and add one row to `commands` below.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -206,6 +207,54 @@ int cli_parse_address(const char *who, const char *value, tl_address *out)
         return 0;
     }
     cli_error("%s: bad address: %s in '%s'", who, err.reason, cli_quote(value, strlen(value), q, sizeof q));
+    return -1;
+}
+
+FILE *cli_open_out(const char *path, const char *mode, const char *fmt, ...)
+{
+    FILE *f;
+    va_list ap;
+    int err;
+
+    if (strcmp(path, "-") == 0) {
+        return stdout;
+    }
+    f = fopen(path, mode);
+    if (f != NULL) {
+        return f;
+    }
+    err = errno;
+    fflush(stdout);
+    fputs("tofulab: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, ": %s\n", strerror(err));
+    return NULL;
+}
+
+void cli_close_out(FILE *f)
+{
+    if (f != NULL && f != stdout) {
+        fclose(f);
+    }
+}
+
+int cli_scn_load(const char *file, tl_scenario **out)
+{
+    tl_scn_error err;
+    int rc = tl_scn_load(file, out, &err);
+
+    if (rc == TL_OK) {
+        return 0;
+    }
+    if (err.line > 0) {
+        cli_error("%s:%u:%u: %s", err.file, err.line, err.column, err.message);
+    } else if (err.message[0]) {
+        cli_error("%s: %s", err.file, err.message);
+    } else {
+        cli_error("%s: %s", file, tl_strerror(rc));
+    }
     return -1;
 }
 

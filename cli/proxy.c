@@ -219,18 +219,6 @@ static int load_at_file(const char *path, at_item *items, size_t *n)
     return 0;
 }
 
-static FILE *open_out(const char *path, const char *mode, const char *what)
-{
-    if (strcmp(path, "-") == 0) {
-        return stdout;
-    }
-    FILE *f = fopen(path, mode);
-    if (f == NULL) {
-        cli_error("%s %s: cannot open: %s", what, path, strerror(errno));
-    }
-    return f;
-}
-
 int cli_proxy_main(int argc, char **argv)
 {
     const char *listen = NULL, *upstream = NULL, *name = "tofu", *trace_path = NULL, *pcap_path = NULL;
@@ -336,13 +324,13 @@ int cli_proxy_main(int argc, char **argv)
     }
 
     FILE *trace = NULL, *pcap = NULL;
-    if (trace_path != NULL && (trace = open_out(trace_path, "w", "--trace")) == NULL) {
+    if (trace_path != NULL &&
+        (trace = cli_open_out(trace_path, "w", "--trace %s: cannot open", trace_path)) == NULL) {
         return CLI_EXIT_USAGE;
     }
-    if (pcap_path != NULL && (pcap = open_out(pcap_path, "wb", "--pcap")) == NULL) {
-        if (trace && trace != stdout) {
-            fclose(trace);
-        }
+    if (pcap_path != NULL &&
+        (pcap = cli_open_out(pcap_path, "wb", "--pcap %s: cannot open", pcap_path)) == NULL) {
+        cli_close_out(trace);
         return CLI_EXIT_USAGE;
     }
     if (pcap != NULL) {
@@ -448,11 +436,7 @@ int cli_proxy_main(int argc, char **argv)
 out:
     tl_proxy_http_stop(http);
     tl_proxy_destroy(px);
-    if (trace != NULL && trace != stdout) {
-        fclose(trace);
-    }
-    if (pcap != NULL && pcap != stdout) {
-        fclose(pcap);
-    }
+    cli_close_out(trace);
+    cli_close_out(pcap);
     return rc;
 }

@@ -3,7 +3,6 @@
  * (`node NAME exec "COMMAND"`, `node NAME external ADDR`), on real sockets
  * through the fault proxy (hosts/realrun.h, docs/proxy.md).
  */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,25 +99,6 @@ static void xml_str(FILE *f, const char *s)
     }
 }
 
-static FILE *open_out(const char *path, const char *mode, const char *what)
-{
-    if (strcmp(path, "-") == 0) {
-        return stdout;
-    }
-    FILE *f = fopen(path, mode);
-    if (f == NULL) {
-        cli_error("run: --%s %s: cannot open: %s", what, path, strerror(errno));
-    }
-    return f;
-}
-
-static void close_out(FILE *f)
-{
-    if (f != NULL && f != stdout) {
-        fclose(f);
-    }
-}
-
 int cli_run_main(int argc, char **argv)
 {
     const char *file = NULL, *trace_path = NULL, *pcap_path = NULL, *json_path = NULL, *junit_path = NULL;
@@ -196,13 +176,8 @@ int cli_run_main(int argc, char **argv)
     }
     tl_scenario *scn = NULL;
     tl_scn_error err;
-    int rc = tl_scn_load(file, &scn, &err);
-    if (rc != TL_OK) {
-        if (err.line > 0) {
-            cli_error("%s:%u:%u: %s", err.file, err.line, err.column, err.message);
-        } else {
-            cli_error("%s: %s", err.file, err.message[0] ? err.message : tl_strerror(rc));
-        }
+    int rc;
+    if (cli_scn_load(file, &scn) != 0) {
         return CLI_EXIT_USAGE;
     }
     char self[1024];
@@ -234,13 +209,17 @@ int cli_run_main(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     FILE *trace = NULL, *pcap = NULL, *json = NULL, *junit = NULL;
-    if ((trace_path && (trace = open_out(trace_path, "w", "trace")) == NULL) ||
-        (pcap_path && (pcap = open_out(pcap_path, "wb", "pcap")) == NULL) ||
-        (json_path && (json = open_out(json_path, "w", "json")) == NULL) ||
-        (junit_path && (junit = open_out(junit_path, "w", "junit")) == NULL)) {
-        close_out(trace);
-        close_out(pcap);
-        close_out(json);
+    if ((trace_path &&
+         (trace = cli_open_out(trace_path, "w", "run: --trace %s: cannot open", trace_path)) == NULL) ||
+        (pcap_path &&
+         (pcap = cli_open_out(pcap_path, "wb", "run: --pcap %s: cannot open", pcap_path)) == NULL) ||
+        (json_path &&
+         (json = cli_open_out(json_path, "w", "run: --json %s: cannot open", json_path)) == NULL) ||
+        (junit_path &&
+         (junit = cli_open_out(junit_path, "w", "run: --junit %s: cannot open", junit_path)) == NULL)) {
+        cli_close_out(trace);
+        cli_close_out(pcap);
+        cli_close_out(json);
         tl_scn_free(scn);
         return CLI_EXIT_USAGE;
     }
@@ -311,10 +290,10 @@ int cli_run_main(int argc, char **argv)
         }
         fputs("</testsuite>\n</testsuites>\n", junit);
     }
-    close_out(trace);
-    close_out(pcap);
-    close_out(json);
-    close_out(junit);
+    cli_close_out(trace);
+    cli_close_out(pcap);
+    cli_close_out(json);
+    cli_close_out(junit);
     tl_scn_free(scn);
     fflush(stdout);
     return exit_code;

@@ -20,7 +20,7 @@
 #include "../sim/sweep.h"
 #include "cli.h"
 
-static int refuse_real(const char *file, tl_scenario *scn);
+static int load_scn(const char *file, tl_scenario **scn);
 
 static void usage(FILE *out)
 {
@@ -121,23 +121,9 @@ static void on_line(void *ctx, const char *line, size_t len)
 
 static FILE *open_out(const char *path, const char *mode, const char *what)
 {
-    if (strcmp(path, "-") == 0) {
-        return stdout;
-    }
-    FILE *f = fopen(path, mode);
-    if (f == NULL) {
-        char q[300];
-        cli_error("cannot open %s file %s: %s", what, cli_quote(path, strlen(path), q, sizeof q),
-                  strerror(errno));
-    }
-    return f;
-}
-
-static void close_out(FILE *f)
-{
-    if (f != NULL && f != stdout) {
-        fclose(f);
-    }
+    char q[300];
+    return cli_open_out(path, mode, "cannot open %s file %s", what,
+                        cli_quote(path, strlen(path), q, sizeof q));
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -249,20 +235,8 @@ static int sim_run(int argc, char **argv)
     }
 
     tl_scenario *scn = NULL;
-    tl_scn_error err;
-    int rc = tl_scn_load(file, &scn, &err);
-    if (rc != TL_OK) {
-        if (err.line > 0) {
-            cli_error("%s:%u:%u: %s", err.file, err.line, err.column, err.message);
-        } else if (err.message[0]) {
-            cli_error("%s: %s", err.file, err.message);
-        } else {
-            cli_error("%s: %s", file, tl_strerror(rc));
-        }
-        return CLI_EXIT_USAGE;
-    }
-    if (refuse_real(file, scn) != 0) {
-        tl_scn_free(scn);
+    int rc;
+    if (load_scn(file, &scn) != 0) {
         return CLI_EXIT_USAGE;
     }
     uint64_t first, last;
@@ -287,9 +261,9 @@ static int sim_run(int argc, char **argv)
         (pcap_path && (pcap = open_out(pcap_path, "wb", "pcap")) == NULL) ||
         (json_path && (json = open_out(json_path, "w", "json")) == NULL) ||
         (html_path && (html = open_out(html_path, "w", "html")) == NULL)) {
-        close_out(trace);
-        close_out(pcap);
-        close_out(json);
+        cli_close_out(trace);
+        cli_close_out(pcap);
+        cli_close_out(json);
         tl_scn_free(scn);
         return CLI_EXIT_USAGE;
     }
@@ -307,10 +281,10 @@ static int sim_run(int argc, char **argv)
             if (np != names) {
                 free((void *)np);
             }
-            close_out(trace);
-            close_out(pcap);
-            close_out(json);
-            close_out(html);
+            cli_close_out(trace);
+            cli_close_out(pcap);
+            cli_close_out(json);
+            cli_close_out(html);
             tl_scn_free(scn);
             return CLI_EXIT_FAIL;
         }
@@ -442,10 +416,10 @@ static int sim_run(int argc, char **argv)
         }
     }
     tl_html_free(comb.html);
-    close_out(trace);
-    close_out(pcap);
-    close_out(json);
-    close_out(html);
+    cli_close_out(trace);
+    cli_close_out(pcap);
+    cli_close_out(json);
+    cli_close_out(html);
     tl_scn_free(scn);
     print_report_spread(scn, repv, nrep, broken ? 0 : runs);
     free(repv);
@@ -477,28 +451,10 @@ static int refuse_real(const char *file, tl_scenario *scn)
     return -1;
 }
 
-/* Loads FILE, or says why it is not a scenario; real-process files too. */
-static int load_scn_any(const char *file, tl_scenario **scn)
-{
-    tl_scn_error err;
-    int rc = tl_scn_load(file, scn, &err);
-    if (rc == TL_OK) {
-        return 0;
-    }
-    if (err.line > 0) {
-        cli_error("%s:%u:%u: %s", err.file, err.line, err.column, err.message);
-    } else if (err.message[0]) {
-        cli_error("%s: %s", err.file, err.message);
-    } else {
-        cli_error("%s: %s", file, tl_strerror(rc));
-    }
-    return -1;
-}
-
 /* Loads FILE for the simulator: a real-process file is refused. */
 static int load_scn(const char *file, tl_scenario **scn)
 {
-    if (load_scn_any(file, scn) != 0) {
+    if (cli_scn_load(file, scn) != 0) {
         return -1;
     }
     if (refuse_real(file, *scn) != 0) {
@@ -1373,7 +1329,7 @@ static int sim_sweep(int argc, char **argv)
     }
     for (size_t f = 0; f < nfiles; f++) {
         unsigned real_line = 0;
-        if (load_scn_any(files[f], &scns[kept]) != 0) {
+        if (cli_scn_load(files[f], &scns[kept]) != 0) {
             free(skip);
             goto out;
         }
@@ -1612,8 +1568,8 @@ static int sim_sweep(int argc, char **argv)
     fflush(stdout);
     code = failed || write_error ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 out:
-    close_out(junit);
-    close_out(json);
+    cli_close_out(junit);
+    cli_close_out(json);
     if (c.junit_suite) {
         fclose(c.junit_suite);
     }
@@ -1721,7 +1677,7 @@ static int sim_shrink(int argc, char **argv)
     fputs(text, out);
     free(text);
     int bad = ferror(out);
-    close_out(out);
+    cli_close_out(out);
     if (bad) {
         cli_error("sim shrink: cannot write the output");
         return CLI_EXIT_FAIL;
