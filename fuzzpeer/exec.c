@@ -42,7 +42,7 @@ int fp_append_barrier(uint64_t id, fp_buf *bytes)
 
 static int poll_ms(uint64_t deadline_us)
 {
-    uint64_t now = fp_now_us();
+    uint64_t now = tlc_now_us();
 
     if (now >= deadline_us) {
         return 0;
@@ -87,8 +87,8 @@ static int fp_connect(const fp_ctx *x, uint64_t deadline_us, int *err)
         }
         *err = errno;
         close(fd);
-        if ((*err == EAGAIN || *err == EINTR) && fp_now_us() < deadline_us) {
-            fp_sleep_us(1000);
+        if ((*err == EAGAIN || *err == EINTR) && tlc_now_us() < deadline_us) {
+            tlc_sleep_us(1000);
             continue;
         }
         return -1;
@@ -242,7 +242,7 @@ static void on_reply(match_state *st, const tl_frame *f)
         o->pattern |= 1ull << (k % 48u);
     }
     if (o->replies == 0) {
-        o->first_reply_us = fp_now_us() - st->t0;
+        o->first_reply_us = tlc_now_us() - st->t0;
     }
     o->replies++;
     st->l->replies++;
@@ -401,20 +401,20 @@ int fp_exec_case(const fp_ctx *x, fp_lane *l, const fp_case *c, const fp_model *
     st.l = l;
     st.m = m;
     st.o = o;
-    st.t0 = fp_now_us();
+    st.t0 = tlc_now_us();
     st.nstates = 1;
     st.states[0] = 0;
     o->pattern = 0;
     for (i = 0; i < m->n && !(m->p[i].flags & FP_P_UNCHECKED); i++) {
     }
     st.first_unchecked = i;
-    fd = fp_connect(x, fp_now_us() + (uint64_t)x->opt.liveness_ms * 1000u, &err);
+    fd = fp_connect(x, tlc_now_us() + (uint64_t)x->opt.liveness_ms * 1000u, &err);
     if (fd < 0) {
         o->connect_err = err ? err : EIO;
         return 0;
     }
     tl_reader_reset(&l->reader);
-    progress = fp_now_us();
+    progress = tlc_now_us();
     for (;;) {
         size_t target = len;
         struct pollfd pf;
@@ -446,7 +446,7 @@ int fp_exec_case(const fp_ctx *x, fp_lane *l, const fp_case *c, const fp_model *
         if (pl->stall_ms > 0 && !stalled && o->sent == pl->stall_at) {
             /* A stall mid-frame: the peer must go on serving others (the
              * probe) and take the rest of the frame afterwards. */
-            uint64_t until = fp_now_us() + (uint64_t)pl->stall_ms * 1000u;
+            uint64_t until = tlc_now_us() + (uint64_t)pl->stall_ms * 1000u;
 
             stalled = 1;
             if (x->opt.oracles & TL_FP_ORACLE_LIVENESS) {
@@ -454,7 +454,7 @@ int fp_exec_case(const fp_ctx *x, fp_lane *l, const fp_case *c, const fp_model *
                     o->probe_failed = 1;
                 }
             }
-            while (fp_now_us() < until && !peer_gone) {
+            while (tlc_now_us() < until && !peer_gone) {
                 pf.fd = fd;
                 pf.events = POLLIN;
                 pf.revents = 0;
@@ -462,7 +462,7 @@ int fp_exec_case(const fp_ctx *x, fp_lane *l, const fp_case *c, const fp_model *
                     peer_gone = read_some(&st, fd);
                 }
             }
-            progress = fp_now_us();
+            progress = tlc_now_us();
             continue;
         }
         if (o->sent >= len && (complete(&st) || o->failed)) {
@@ -507,7 +507,7 @@ int fp_exec_case(const fp_ctx *x, fp_lane *l, const fp_case *c, const fp_model *
 
             peer_gone = read_some(&st, fd);
             if (st.rx_bytes != before || peer_gone) {
-                progress = fp_now_us();
+                progress = tlc_now_us();
             }
             if (peer_gone) {
                 continue;
@@ -519,7 +519,7 @@ int fp_exec_case(const fp_ctx *x, fp_lane *l, const fp_case *c, const fp_model *
             if (n > 0) {
                 o->sent += (size_t)n;
                 l->bytes_sent += (uint64_t)n;
-                progress = fp_now_us();
+                progress = tlc_now_us();
             } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 int how = errno == EPIPE ? FP_CLOSED_EOF : FP_CLOSED_RESET;
 
@@ -584,7 +584,7 @@ int fp_exec_case(const fp_ctx *x, fp_lane *l, const fp_case *c, const fp_model *
 
 int fp_probe(const fp_ctx *x, fp_lane *l, unsigned timeout_ms, char *why, size_t why_cap)
 {
-    uint64_t deadline = fp_now_us() + (uint64_t)timeout_ms * 1000u;
+    uint64_t deadline = tlc_now_us() + (uint64_t)timeout_ms * 1000u;
     uint8_t out[TL_HEADER_SIZE * 3 + sizeof x->hello_text];
     uint8_t body[TL_HEADER_SIZE];
     tl_header h;

@@ -43,7 +43,7 @@ static int same(const fp_verdict *a, const fp_verdict *b)
 
 #define FP_BYTE_TRIES 32 /* attempts of the byte phase */
 
-static int out_of_time(const mini *m) { return fp_now_us() >= m->deadline || m->attempts >= 2000; }
+static int out_of_time(const mini *m) { return tlc_now_us() >= m->deadline || m->attempts >= 2000; }
 
 /* 1 if the cases still fail the same way. */
 static int still_fails(mini *m, const fp_case *cases, size_t n)
@@ -287,7 +287,7 @@ static int minimize(fp_run *r, const fp_verdict *want, fp_case *cases, size_t *n
     memset(&m, 0, sizeof m);
     m.r = r;
     m.want = want;
-    m.deadline = fp_now_us() + (uint64_t)r->x.opt.minimize_ms * 1000u;
+    m.deadline = tlc_now_us() + (uint64_t)r->x.opt.minimize_ms * 1000u;
     /* One case alone: the one the oracle pointed at, else each of the
      * recent ones, newest first (cases ran on several connections at once). */
     if (focus >= 0 && (size_t)focus < *n) {
@@ -531,7 +531,7 @@ void fp_finding(fp_run *r, const fp_verdict *v, const fp_case *cases, size_t n, 
     snprintf(F->detail, sizeof F->detail, "%s", v->detail);
     snprintf(F->stderr_line, sizeof F->stderr_line, "%s", v->stderr_line);
     F->first_case = r->case_no;
-    F->first_ms = (fp_now_us() - r->t0) / 1000u;
+    F->first_ms = (tlc_now_us() - r->t0) / 1000u;
     F->count = 1;
     fprintf(r->log, "fuzz-peer: %s %s after %.1f s (case %llu): %s\n", F->id,
             tl_fuzzpeer_oracle_name(F->oracle), (double)F->first_ms / 1000.0,

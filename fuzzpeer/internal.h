@@ -1,7 +1,7 @@
 /*
  * Internals of tofulab fuzz-peer (the fuzzpeer/ sources). Not installed.
  *
- *   util.c      growable bytes, PRNG, clock, text helpers, signature normalising
+ *   util.c      growable bytes, PRNG, text helpers, signature normalising
  *   case.c      a test case (bytes + delivery plan), the frame view that the
  *               structure-level mutators edit, plan files
  *   model.c     what a tofu EchoService answers to each frame of a case
@@ -23,6 +23,8 @@
 #include <sys/types.h>
 
 #include "fuzzpeer.h"
+/* the clock (tlc_now_us, tlc_sleep_us): conform/ is below fuzzpeer/ */
+#include "../conform/util.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FP_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -46,10 +48,8 @@ int fp_buf_set(fp_buf *b, const void *data, size_t len);
 void fp_buf_erase(fp_buf *b, size_t at, size_t len);
 void fp_buf_free(fp_buf *b);
 
-uint64_t fp_rand(uint64_t *state);              /* splitmix64 */
-uint64_t fp_below(uint64_t *state, uint64_t n); /* 0..n-1 (0 when n == 0) */
-uint64_t fp_now_us(void);
-void fp_sleep_us(uint64_t us);
+uint64_t fp_rand(uint64_t *state);                          /* splitmix64 */
+uint64_t fp_below(uint64_t *state, uint64_t n);             /* 0..n-1 (0 when n == 0) */
 uint64_t fp_hash(uint64_t h, const void *data, size_t len); /* FNV-1a 64 */
 #define FP_HASH_INIT 0xcbf29ce484222325ull
 

@@ -200,7 +200,7 @@ int fp_peer_start(fp_peer *p, const char *cmd, char *err, size_t err_cap)
     fcntl(pipefd[0], F_SETFL, fcntl(pipefd[0], F_GETFL) | O_NONBLOCK);
     fcntl(pipefd[0], F_SETFD, FD_CLOEXEC);
     p->err_fd = pipefd[0];
-    p->started_us = fp_now_us();
+    p->started_us = tlc_now_us();
     return 0;
 }
 
@@ -222,16 +222,16 @@ int fp_peer_poll(fp_peer *p)
 
 int fp_peer_wait_exit(fp_peer *p, unsigned ms)
 {
-    uint64_t deadline = fp_now_us() + (uint64_t)ms * 1000u;
+    uint64_t deadline = tlc_now_us() + (uint64_t)ms * 1000u;
 
     while (!fp_peer_poll(p)) {
-        if (fp_now_us() >= deadline) {
+        if (tlc_now_us() >= deadline) {
             return 0;
         }
-        fp_sleep_us(2000);
+        tlc_sleep_us(2000);
     }
     /* Let the rest of a report reach the pipe (grandchildren may hold it). */
-    fp_sleep_us(1000);
+    tlc_sleep_us(1000);
     drain(p);
     return 1;
 }

@@ -137,7 +137,7 @@ static void alive(fp_run *r)
     if (r->budget_low > 2u * FP_ECHO_BUDGET) {
         r->no_budget = 1;
     }
-    if (r->pending_rules != 0 && fp_now_us() >= r->rules_sent_us + FP_RULE_SETTLE_MS * 1000u) {
+    if (r->pending_rules != 0 && tlc_now_us() >= r->rules_sent_us + FP_RULE_SETTLE_MS * 1000u) {
         r->pending_rules = 0; /* they did not stop it */
     }
     r->since_probe = 0;
@@ -183,7 +183,7 @@ int fp_run_start_peer(fp_run *r, char *err, size_t err_cap)
     r->no_budget = 0;
     r->pending_rules = 0;
     r->since_probe = 0;
-    deadline = fp_now_us() + (uint64_t)r->x.opt.startup_ms * 1000u;
+    deadline = tlc_now_us() + (uint64_t)r->x.opt.startup_ms * 1000u;
     for (;;) {
         if (fp_peer_poll(&r->peer)) {
             char ex[64];
@@ -196,12 +196,12 @@ int fp_run_start_peer(fp_run *r, char *err, size_t err_cap)
         if (probe(r, 500, why, sizeof why) == 0) {
             return 0;
         }
-        if (fp_now_us() >= deadline) {
+        if (tlc_now_us() >= deadline) {
             fp_fmt(err, err_cap, "--spawn '%s': the peer did not answer at %s within %u ms (%s)", r->peer.cmd,
                    r->x.peer_text, r->x.opt.startup_ms, why);
             return -1;
         }
-        fp_sleep_us(5000);
+        tlc_sleep_us(5000);
     }
 }
 
@@ -598,7 +598,7 @@ int fp_reproduce(fp_run *r, const fp_case *cases, size_t n, fp_verdict *v)
         }
         run_jobs(r, &j, 1);
         if (j.m.stop_rules != 0) {
-            r->rules_sent_us = fp_now_us();
+            r->rules_sent_us = tlc_now_us();
         }
         count_budget(r, &j.m, &j.o);
         trouble |= j.o.closed || j.o.connect_err || j.o.reset_by_us;
@@ -683,17 +683,17 @@ static int stop_requested(const fp_run *r) { return r->x.opt.stop_flag != NULL &
  * supervisor may restart it), else end the run. */
 static int wait_for_return(fp_run *r)
 {
-    uint64_t deadline = fp_now_us() + (uint64_t)r->x.opt.startup_ms * 1000u;
+    uint64_t deadline = tlc_now_us() + (uint64_t)r->x.opt.startup_ms * 1000u;
     char why[256];
 
-    while (fp_now_us() < deadline && !stop_requested(r)) {
+    while (tlc_now_us() < deadline && !stop_requested(r)) {
         if (probe(r, 500, why, sizeof why) == 0) {
             r->budget_used = 0;
             r->budget_low = 0;
             r->no_budget = 0;
             return 0;
         }
-        fp_sleep_us(50000);
+        tlc_sleep_us(50000);
     }
     return -1;
 }
@@ -759,7 +759,7 @@ static void fill_report(fp_run *r)
     tl_fuzzpeer_report *rep = r->rep;
     unsigned i;
 
-    rep->elapsed_ms = (fp_now_us() - r->t0) / 1000u;
+    rep->elapsed_ms = (tlc_now_us() - r->t0) / 1000u;
     rep->cases_per_s = rep->elapsed_ms > 0 ? (double)rep->cases * 1000.0 / (double)rep->elapsed_ms : 0.0;
     rep->frames_sent = rep->bytes_sent = rep->replies = rep->probes = 0;
     for (i = 0; i < FP_MAX_LANES; i++) {
@@ -897,7 +897,7 @@ static int batch(fp_run *r)
     run_jobs(r, jobs, n);
     for (i = 0; i < n; i++) {
         if (jobs[i].m.stop_rules != 0) {
-            r->rules_sent_us = fp_now_us();
+            r->rules_sent_us = tlc_now_us();
         }
         r->case_no = ++rep->cases;
         count_budget(r, &jobs[i].m, &jobs[i].o);
@@ -1005,7 +1005,7 @@ int tl_fuzzpeer_run(const tl_fuzzpeer_options *opt, tl_fuzzpeer_report *rep, cha
         free(r);
         return rc;
     }
-    r->t0 = fp_now_us();
+    r->t0 = tlc_now_us();
     last_progress = r->t0;
     if (opt->time_ms > 0 || opt->runs == 0) {
         end_us = r->t0 + (opt->time_ms > 0 ? opt->time_ms : 60000u) * 1000u;
@@ -1017,7 +1017,7 @@ int tl_fuzzpeer_run(const tl_fuzzpeer_options *opt, tl_fuzzpeer_report *rep, cha
             fp_fmt(rep->end_reason, sizeof rep->end_reason, "stopped by a signal");
             break;
         }
-        if ((end_us != 0 && fp_now_us() >= end_us) || (opt->runs != 0 && rep->cases >= opt->runs)) {
+        if ((end_us != 0 && tlc_now_us() >= end_us) || (opt->runs != 0 && rep->cases >= opt->runs)) {
             break;
         }
         if (opt->max_findings != 0 && rep->finding_count >= opt->max_findings) {
@@ -1033,8 +1033,8 @@ int tl_fuzzpeer_run(const tl_fuzzpeer_options *opt, tl_fuzzpeer_report *rep, cha
         if (b > 0) {
             break;
         }
-        if (opt->verbose && fp_now_us() - last_progress >= 5000000u) {
-            last_progress = fp_now_us();
+        if (opt->verbose && tlc_now_us() - last_progress >= 5000000u) {
+            last_progress = tlc_now_us();
             fprintf(r->log,
                     "fuzz-peer: %.0f s: %llu cases (%.0f/s), %zu findings, %llu restarts, corpus %zu\n",
                     (double)(last_progress - r->t0) / 1e6, (unsigned long long)rep->cases,
@@ -1177,7 +1177,7 @@ int tl_fuzzpeer_replay(const tl_fuzzpeer_options *opt, const char *const *files,
         rc = run_connect(r, err, err_cap);
     }
     if (rc == TL_OK) {
-        r->t0 = fp_now_us();
+        r->t0 = tlc_now_us();
         if (fp_reproduce(r, cases, loaded, &v) != 0) {
             snprintf(err, err_cap, "the peer could not be started again");
             rc = TL_E_IO;

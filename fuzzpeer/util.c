@@ -1,11 +1,11 @@
 /*
- * fuzz-peer: growable bytes, PRNG, clock and text helpers.
+ * fuzz-peer: growable bytes, PRNG and text helpers (the clock is conform's,
+ * conform/util.h).
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "internal.h"
 
@@ -93,25 +93,6 @@ uint64_t fp_rand(uint64_t *state)
 }
 
 uint64_t fp_below(uint64_t *state, uint64_t n) { return n == 0 ? 0 : fp_rand(state) % n; }
-
-uint64_t fp_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-void fp_sleep_us(uint64_t us)
-{
-    struct timespec ts;
-
-    ts.tv_sec = (time_t)(us / 1000000u);
-    ts.tv_nsec = (long)(us % 1000000u) * 1000L;
-    while (nanosleep(&ts, &ts) != 0) {
-        /* interrupted: sleep the rest */
-    }
-}
 
 uint64_t fp_hash(uint64_t h, const void *data, size_t len)
 {
