@@ -478,33 +478,28 @@ static void q_push(px_dir *d, px_piece *p)
     d->queued += p->len - p->off;
 }
 
-static void q_free_all(px_dir *d)
+/* Frees a list of pieces. */
+static void pieces_free(px_piece *p)
 {
-    px_piece *p = d->q;
     while (p) {
         px_piece *n = p->next;
         free(p);
         p = n;
     }
+}
+
+static void q_free_all(px_dir *d)
+{
+    pieces_free(d->q);
     d->q = d->qtail = NULL;
     d->queued = 0;
 }
 
 static void held_free_all(px_dir *d)
 {
-    px_piece *p = d->held;
-    while (p) {
-        px_piece *n = p->next;
-        free(p);
-        p = n;
-    }
+    pieces_free(d->held);
     d->held = d->heldtail = NULL;
-    p = d->inj;
-    while (p) {
-        px_piece *n = p->next;
-        free(p);
-        p = n;
-    }
+    pieces_free(d->inj);
     d->inj = NULL;
 }
 
