@@ -55,18 +55,6 @@ static size_t connect_to(const tlc_case *c, uint8_t *buf, size_t cap)
     return len;
 }
 
-/* tofu's EchoClient body: the native header copy taken before post (V19, V21). */
-static void native_copy(uint8_t out[TL_HEADER_SIZE], uint16_t channel, unsigned proto, uint64_t id)
-{
-    tl_header h;
-
-    memset(&h, 0, sizeof h);
-    h.channel = channel;
-    h.proto = (uint8_t)proto;
-    h.message_id = id;
-    tl_header_encode_native(&h, out);
-}
-
 typedef struct {
     uint8_t text[TL_ADDR_TEXT_MAX + 16];
     uint8_t body[TL_HEADER_SIZE];
@@ -79,7 +67,7 @@ static tlc_msg *echoclient_hello(const tlc_case *c, hello_buf *hb, uint64_t id)
 {
     size_t tl = connect_to(c, hb->text, sizeof hb->text);
 
-    native_copy(hb->body, 0, TL_OP_HELLO_REQUEST, 0);
+    tl_conform_echo_body(hb->body, 0, TL_OP_HELLO_REQUEST, 0);
     hb->m = msg(TL_OP_HELLO_REQUEST, 0, id, hb->text, tl, hb->body, sizeof hb->body);
     return &hb->m;
 }
@@ -475,7 +463,7 @@ static void case_thousand_frames(tlc_case *c)
         return;
     }
     for (i = 0; i < N; i++) {
-        native_copy(bodies[i], CC, TL_OP_REQUEST, i + 1);
+        tl_conform_echo_body(bodies[i], CC, TL_OP_REQUEST, i + 1);
         m[i] = msg(TL_OP_REQUEST, 0, i + 1, NULL, 0, bodies[i], TL_HEADER_SIZE);
         tlc_out_add(&o, &m[i]);
     }
@@ -860,7 +848,7 @@ static void hello_with_text(tlc_case *c, const uint8_t *text, size_t tl, const c
     if (k == NULL) {
         return;
     }
-    native_copy(body, 0, TL_OP_HELLO_REQUEST, 0);
+    tl_conform_echo_body(body, 0, TL_OP_HELLO_REQUEST, 0);
     m = msg(TL_OP_HELLO_REQUEST, 0, 2, text, tl, body, sizeof body);
     (void)send_expect(c, k, &m, 1, NULL, what);
     tlc_close(k, 1);
@@ -1061,7 +1049,7 @@ static void case_hello_and_request_one_write(tlc_case *c)
         return;
     }
     m[0] = *echoclient_hello(c, &hb, 5);
-    native_copy(body, CC, TL_OP_REQUEST, 1);
+    tl_conform_echo_body(body, CC, TL_OP_REQUEST, 1);
     m[1] = msg(TL_OP_REQUEST, 0, 1, NULL, 0, body, sizeof body); /* V21 */
     (void)send_expect(c, k, m, 2, NULL, "HelloRequest and Request");
     tlc_close(k, 1);
@@ -1521,7 +1509,7 @@ static void case_echoclient_request(tlc_case *c)
     uint8_t body[TL_HEADER_SIZE];
     tlc_msg m;
 
-    native_copy(body, CC, TL_OP_REQUEST, 1);
+    tl_conform_echo_body(body, CC, TL_OP_REQUEST, 1);
     m = msg(TL_OP_REQUEST, 0, 1, NULL, 0, body, sizeof body); /* V21 */
     one_echo(c, &m, "EchoClient Request #1 (V21)");
 }
@@ -1554,7 +1542,7 @@ static void case_echoclient_sequence(tlc_case *c)
         tlc_msg m;
         char what[48];
 
-        native_copy(body, CC, TL_OP_REQUEST, n);
+        tl_conform_echo_body(body, CC, TL_OP_REQUEST, n);
         m = msg(TL_OP_REQUEST, 0, n, NULL, 0, body, sizeof body);
         snprintf(what, sizeof what, "Request #%zu", n);
         if (send_expect(c, k, &m, 1, NULL, what) != 1) {

@@ -185,6 +185,11 @@ const tl_conform_result *tl_conform_find(const tl_conform_report *rep, const cha
 /* The op code EchoService answers a frame of op code op with, or -1 when
  * nothing reaches the wire (responses, WelcomeRequest, op codes 10-15). */
 int tl_conform_echo_opcode(unsigned op);
+/* The body tofu's EchoClient posts (section 7, V19, V21): the header of the
+ * message it goes with, copied before post in the native form
+ * (tl_header_encode_native), with channel, proto and id set and every other
+ * field 0. */
+void tl_conform_echo_body(uint8_t out[TL_HEADER_SIZE], uint16_t channel, unsigned proto, uint64_t id);
 /* Check one reply against the echo of a frame: sent = the frame's header as
  * sent (thl/bl as on the wire), sent_text its thl bytes; reply_text and
  * reply_body the reply's thl and bl bytes. Returns 1 when it is what tofu's

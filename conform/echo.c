@@ -346,6 +346,17 @@ int tlc_check_alive(tlc_case *c)
 
 int tl_conform_echo_opcode(unsigned op) { return tlc_echo_opcode(op); }
 
+void tl_conform_echo_body(uint8_t out[TL_HEADER_SIZE], uint16_t channel, unsigned proto, uint64_t id)
+{
+    tl_header h;
+
+    memset(&h, 0, sizeof h);
+    h.channel = channel;
+    h.proto = (uint8_t)proto;
+    h.message_id = id;
+    tl_header_encode_native(&h, out);
+}
+
 int tl_conform_check_echo(const tl_header *sent, const uint8_t *sent_text, const tl_header *reply,
                           const uint8_t *reply_text, const uint8_t *reply_body, char *why, size_t why_cap)
 {

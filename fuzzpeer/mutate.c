@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../conform/conform.h"
 #include "internal.h"
 
 int fp_list_add(fp_list *l, const void *data, size_t len)
@@ -80,18 +81,6 @@ static int push(fp_seq *s, unsigned proto, uint64_t id, const void *text, size_t
     return rc;
 }
 
-/* The 16-byte little-endian header copy tofu's EchoClient puts in a body (7). */
-static void native_body(uint8_t out[TL_HEADER_SIZE], unsigned proto, uint64_t id)
-{
-    tl_header h;
-
-    memset(&h, 0, sizeof h);
-    h.channel = CH;
-    h.proto = (uint8_t)proto;
-    h.message_id = id;
-    tl_header_encode_native(&h, out);
-}
-
 int fp_builtin_seeds(fp_corpus *c, const uint8_t *ht, size_t htl)
 {
     static const char v12_text[] = "Content-Type:application/json\r\nJob-ID:12345\r\n";
@@ -103,7 +92,7 @@ int fp_builtin_seeds(fp_corpus *c, const uint8_t *ht, size_t htl)
     unsigned i;
 
     memset(big, 'b', sizeof big);
-    native_body(nb, TL_OP_HELLO_REQUEST, 0);
+    tl_conform_echo_body(nb, CH, TL_OP_HELLO_REQUEST, 0);
 #define SEQ_BEGIN() memset(&s, 0, sizeof s)
 #define HELLO(id)   push(&s, TL_OP_HELLO_REQUEST, (id), ht, htl, nb, sizeof nb)
     /* EchoClient: Hello, then Requests whose body is their own header (V19, V21). */
@@ -112,7 +101,7 @@ int fp_builtin_seeds(fp_corpus *c, const uint8_t *ht, size_t htl)
     for (i = 1; i <= 3; i++) {
         uint8_t rb[TL_HEADER_SIZE];
 
-        native_body(rb, TL_OP_REQUEST, i);
+        tl_conform_echo_body(rb, CH, TL_OP_REQUEST, i);
         push(&s, TL_OP_REQUEST, i, NULL, 0, rb, sizeof rb);
     }
     rc |= seed_add(c, &s);
@@ -403,7 +392,7 @@ static void make_body(fp_mutator *m, fp_buf *b, const tl_header *h)
     case 3: {
         uint8_t nb[TL_HEADER_SIZE];
 
-        native_body(nb, h->proto, h->message_id);
+        tl_conform_echo_body(nb, CH, h->proto, h->message_id);
         fp_buf_set(b, nb, sizeof nb);
         break;
     }
@@ -491,7 +480,7 @@ static int hello_frame(fp_mutator *m, fp_sframe *f, uint64_t id)
 {
     uint8_t nb[TL_HEADER_SIZE];
 
-    native_body(nb, TL_OP_HELLO_REQUEST, 0);
+    tl_conform_echo_body(nb, CH, TL_OP_HELLO_REQUEST, 0);
     return fp_sframe_make(f, TL_OP_HELLO_REQUEST, id, m->hello_text, m->hello_tl, nb,
                           CHANCE(2) ? sizeof nb : 0);
 }
@@ -622,7 +611,7 @@ static void mutate_seq(fp_mutator *m, fp_seq *s)
         unsigned op = (unsigned)R(CHANCE(4) ? 16 : 10);
         uint8_t nb[TL_HEADER_SIZE];
 
-        native_body(nb, op, 0);
+        tl_conform_echo_body(nb, CH, op, 0);
         if (fp_sframe_make(&f, op | (CHANCE(4) ? TL_PROTO_MORE : 0u), CHANCE(8) ? 0 : some_id(m),
                            op == TL_OP_HELLO_REQUEST ? m->hello_text : NULL,
                            op == TL_OP_HELLO_REQUEST ? m->hello_tl : 0, nb, sizeof nb) == 0) {
