@@ -228,16 +228,12 @@ int fp_sframe_make(fp_sframe *f, unsigned proto, uint64_t id, const void *text, 
 
 static int seq_grow(fp_seq *s)
 {
-    if (s->n == s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : 8;
-        fp_sframe *nf = realloc(s->f, ncap * sizeof *nf);
+    fp_sframe *nf = fp_grow(s->f, &s->cap, s->n, sizeof *nf, 8);
 
-        if (nf == NULL) {
-            return -1;
-        }
-        s->f = nf;
-        s->cap = ncap;
+    if (nf == NULL) {
+        return -1;
     }
+    s->f = nf;
     return 0;
 }
 

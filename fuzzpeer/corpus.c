@@ -60,16 +60,11 @@ int fp_corpus_add(fp_corpus *c, const uint8_t *data, size_t len, int seed)
             }
         }
     }
-    if (c->n == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 64;
-        fp_entry *ne = realloc(c->e, ncap * sizeof *ne);
-
-        if (ne == NULL) {
-            return -1;
-        }
-        c->e = ne;
-        c->cap = ncap;
+    e = fp_grow(c->e, &c->cap, c->n, sizeof *e, 64);
+    if (e == NULL) {
+        return -1;
     }
+    c->e = e;
     e = &c->e[c->n];
     memset(e, 0, sizeof *e);
     if (fp_buf_set(&e->bytes, data, len) != 0) {

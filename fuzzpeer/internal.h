@@ -48,6 +48,12 @@ int fp_buf_set(fp_buf *b, const void *data, size_t len);
 void fp_buf_erase(fp_buf *b, size_t at, size_t len);
 void fp_buf_free(fp_buf *b);
 
+/* An array of n elements of elem bytes with room for *cap: items when there
+ * is room for one more, else items grown to twice *cap (first when *cap is
+ * 0; *cap updated), or NULL when memory runs out (items unchanged and still
+ * the caller's). */
+void *fp_grow(void *items, size_t *cap, size_t n, size_t elem, size_t first);
+
 uint64_t fp_rand(uint64_t *state);                          /* splitmix64 */
 uint64_t fp_below(uint64_t *state, uint64_t n);             /* 0..n-1 (0 when n == 0) */
 uint64_t fp_hash(uint64_t h, const void *data, size_t len); /* FNV-1a 64 */

@@ -45,16 +45,12 @@ const char *fp_close_text(int rule)
 
 static int grow(fp_model *m)
 {
-    if (m->n == m->cap) {
-        size_t ncap = m->cap ? m->cap * 2 : 16;
-        fp_pred *np = realloc(m->p, ncap * sizeof *np);
+    fp_pred *np = fp_grow(m->p, &m->cap, m->n, sizeof *np, 16);
 
-        if (np == NULL) {
-            return -1;
-        }
-        m->p = np;
-        m->cap = ncap;
+    if (np == NULL) {
+        return -1;
     }
+    m->p = np;
     return 0;
 }
 

@@ -18,16 +18,12 @@
 
 int fp_list_add(fp_list *l, const void *data, size_t len)
 {
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? l->cap * 2 : 16;
-        fp_buf *ni = realloc(l->items, ncap * sizeof *ni);
+    fp_buf *ni = fp_grow(l->items, &l->cap, l->n, sizeof *ni, 16);
 
-        if (ni == NULL) {
-            return -1;
-        }
-        l->items = ni;
-        l->cap = ncap;
+    if (ni == NULL) {
+        return -1;
     }
+    l->items = ni;
     memset(&l->items[l->n], 0, sizeof l->items[l->n]);
     if (fp_buf_set(&l->items[l->n], data, len) != 0) {
         return -1;

@@ -34,6 +34,22 @@ int fp_buf_reserve(fp_buf *b, size_t extra)
     return 0;
 }
 
+void *fp_grow(void *items, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    size_t ncap;
+    void *ni;
+
+    if (n < *cap) {
+        return items;
+    }
+    ncap = *cap ? *cap * 2 : first;
+    ni = realloc(items, ncap * elem);
+    if (ni != NULL) {
+        *cap = ncap;
+    }
+    return ni;
+}
+
 int fp_buf_append(fp_buf *b, const void *data, size_t len)
 {
     if (fp_buf_reserve(b, len) != 0) {
