@@ -245,6 +245,205 @@ void spawn_free(spawn_result *r)
     memset(r, 0, sizeof *r);
 }
 
+const char *spawn_tofulab(void)
+{
+    const char *p = getenv("TOFULAB");
+    return (p != NULL && p[0] != '\0') ? p : "build/tofulab";
+}
+
+/* prog, then args up to their NULL: a NULL-terminated argv (malloc'd; aborts
+ * when out of memory). */
+static const char **make_argv(const char *prog, const char *const *args)
+{
+    size_t n = 0, i;
+    const char **argv;
+
+    while (args != NULL && args[n] != NULL) {
+        n++;
+    }
+    argv = calloc(n + 2, sizeof *argv);
+    if (argv == NULL) {
+        abort();
+    }
+    argv[0] = prog;
+    for (i = 0; i < n; i++) {
+        argv[i + 1] = args[i];
+    }
+    return argv;
+}
+
+int spawn_tofulab_run(spawn_result *r, const char *const *args, const char *input, size_t input_len,
+                      int timeout_ms)
+{
+    const char **argv = make_argv(spawn_tofulab(), args);
+    int rc = spawn_run(r, argv, NULL, NULL, input, input_len, timeout_ms);
+
+    free(argv);
+    return rc;
+}
+
+void spawn_proc_init(spawn_proc *p)
+{
+    memset(p, 0, sizeof *p);
+    p->out_fd = p->err_fd = -1;
+}
+
+int spawn_start(spawn_proc *p, const char *prog, const char *const *args, char *const *env)
+{
+    int out_pipe[2], err_pipe[2], devnull;
+    const char **argv;
+    posix_spawn_file_actions_t fa;
+    int rc;
+
+    spawn_proc_init(p);
+    if (buf_append(&p->out, &p->out_len, "", 0) != 0 || buf_append(&p->err, &p->err_len, "", 0) != 0) {
+        abort();
+    }
+    if (pipe(out_pipe) != 0) {
+        return errno;
+    }
+    if (pipe(err_pipe) != 0) {
+        rc = errno;
+        close(out_pipe[0]);
+        close(out_pipe[1]);
+        return rc;
+    }
+    devnull = open("/dev/null", O_RDONLY);
+    if (devnull < 0) {
+        rc = errno;
+        close(out_pipe[0]);
+        close(out_pipe[1]);
+        close(err_pipe[0]);
+        close(err_pipe[1]);
+        return rc;
+    }
+    argv = make_argv(prog, args);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, devnull, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+    posix_spawn_file_actions_addclose(&fa, devnull);
+    posix_spawn_file_actions_addclose(&fa, out_pipe[0]);
+    posix_spawn_file_actions_addclose(&fa, out_pipe[1]);
+    posix_spawn_file_actions_addclose(&fa, err_pipe[0]);
+    posix_spawn_file_actions_addclose(&fa, err_pipe[1]);
+    rc = posix_spawnp(&p->pid, prog, &fa, NULL, (char *const *)argv, env != NULL ? env : environ);
+    posix_spawn_file_actions_destroy(&fa);
+    free(argv);
+    close(devnull);
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    if (rc != 0) {
+        close(out_pipe[0]);
+        close(err_pipe[0]);
+        p->pid = 0;
+        return rc;
+    }
+    p->started_ms = now_ms();
+    p->out_fd = out_pipe[0];
+    p->err_fd = err_pipe[0];
+    return 0;
+}
+
+int spawn_pump(spawn_proc *p, int wait_ms)
+{
+    struct pollfd pf[2];
+    int np = 0, i;
+    char chunk[8192];
+
+    if (p->out_fd >= 0) {
+        pf[np].fd = p->out_fd;
+        pf[np++].events = POLLIN;
+    }
+    if (p->err_fd >= 0) {
+        pf[np].fd = p->err_fd;
+        pf[np++].events = POLLIN;
+    }
+    if (np == 0) {
+        return 0;
+    }
+    if (poll(pf, (nfds_t)np, wait_ms) <= 0) {
+        return 1;
+    }
+    for (i = 0; i < np; i++) {
+        ssize_t got;
+        int is_out = pf[i].fd == p->out_fd;
+
+        if (pf[i].revents == 0) {
+            continue;
+        }
+        got = read(pf[i].fd, chunk, sizeof chunk);
+        if (got > 0) {
+            if (buf_append(is_out ? &p->out : &p->err, is_out ? &p->out_len : &p->err_len, chunk,
+                           (size_t)got) != 0) {
+                abort();
+            }
+        } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+            close(pf[i].fd);
+            if (is_out) {
+                p->out_fd = -1;
+            } else {
+                p->err_fd = -1;
+            }
+        }
+    }
+    return p->out_fd >= 0 || p->err_fd >= 0;
+}
+
+static void record_status(spawn_proc *p, int status)
+{
+    p->reaped = 1;
+    p->ended_ms = now_ms();
+    if (WIFEXITED(status)) {
+        p->exit_code = WEXITSTATUS(status);
+    } else {
+        p->exit_code = -1;
+        p->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    }
+}
+
+int spawn_finish(spawn_proc *p, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    int status = 0;
+
+    for (;;) {
+        spawn_pump(p, 20);
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            record_status(p, status);
+            while (spawn_pump(p, 50) && now_ms() < deadline) {
+            }
+            return 0;
+        }
+        if (now_ms() >= deadline) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &status, 0);
+            record_status(p, status);
+            return -1;
+        }
+    }
+}
+
+void spawn_proc_free(spawn_proc *p)
+{
+    if (p->pid > 0 && !p->reaped) {
+        int status;
+
+        kill(p->pid, SIGKILL);
+        kill(p->pid, SIGCONT); /* a stopped child must run to die */
+        waitpid(p->pid, &status, 0);
+    }
+    if (p->out_fd >= 0) {
+        close(p->out_fd);
+    }
+    if (p->err_fd >= 0) {
+        close(p->err_fd);
+    }
+    free(p->out);
+    free(p->err);
+    spawn_proc_init(p);
+}
+
 int spawn_which(const char *name, char *out, size_t cap)
 {
     const char *path = getenv("PATH");

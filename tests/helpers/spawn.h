@@ -7,6 +7,7 @@
 #define TOFULAB_TEST_SPAWN_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 typedef struct {
     char *out; /* standard output, NUL-terminated (never NULL after spawn_run) */
@@ -30,6 +31,53 @@ typedef struct {
 int spawn_run(spawn_result *r, const char *const *argv, const char *const *set, const char *const *unset,
               const char *input, size_t input_len, int timeout_ms);
 void spawn_free(spawn_result *r);
+
+/* The tofulab the tests run: $TOFULAB, default build/tofulab (tests run from
+ * the repository root). */
+const char *spawn_tofulab(void);
+/* spawn_run of spawn_tofulab() with args (NULL-terminated, after the program
+ * name) in the current environment. */
+int spawn_tofulab_run(spawn_result *r, const char *const *args, const char *input, size_t input_len,
+                      int timeout_ms);
+
+/*
+ * A program running beside the test: started, its output read while the test
+ * goes on (spawn_pump), then waited for (spawn_finish) or killed
+ * (spawn_proc_free).
+ */
+typedef struct {
+    pid_t pid;  /* 0: not started */
+    int out_fd; /* its standard output, -1 once at the end */
+    int err_fd; /* its standard error, -1 once at the end */
+    char *out;  /* what it wrote so far, NUL-terminated (never NULL once started) */
+    size_t out_len;
+    char *err;
+    size_t err_len;
+    int exit_code;        /* once reaped: exit status, -1 when killed by a signal */
+    int signal;           /* the signal that ended it, if any */
+    int reaped;           /* waited for (set it when the test waits itself) */
+    long long started_ms; /* CLOCK_MONOTONIC, milliseconds: spawned */
+    long long ended_ms;   /* reaped (by spawn_finish) */
+} spawn_proc;
+
+/* Not started, no pipes: what spawn_proc_free leaves too. */
+void spawn_proc_init(spawn_proc *p);
+/* Starts prog (looked up in PATH when it has no '/') with args (NULL-terminated,
+ * after the program name) and environment env (NULL: the current one),
+ * standard input from /dev/null. Returns 0, or the errno value that kept it
+ * from starting (p is then not started). Aborts when out of memory. */
+int spawn_start(spawn_proc *p, const char *prog, const char *const *args, char *const *env);
+/* Reads what its output pipes hold, waiting at most wait_ms. Returns 0 when
+ * both are at their end, 1 otherwise. */
+int spawn_pump(spawn_proc *p, int wait_ms);
+/* Reads its output to the end and reaps it (exit_code, signal, ended_ms).
+ * Returns 0, or -1 when it was still running after timeout_ms: it is then
+ * killed (SIGKILL) and reaped. */
+int spawn_finish(spawn_proc *p, int timeout_ms);
+/* Kills it if it was not reaped (SIGKILL, then SIGCONT: a stopped child must
+ * run to die), reaps it, closes the pipes, frees the output; p is then as
+ * spawn_proc_init leaves it. */
+void spawn_proc_free(spawn_proc *p);
 
 /* Copies the full path of `name` found in PATH into out; 0 when found. */
 int spawn_which(const char *name, char *out, size_t cap);

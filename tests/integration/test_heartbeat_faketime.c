@@ -28,10 +28,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +36,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../helpers/spawn.h"
 
 extern char **environ;
 
@@ -133,26 +132,7 @@ static const char *find_libfaketime(void)
 
 /* ---- child processes ---- */
 
-typedef struct {
-    pid_t pid;
-    int out_fd;
-    int err_fd;
-    char *out;
-    size_t out_len;
-    char *err;
-    size_t err_len;
-    int exit_code; /* -1 when killed by a signal */
-    int signal;
-    int reaped;
-    int64_t started_ms;
-    int64_t ended_ms;
-} proc;
-
-static const char *tofulab_path(void)
-{
-    const char *p = getenv("TOFULAB");
-    return (p != NULL && p[0] != '\0') ? p : "build/tofulab";
-}
+typedef spawn_proc proc;
 
 /* The binary for the children under libfaketime: $TOFULAB_FAKETIME_BIN, else
  * $TOFULAB. A sanitizer build hangs at start-up under libfaketime's preload
@@ -161,23 +141,7 @@ static const char *tofulab_path(void)
 static const char *faketime_bin(void)
 {
     const char *p = getenv("TOFULAB_FAKETIME_BIN");
-    return (p != NULL && p[0] != '\0') ? p : tofulab_path();
-}
-
-static void buf_append(char **buf, size_t *len, const char *data, size_t n)
-{
-    char *nb = realloc(*buf, *len + n + 1);
-    assert_non_null(nb);
-    memcpy(nb + *len, data, n);
-    *len += n;
-    nb[*len] = '\0';
-    *buf = nb;
-}
-
-static void proc_init(proc *p)
-{
-    memset(p, 0, sizeof *p);
-    p->out_fd = p->err_fd = -1;
+    return (p != NULL && p[0] != '\0') ? p : spawn_tofulab();
 }
 
 /* The environment for a child: ours without LD_PRELOAD and FAKETIME*, plus
@@ -210,110 +174,14 @@ static char **child_env(const char *lib, char *preload, size_t preload_cap)
 /* Spawn $TOFULAB args..., under libfaketime when lib is not NULL. */
 static void proc_start(proc *p, const char *lib, const char *const *args)
 {
-    int out_pipe[2], err_pipe[2], devnull;
-    char *argv[MAX_ARGS + 2];
+    const char *bin = lib != NULL ? faketime_bin() : spawn_tofulab();
     char preload[600];
-    char **env;
-    posix_spawn_file_actions_t fa;
-    int n = 0, rc;
+    char **env = child_env(lib, preload, sizeof preload);
+    int rc = spawn_start(p, bin, args, env);
 
-    proc_init(p);
-    buf_append(&p->out, &p->out_len, "", 0);
-    buf_append(&p->err, &p->err_len, "", 0);
-    argv[n++] = (char *)(lib != NULL ? faketime_bin() : tofulab_path());
-    while (args[n - 1] != NULL) {
-        assert_true(n <= MAX_ARGS);
-        argv[n] = (char *)args[n - 1];
-        n++;
-    }
-    argv[n] = NULL;
-    env = child_env(lib, preload, sizeof preload);
-    assert_int_equal(pipe(out_pipe), 0);
-    assert_int_equal(pipe(err_pipe), 0);
-    devnull = open("/dev/null", O_RDONLY);
-    assert_true(devnull >= 0);
-    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
-    posix_spawn_file_actions_adddup2(&fa, devnull, 0);
-    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-    posix_spawn_file_actions_addclose(&fa, devnull);
-    posix_spawn_file_actions_addclose(&fa, out_pipe[0]);
-    posix_spawn_file_actions_addclose(&fa, out_pipe[1]);
-    posix_spawn_file_actions_addclose(&fa, err_pipe[0]);
-    posix_spawn_file_actions_addclose(&fa, err_pipe[1]);
-    rc = posix_spawn(&p->pid, argv[0], &fa, NULL, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
     free(env);
-    close(devnull);
-    close(out_pipe[1]);
-    close(err_pipe[1]);
     if (rc != 0) {
-        close(out_pipe[0]);
-        close(err_pipe[0]);
-        p->pid = 0;
-        fail_msg("cannot run %s: %s (set TOFULAB)", argv[0], strerror(rc));
-    }
-    p->started_ms = now_ms();
-    p->out_fd = out_pipe[0];
-    p->err_fd = err_pipe[0];
-}
-
-/* Read what is available, waiting at most wait_ms. 0 when both pipes closed. */
-static int proc_pump(proc *p, int wait_ms)
-{
-    struct pollfd pf[2];
-    int np = 0;
-    char chunk[8192];
-
-    if (p->out_fd >= 0) {
-        pf[np].fd = p->out_fd;
-        pf[np++].events = POLLIN;
-    }
-    if (p->err_fd >= 0) {
-        pf[np].fd = p->err_fd;
-        pf[np++].events = POLLIN;
-    }
-    if (np == 0) {
-        return 0;
-    }
-    if (poll(pf, (nfds_t)np, wait_ms) <= 0) {
-        return 1;
-    }
-    for (int i = 0; i < np; i++) {
-        ssize_t got;
-        int is_out = pf[i].fd == p->out_fd;
-
-        if (pf[i].revents == 0) {
-            continue;
-        }
-        got = read(pf[i].fd, chunk, sizeof chunk);
-        if (got > 0) {
-            if (is_out) {
-                buf_append(&p->out, &p->out_len, chunk, (size_t)got);
-            } else {
-                buf_append(&p->err, &p->err_len, chunk, (size_t)got);
-            }
-        } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
-            close(pf[i].fd);
-            if (is_out) {
-                p->out_fd = -1;
-            } else {
-                p->err_fd = -1;
-            }
-        }
-    }
-    return p->out_fd >= 0 || p->err_fd >= 0;
-}
-
-static void proc_record_status(proc *p, int status)
-{
-    p->reaped = 1;
-    p->ended_ms = now_ms();
-    if (WIFEXITED(status)) {
-        p->exit_code = WEXITSTATUS(status);
-    } else {
-        p->exit_code = -1;
-        p->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+        fail_msg("cannot run %s: %s (set TOFULAB)", bin, strerror(rc));
     }
 }
 
@@ -324,7 +192,7 @@ static int proc_wait_output(proc *p, const char *needle, int timeout_ms)
 
     while (strstr(p->out, needle) == NULL) {
         int left = remaining_ms(deadline);
-        if (left == 0 || !proc_pump(p, left > 50 ? 50 : left)) {
+        if (left == 0 || !spawn_pump(p, left > 50 ? 50 : left)) {
             return strstr(p->out, needle) != NULL;
         }
     }
@@ -335,45 +203,10 @@ static int proc_wait_output(proc *p, const char *needle, int timeout_ms)
  * test fails. */
 static void proc_finish(proc *p, const char *what, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
-    int status = 0;
-
-    for (;;) {
-        proc_pump(p, 20);
-        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
-            proc_record_status(p, status);
-            while (proc_pump(p, 50) && remaining_ms(deadline) > 0) {
-            }
-            return;
-        }
-        if (remaining_ms(deadline) == 0) {
-            kill(p->pid, SIGKILL);
-            waitpid(p->pid, &status, 0);
-            proc_record_status(p, status);
-            fail_msg("%s did not finish within %d ms of real time; stdout [%s] stderr [%s]", what, timeout_ms,
-                     p->out, p->err);
-        }
+    if (spawn_finish(p, timeout_ms) != 0) {
+        fail_msg("%s did not finish within %d ms of real time; stdout [%s] stderr [%s]", what, timeout_ms,
+                 p->out, p->err);
     }
-}
-
-static void proc_free(proc *p)
-{
-    if (p->pid > 0 && !p->reaped) {
-        int status;
-        kill(p->pid, SIGKILL);
-        kill(p->pid, SIGCONT); /* a stopped child must run to die */
-        waitpid(p->pid, &status, 0);
-        p->reaped = 1;
-    }
-    if (p->out_fd >= 0) {
-        close(p->out_fd);
-    }
-    if (p->err_fd >= 0) {
-        close(p->err_fd);
-    }
-    free(p->out);
-    free(p->err);
-    proc_init(p);
 }
 
 static void assert_contains(const char *haystack, const char *needle)
@@ -430,7 +263,7 @@ static const char *require_libfaketime(void)
             fail_msg("%s --version under LD_PRELOAD=%s: exit %d, stdout [%s] stderr [%s]", faketime_bin(),
                      lib, p.exit_code, p.out, p.err);
         }
-        proc_free(&p);
+        spawn_proc_free(&p);
         probed = 1;
     }
     if (probed < 0) {
@@ -455,8 +288,8 @@ static int fixture_setup(void **state)
     fixture *f = calloc(1, sizeof *f);
 
     assert_non_null(f);
-    proc_init(&f->server);
-    proc_init(&f->client);
+    spawn_proc_init(&f->server);
+    spawn_proc_init(&f->client);
     strcpy(f->dir, "/tmp/tofulab-hbft-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof f->path, "%s/hb.sock", f->dir);
@@ -472,8 +305,8 @@ static int fixture_teardown(void **state)
     if (f == NULL) {
         return 0;
     }
-    proc_free(&f->client);
-    proc_free(&f->server);
+    spawn_proc_free(&f->client);
+    spawn_proc_free(&f->server);
     unlink(f->path);
     rmdir(f->dir);
     free(f);
@@ -525,7 +358,7 @@ static int64_t hit_server_and_wait(fixture *f, int sig, int after_ms)
     int64_t hit;
 
     sleep_ms(after_ms);
-    proc_pump(&f->client, 0);
+    spawn_pump(&f->client, 0);
     if (f->client.pid > 0 && waitpid(f->client.pid, &(int){0}, WNOHANG) == f->client.pid) {
         f->client.reaped = 1;
         fail_msg("the client ended before the server was hit: stdout [%s] stderr [%s]", f->client.out,
@@ -599,7 +432,7 @@ static void test_heartbeat_faketime_server_killed_death_detected(void **state)
                  (long long)after_kill);
     }
     fake = check_speedup(&f->client);
-    proc_free(&f->server);
+    spawn_proc_free(&f->server);
     print_message(
         "killed server: client ran %.1f s fake in %.2f s real; death noticed %lld ms real after the "
         "kill; whole test %.2f s real\n",
@@ -630,7 +463,7 @@ static void test_heartbeat_faketime_server_frozen_death_detected_by_timeout(void
                  (long long)after_stop, SPEED);
     }
     fake = check_speedup(&f->client);
-    proc_free(&f->server);
+    spawn_proc_free(&f->server);
     print_message("frozen server: client ran %.1f s fake in %.2f s real; death noticed %lld ms real "
                   "(%.1f s fake) after the freeze; whole test %.2f s real\n",
                   fake, (double)(f->client.ended_ms - f->client.started_ms) / 1000.0, (long long)after_stop,
@@ -731,7 +564,7 @@ static void test_heartbeat_faketime_bad_usage_exits_2(void **state)
             fail_msg("case %zu (%s ... %s): exit %d, stderr [%s], want 2 and a 'tofulab: ' line", i,
                      cases[i][0], cases[i][4] != NULL ? cases[i][4] : "", p.exit_code, p.err);
         }
-        proc_free(&p);
+        spawn_proc_free(&p);
     }
 }
 
@@ -747,14 +580,14 @@ static void test_heartbeat_faketime_help_mentions_heartbeat(void **state)
     assert_int_equal(p.exit_code, 0);
     assert_contains(p.out, "heartbeat-server");
     assert_contains(p.out, "--interval TIME");
-    proc_free(&p);
+    spawn_proc_free(&p);
     proc_start(&p, NULL, client_help);
     proc_finish(&p, "client --help", 10000 * time_scale());
     assert_int_equal(p.exit_code, 0);
     assert_contains(p.out, "--expect-death");
     assert_contains(p.out, "--duration TIME");
     assert_contains(p.out, "detection latency");
-    proc_free(&p);
+    spawn_proc_free(&p);
 }
 
 int main(void)

@@ -20,7 +20,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +38,7 @@
 #include "../../patterns/request_response.h"
 #include "../../patterns/runner_posix.h"
 #include "../helpers/golden.h"
-
-extern char **environ;
+#include "../helpers/spawn.h"
 
 #define MAX_ARGS 32
 
@@ -73,124 +71,15 @@ static void sleep_ms(int ms)
 
 /* ---- child processes ---- */
 
-typedef struct {
-    pid_t pid;
-    int out_fd;
-    int err_fd;
-    char *out;
-    size_t out_len;
-    char *err;
-    size_t err_len;
-    int exit_code; /* -1 when killed by a signal */
-    int signal;
-    int reaped;
-} proc;
-
-static const char *tofulab_path(void)
-{
-    const char *p = getenv("TOFULAB");
-    return (p != NULL && p[0] != '\0') ? p : "build/tofulab";
-}
-
-static void buf_append(char **buf, size_t *len, const char *data, size_t n)
-{
-    char *nb = realloc(*buf, *len + n + 1);
-    assert_non_null(nb);
-    memcpy(nb + *len, data, n);
-    *len += n;
-    nb[*len] = '\0';
-    *buf = nb;
-}
+typedef spawn_proc proc;
 
 static void proc_start(proc *p, const char *const *args)
 {
-    int out_pipe[2], err_pipe[2], devnull;
-    char *argv[MAX_ARGS + 2];
-    posix_spawn_file_actions_t fa;
-    int n = 0, rc;
+    int rc = spawn_start(p, spawn_tofulab(), args, NULL);
 
-    memset(p, 0, sizeof *p);
-    buf_append(&p->out, &p->out_len, "", 0);
-    buf_append(&p->err, &p->err_len, "", 0);
-    argv[n++] = (char *)tofulab_path();
-    while (args[n - 1] != NULL) {
-        assert_true(n <= MAX_ARGS);
-        argv[n] = (char *)args[n - 1];
-        n++;
-    }
-    argv[n] = NULL;
-    assert_int_equal(pipe(out_pipe), 0);
-    assert_int_equal(pipe(err_pipe), 0);
-    devnull = open("/dev/null", O_RDONLY);
-    assert_true(devnull >= 0);
-    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
-    posix_spawn_file_actions_adddup2(&fa, devnull, 0);
-    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-    posix_spawn_file_actions_addclose(&fa, devnull);
-    posix_spawn_file_actions_addclose(&fa, out_pipe[0]);
-    posix_spawn_file_actions_addclose(&fa, out_pipe[1]);
-    posix_spawn_file_actions_addclose(&fa, err_pipe[0]);
-    posix_spawn_file_actions_addclose(&fa, err_pipe[1]);
-    rc = posix_spawn(&p->pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(devnull);
-    close(out_pipe[1]);
-    close(err_pipe[1]);
     if (rc != 0) {
-        close(out_pipe[0]);
-        close(err_pipe[0]);
-        fail_msg("cannot run %s: %s (set TOFULAB)", argv[0], strerror(rc));
+        fail_msg("cannot run %s: %s (set TOFULAB)", spawn_tofulab(), strerror(rc));
     }
-    p->out_fd = out_pipe[0];
-    p->err_fd = err_pipe[0];
-}
-
-/* Read what is available from the child's pipes, waiting at most wait_ms.
- * Returns 0 when both pipes are closed, 1 otherwise. */
-static int proc_pump(proc *p, int wait_ms)
-{
-    struct pollfd pf[2];
-    int np = 0, i;
-    char chunk[8192];
-
-    if (p->out_fd >= 0) {
-        pf[np].fd = p->out_fd;
-        pf[np++].events = POLLIN;
-    }
-    if (p->err_fd >= 0) {
-        pf[np].fd = p->err_fd;
-        pf[np++].events = POLLIN;
-    }
-    if (np == 0) {
-        return 0;
-    }
-    if (poll(pf, (nfds_t)np, wait_ms) <= 0) {
-        return 1;
-    }
-    for (i = 0; i < np; i++) {
-        ssize_t got;
-        if (pf[i].revents == 0) {
-            continue;
-        }
-        got = read(pf[i].fd, chunk, sizeof chunk);
-        if (got > 0) {
-            if (pf[i].fd == p->out_fd) {
-                buf_append(&p->out, &p->out_len, chunk, (size_t)got);
-            } else {
-                buf_append(&p->err, &p->err_len, chunk, (size_t)got);
-            }
-        } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
-            if (pf[i].fd == p->out_fd) {
-                close(p->out_fd);
-                p->out_fd = -1;
-            } else {
-                close(p->err_fd);
-                p->err_fd = -1;
-            }
-        }
-    }
-    return p->out_fd >= 0 || p->err_fd >= 0;
 }
 
 static size_t count_occurrences(const char *s, const char *needle)
@@ -214,7 +103,7 @@ static int proc_wait_listening(proc *p, size_t lines, int timeout_ms)
 
     while (count_occurrences(p->out, "listening on ") < lines) {
         if (remaining_ms(deadline) == 0 ||
-            !proc_pump(p, remaining_ms(deadline) > 100 ? 100 : remaining_ms(deadline))) {
+            !spawn_pump(p, remaining_ms(deadline) > 100 ? 100 : remaining_ms(deadline))) {
             return count_occurrences(p->out, "listening on ") >= lines;
         }
     }
@@ -225,58 +114,9 @@ static int proc_wait_listening(proc *p, size_t lines, int timeout_ms)
  * test fails. */
 static void proc_finish(proc *p, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
-    int status = 0;
-
-    for (;;) {
-        pid_t w;
-        int more = proc_pump(p, 50);
-
-        w = waitpid(p->pid, &status, WNOHANG);
-        if (w == p->pid) {
-            while (proc_pump(p, 50)) {
-                if (remaining_ms(deadline) == 0) {
-                    break;
-                }
-            }
-            break;
-        }
-        (void)more;
-        if (remaining_ms(deadline) == 0) {
-            kill(p->pid, SIGKILL);
-            waitpid(p->pid, &status, 0);
-            p->reaped = 1;
-            fail_msg("tofulab did not finish within %d ms; stdout [%s] stderr [%s]", timeout_ms, p->out,
-                     p->err);
-        }
+    if (spawn_finish(p, timeout_ms) != 0) {
+        fail_msg("tofulab did not finish within %d ms; stdout [%s] stderr [%s]", timeout_ms, p->out, p->err);
     }
-    p->reaped = 1;
-    if (WIFEXITED(status)) {
-        p->exit_code = WEXITSTATUS(status);
-    } else {
-        p->exit_code = -1;
-        p->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    }
-}
-
-static void proc_free(proc *p)
-{
-    if (p->pid > 0 && !p->reaped) {
-        int status;
-        kill(p->pid, SIGKILL);
-        waitpid(p->pid, &status, 0);
-        p->reaped = 1;
-    }
-    if (p->out_fd >= 0) {
-        close(p->out_fd);
-    }
-    if (p->err_fd >= 0) {
-        close(p->err_fd);
-    }
-    free(p->out);
-    free(p->err);
-    memset(p, 0, sizeof *p);
-    p->out_fd = p->err_fd = -1;
 }
 
 static void run_tofulab(proc *p, const char *const *args, int timeout_ms)
@@ -341,7 +181,7 @@ static int fixture_setup(void **state)
     unsigned port = 0;
 
     assert_non_null(f);
-    f->server.out_fd = f->server.err_fd = -1;
+    spawn_proc_init(&f->server);
     strcpy(f->dir, "/tmp/tofulab-serve-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->uds_path, sizeof f->uds_path, "%s/echo.sock", f->dir);
@@ -388,7 +228,7 @@ static int fixture_teardown(void **state)
             }
         }
     }
-    proc_free(&f->server);
+    spawn_proc_free(&f->server);
     unlink(f->uds_path);
     rmdir(f->dir);
     free(f);
@@ -440,7 +280,7 @@ static void test_serve_client_echo_tcp_succeeds(void **state)
     run_client(&c, f->tcp_addr, "echo", "200", NULL);
     check_client_ok(&c, 200);
     assert_contains(c.out, "pattern: echo\n");
-    proc_free(&c);
+    spawn_proc_free(&c);
 }
 
 static void test_serve_client_echo_uds_succeeds(void **state)
@@ -450,7 +290,7 @@ static void test_serve_client_echo_uds_succeeds(void **state)
 
     run_client(&c, f->uds_addr, "echo", "200", NULL);
     check_client_ok(&c, 200);
-    proc_free(&c);
+    spawn_proc_free(&c);
 }
 
 static void test_serve_client_echo_abort_succeeds(void **state)
@@ -461,7 +301,7 @@ static void test_serve_client_echo_abort_succeeds(void **state)
 
     run_client(&c, f->tcp_addr, "echo", "20", extra);
     check_client_ok(&c, 20);
-    proc_free(&c);
+    spawn_proc_free(&c);
 }
 
 static void test_serve_client_request_response_tcp_succeeds(void **state)
@@ -473,7 +313,7 @@ static void test_serve_client_request_response_tcp_succeeds(void **state)
     run_client(&c, f->tcp_addr, "request-response", "1000", extra);
     check_client_ok(&c, 1000);
     assert_contains(c.out, "pattern: request-response\n");
-    proc_free(&c);
+    spawn_proc_free(&c);
 }
 
 static void test_serve_client_request_response_uds_succeeds(void **state)
@@ -484,7 +324,7 @@ static void test_serve_client_request_response_uds_succeeds(void **state)
 
     run_client(&c, f->uds_addr, "request-response", "50", extra);
     check_client_ok(&c, 50);
-    proc_free(&c);
+    spawn_proc_free(&c);
 }
 
 static void test_serve_client_zero_count_succeeds(void **state)
@@ -494,7 +334,7 @@ static void test_serve_client_zero_count_succeeds(void **state)
 
     run_client(&c, f->tcp_addr, "request-response", "0", NULL);
     check_client_ok(&c, 0);
-    proc_free(&c);
+    spawn_proc_free(&c);
 }
 
 static void test_serve_client_parallel_clients_succeed(void **state)
@@ -514,7 +354,7 @@ static void test_serve_client_parallel_clients_succeed(void **state)
     for (i = 0; i < 4; i++) {
         proc_finish(&c[i], 60000 * time_scale());
         check_client_ok(&c[i], 300);
-        proc_free(&c[i]);
+        spawn_proc_free(&c[i]);
     }
 }
 
@@ -576,7 +416,7 @@ static void test_serve_client_bad_address_exits_2(void **state)
         assert_int_equal(p.exit_code, 2);
         assert_string_equal(p.err, bad[i].line);
         assert_int_equal(p.out_len, 0);
-        proc_free(&p);
+        spawn_proc_free(&p);
     }
     /* The client says the same, and that a connection needs a port. */
     {
@@ -586,7 +426,7 @@ static void test_serve_client_bad_address_exits_2(void **state)
         assert_int_equal(p.exit_code, 2);
         assert_string_equal(
             p.err, "tofulab: client: bad address: port 99999 out of range 1-65535 in 'tcp|1.2.3.4|99999'\n");
-        proc_free(&p);
+        spawn_proc_free(&p);
     }
     {
         const char *args[] = {"client", "--connect", "tcp|1.2.3.4|0", NULL};
@@ -595,7 +435,7 @@ static void test_serve_client_bad_address_exits_2(void **state)
         assert_int_equal(p.exit_code, 2);
         assert_string_equal(p.err,
                             "tofulab: client: bad address: port 0 out of range 1-65535 in 'tcp|1.2.3.4|0'\n");
-        proc_free(&p);
+        spawn_proc_free(&p);
     }
 }
 
@@ -610,7 +450,7 @@ static void test_serve_client_unresolvable_host_exits_2(void **state)
     assert_one_error_line(&p, "tofulab: serve: ");
     assert_contains(p.err, "tcp|256.256.256.256|7099");
     assert_int_equal(p.out_len, 0);
-    proc_free(&p);
+    spawn_proc_free(&p);
 }
 
 static void test_serve_client_uds_dir_missing_exits_2(void **state)
@@ -625,7 +465,7 @@ static void test_serve_client_uds_dir_missing_exits_2(void **state)
     assert_string_equal(
         p.err, "tofulab: serve: cannot listen on 'uds|/nonexistent-tofulab-dir/x.sock': No such file or "
                "directory (listen_failed)\n");
-    proc_free(&p);
+    spawn_proc_free(&p);
 }
 
 /* A plain listening socket (no SO_REUSEPORT) on 127.0.0.1, OS-chosen port. */
@@ -663,7 +503,7 @@ static void test_serve_client_port_in_use_exits_2(void **state)
     assert_contains(p.err, addr);
     assert_contains(p.err, "Address already in use (listen_failed)");
     assert_int_equal(p.out_len, 0);
-    proc_free(&p);
+    spawn_proc_free(&p);
 }
 
 static void test_serve_client_second_listener_fails_exits_2(void **state)
@@ -681,7 +521,7 @@ static void test_serve_client_second_listener_fails_exits_2(void **state)
     assert_int_equal(p.exit_code, 2);
     assert_contains(p.err, addr);
     assert_true(count_occurrences(p.out, "listening on ") <= 1);
-    proc_free(&p);
+    spawn_proc_free(&p);
 }
 
 static void test_serve_client_nothing_listening_exits_2(void **state)
@@ -699,7 +539,7 @@ static void test_serve_client_nothing_listening_exits_2(void **state)
     assert_one_error_line(&p, "tofulab: client: ");
     assert_contains(p.err, addr);
     assert_contains(p.err, ": Connection refused (connect_failed)");
-    proc_free(&p);
+    spawn_proc_free(&p);
 
     run_client(&p, "uds|/nonexistent-tofulab-dir/echo.sock", "request-response", "5", NULL);
     assert_int_equal(p.exit_code, 2);
@@ -707,7 +547,7 @@ static void test_serve_client_nothing_listening_exits_2(void **state)
     assert_contains(p.err,
                     "cannot connect to 'uds|/nonexistent-tofulab-dir/echo.sock': No such file or directory "
                     "(uds_path_not_found)");
-    proc_free(&p);
+    spawn_proc_free(&p);
 }
 
 static void test_serve_client_bad_usage_exits_2(void **state)
@@ -741,7 +581,7 @@ static void test_serve_client_bad_usage_exits_2(void **state)
             fail_msg("case %zu: exit %d, stderr [%s]", i, p.exit_code, p.err);
         }
         assert_one_error_line(&p, "tofulab: ");
-        proc_free(&p);
+        spawn_proc_free(&p);
     }
 }
 
@@ -780,18 +620,18 @@ static void test_serve_client_help_exits_0(void **state)
         }
     }
     assert_contains(p.out, "examples:");
-    proc_free(&p);
+    spawn_proc_free(&p);
     run_tofulab(&p, client_help, 10000);
     assert_int_equal(p.exit_code, 0);
     assert_contains(p.out, "request-response");
     assert_contains(p.out, "--concurrency");
     assert_contains(p.out, "examples:");
-    proc_free(&p);
+    spawn_proc_free(&p);
     run_tofulab(&p, top_help, 10000);
     assert_int_equal(p.exit_code, 0);
     assert_contains(p.out, "serve");
     assert_contains(p.out, "client");
-    proc_free(&p);
+    spawn_proc_free(&p);
 }
 
 /* Every name `client --pattern` accepts (the list its "unknown pattern" error
@@ -817,7 +657,7 @@ static void test_serve_client_help_lists_every_pattern(void **state)
     }
     memcpy(names, open_paren + 1, (size_t)(close_paren - open_paren - 1));
     names[close_paren - open_paren - 1] = '\0';
-    proc_free(&p);
+    spawn_proc_free(&p);
 
     run_tofulab(&h, help, 10000);
     assert_int_equal(h.exit_code, 0);
@@ -847,11 +687,11 @@ static void test_serve_client_help_lists_every_pattern(void **state)
         if (strstr(p.err, "unknown pattern") != NULL) {
             fail_msg("'%s' is listed but refused: %s", name, p.err);
         }
-        proc_free(&p);
+        spawn_proc_free(&p);
         count++;
     }
     assert_true(count >= 3);
-    proc_free(&h);
+    spawn_proc_free(&h);
 }
 
 static void test_serve_client_budget_stops_server(void **state)
@@ -874,11 +714,11 @@ static void test_serve_client_budget_stops_server(void **state)
     assert_int_equal(c.exit_code, 1);
     assert_int_equal(output_value(c.out, "answered"), 5);
     assert_one_error_line(&c, "tofulab: client: ");
-    proc_free(&c);
+    spawn_proc_free(&c);
     proc_finish(&s, 10000 * time_scale());
     assert_int_equal(s.exit_code, 0);
     assert_contains(s.err, "budget");
-    proc_free(&s);
+    spawn_proc_free(&s);
 }
 
 static const golden_vector *vector(const char *id)
@@ -913,7 +753,7 @@ static void test_serve_client_silent_server_times_out_exits_1(void **state)
     assert_contains(c.err, "timed out waiting for HelloResponse");
     assert_int_equal(output_value(c.out, "answered"), 0);
     assert_true(now_ms() - started < 10000 * time_scale());
-    proc_free(&c);
+    spawn_proc_free(&c);
 }
 
 /* ---- a deliberately wrong echo server (raw socket, in a thread) ---- */
@@ -1041,7 +881,7 @@ static void test_serve_client_wrong_echo_exits_1(void **state)
     assert_contains(c.err, "body");
     assert_true(output_value(c.out, "errors") >= 1);
     assert_true(w.frames >= 1);
-    proc_free(&c);
+    spawn_proc_free(&c);
 }
 
 /* The EchoClient's own frames: HelloRequest as V19 and Request #1 as V21
@@ -1098,7 +938,7 @@ static void test_serve_client_echo_client_frames_match_v19_v21(void **state)
     v21[16] = (uint8_t)(h.channel & 0xff);
     v21[17] = (uint8_t)(h.channel >> 8);
     GOLDEN_EXPECT_MEM("V21", w.first[1], v21, n21);
-    proc_free(&c);
+    spawn_proc_free(&c);
 }
 
 /* ---- the echo service in-process, against golden bodies ---- */
@@ -1771,14 +1611,14 @@ static void test_serve_client_refused_at_max_connections_exits_2(void **state)
     assert_int_equal(c.exit_code, 2);
     assert_one_error_line(&c, "tofulab: client: ");
     assert_contains(c.err, "closed the connection before its HelloResponse (refused)");
-    proc_free(&c);
+    spawn_proc_free(&c);
     close(held);
     kill(s.pid, SIGTERM);
     proc_finish(&s, 10000 * time_scale());
     assert_int_equal(s.exit_code, 0);
     assert_int_equal(
         count_occurrences(s.err, "refused: 1 connections open, the most allowed (max-connections)"), 1);
-    proc_free(&s);
+    spawn_proc_free(&s);
 }
 
 int main(void)
