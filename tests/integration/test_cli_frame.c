@@ -1,6 +1,6 @@
 /*
  * Integration tests of `tofulab frame decode|encode`: the binary named by
- * $TOFULAB (default build/tofulab) is run with posix_spawn, its stdout, stderr
+ * $TOFULAB (default build/tofulab) is run with spawn_run, its stdout, stderr
  * and exit status captured. Runs with the repository root as working
  * directory: the golden vectors come from docs/golden-vectors.txt and the
  * expected decodes from tests/vectors/golden.jsonl (line N = vector VNN).
@@ -12,38 +12,18 @@
 
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "../helpers/spawn.h"
 
 #define VECTOR_COUNT 22
 #define MAX_ARGS     32
 
 /* ---- running the command ---- */
-
-typedef struct {
-    char *out;
-    size_t out_len;
-    char *err;
-    size_t err_len;
-    int exit_code; /* exit status, or -1 when killed by a signal */
-    int signal;    /* the signal, when killed */
-} run_result;
-
-static const char *tofulab_path(void)
-{
-    const char *p = getenv("TOFULAB");
-    return (p != NULL && p[0] != '\0') ? p : "build/tofulab";
-}
 
 static void buf_append(char **buf, size_t *len, const char *data, size_t n)
 {
@@ -55,133 +35,15 @@ static void buf_append(char **buf, size_t *len, const char *data, size_t n)
     *buf = nb;
 }
 
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
 /* Run tofulab with args (NULL-terminated, after the program name), feeding
  * input (may be NULL) on its standard input. */
-static void run_tofulab(run_result *r, const char *input, size_t input_len, const char *const *args)
+static void run_tofulab(spawn_result *r, const char *input, size_t input_len, const char *const *args)
 {
-    int in_pipe[2], out_pipe[2], err_pipe[2];
-    char *argv[MAX_ARGS + 2];
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    size_t in_off = 0;
-    int status = 0;
-    int n = 0;
-    int rc;
-
-    memset(r, 0, sizeof *r);
-    buf_append(&r->out, &r->out_len, "", 0);
-    buf_append(&r->err, &r->err_len, "", 0);
-
-    argv[n++] = (char *)tofulab_path();
-    while (args[n - 1] != NULL) {
-        assert_true(n <= MAX_ARGS);
-        argv[n] = (char *)args[n - 1];
-        n++;
+    if (spawn_tofulab_run(r, args, input, input_len, 20000) != 0) {
+        fail_msg("cannot run %s: %s (set TOFULAB)", spawn_tofulab(), strerror(r->spawn_errno));
     }
-    argv[n] = NULL;
-
-    assert_int_equal(pipe(in_pipe), 0);
-    assert_int_equal(pipe(out_pipe), 0);
-    assert_int_equal(pipe(err_pipe), 0);
-    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
-    posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-    posix_spawn_file_actions_addclose(&fa, in_pipe[0]);
-    posix_spawn_file_actions_addclose(&fa, in_pipe[1]);
-    posix_spawn_file_actions_addclose(&fa, out_pipe[0]);
-    posix_spawn_file_actions_addclose(&fa, out_pipe[1]);
-    posix_spawn_file_actions_addclose(&fa, err_pipe[0]);
-    posix_spawn_file_actions_addclose(&fa, err_pipe[1]);
-    rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        fail_msg("cannot run %s: %s (set TOFULAB)", argv[0], strerror(rc));
-    }
-    close(in_pipe[0]);
-    close(out_pipe[1]);
-    close(err_pipe[1]);
-    if (input == NULL || input_len == 0) {
-        close(in_pipe[1]);
-        in_pipe[1] = -1;
-    } else {
-        fcntl(in_pipe[1], F_SETFL, fcntl(in_pipe[1], F_GETFL) | O_NONBLOCK);
-    }
-
-    /* Write stdin and drain stdout/stderr together so no pipe can fill up. */
-    {
-        int out_open = 1, err_open = 1;
-
-        while (out_open || err_open || in_pipe[1] >= 0) {
-            struct pollfd pf[3];
-            int np = 0, i;
-            char chunk[65536];
-
-            if (out_open) {
-                pf[np].fd = out_pipe[0];
-                pf[np++].events = POLLIN;
-            }
-            if (err_open) {
-                pf[np].fd = err_pipe[0];
-                pf[np++].events = POLLIN;
-            }
-            if (in_pipe[1] >= 0) {
-                pf[np].fd = in_pipe[1];
-                pf[np++].events = POLLOUT;
-            }
-            if (poll(pf, (nfds_t)np, 20000) <= 0) {
-                kill(pid, SIGKILL);
-                fail_msg("tofulab did not finish within 20 s");
-            }
-            for (i = 0; i < np; i++) {
-                if (pf[i].revents == 0) {
-                    continue;
-                }
-                if (pf[i].fd == in_pipe[1]) {
-                    ssize_t w = write(in_pipe[1], input + in_off, input_len - in_off);
-                    if (w > 0) {
-                        in_off += (size_t)w;
-                    }
-                    if ((w < 0 && errno != EAGAIN && errno != EINTR) || in_off == input_len) {
-                        close(in_pipe[1]);
-                        in_pipe[1] = -1;
-                    }
-                } else {
-                    ssize_t got = read(pf[i].fd, chunk, sizeof chunk);
-                    if (got > 0) {
-                        if (pf[i].fd == out_pipe[0]) {
-                            buf_append(&r->out, &r->out_len, chunk, (size_t)got);
-                        } else {
-                            buf_append(&r->err, &r->err_len, chunk, (size_t)got);
-                        }
-                    } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-                        if (pf[i].fd == out_pipe[0]) {
-                            out_open = 0;
-                        } else {
-                            err_open = 0;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    close(out_pipe[0]);
-    close(err_pipe[0]);
-    while (waitpid(pid, &status, 0) < 0) {
-        assert_int_equal(errno, EINTR);
-    }
-    if (WIFEXITED(status)) {
-        r->exit_code = WEXITSTATUS(status);
-    } else {
-        r->exit_code = -1;
-        r->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    if (r->timed_out) {
+        fail_msg("tofulab did not finish within 20 s");
     }
 }
 
@@ -195,7 +57,7 @@ static size_t count_lines(const char *s, size_t len)
 }
 
 /* stderr is exactly one line, prefixed "tofulab: ". */
-static void assert_one_error_line(const run_result *r)
+static void assert_one_error_line(const spawn_result *r)
 {
     if (r->err_len == 0 || count_lines(r->err, r->err_len) != 1 || r->err[r->err_len - 1] != '\n' ||
         strncmp(r->err, "tofulab: ", 9) != 0) {
@@ -220,48 +82,14 @@ typedef struct {
 
 static vector vectors[VECTOR_COUNT];
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0;
-    char chunk[4096];
-    size_t got;
-
-    if (f == NULL) {
-        return NULL;
-    }
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        char *nb = realloc(buf, n + got + 1);
-        if (nb == NULL) {
-            free(buf);
-            fclose(f);
-            return NULL;
-        }
-        buf = nb;
-        memcpy(buf + n, chunk, got);
-        n += got;
-    }
-    fclose(f);
-    if (buf == NULL) {
-        buf = calloc(1, 1);
-    } else {
-        buf[n] = '\0';
-    }
-    if (len != NULL) {
-        *len = n;
-    }
-    return buf;
-}
-
 static int load_vectors(void **state)
 {
     char *text, *json, *line, *save = NULL;
     int n = 0, j = 0;
 
     (void)state;
-    text = read_file("docs/golden-vectors.txt", NULL);
-    json = read_file("tests/vectors/golden.jsonl", NULL);
+    text = spawn_read_file("docs/golden-vectors.txt", NULL);
+    json = spawn_read_file("tests/vectors/golden.jsonl", NULL);
     if (text == NULL || json == NULL) {
         fprintf(stderr, "test_cli_frame: run from the repository root (cannot read the vector files)\n");
         free(text);
@@ -348,7 +176,7 @@ static void test_cli_frame_each_golden_vector_decodes_to_expected_json(void **st
     (void)state;
     for (i = 0; i < VECTOR_COUNT; i++) {
         const char *args[] = {"frame", "decode", "--hex", vectors[i].hex, NULL};
-        run_result r;
+        spawn_result r;
 
         run_tofulab(&r, NULL, 0, args);
         if (r.exit_code != 0 || r.err_len != 0) {
@@ -359,7 +187,7 @@ static void test_cli_frame_each_golden_vector_decodes_to_expected_json(void **st
             fail_msg("%s:\n got  %s expected %s", vectors[i].id, r.out, vectors[i].json);
         }
         assert_int_equal(r.out[r.out_len - 1], '\n');
-        run_free(&r);
+        spawn_free(&r);
     }
 }
 
@@ -371,7 +199,7 @@ static void test_cli_frame_all_vectors_concatenated_decode_to_22_lines(void **st
     const char *args[] = {"frame", "decode", NULL};
     char *input = NULL, *expected = NULL;
     size_t in_len = 0, exp_len = 0;
-    run_result r;
+    spawn_result r;
     int i;
 
     (void)state;
@@ -397,7 +225,7 @@ static void test_cli_frame_all_vectors_concatenated_decode_to_22_lines(void **st
     assert_int_equal(r.err_len, 0);
     assert_int_equal(count_lines(r.out, r.out_len), VECTOR_COUNT);
     assert_string_equal(r.out, expected);
-    run_free(&r);
+    spawn_free(&r);
     free(input);
     free(expected);
 }
@@ -408,7 +236,7 @@ static void test_cli_frame_raw_file_decodes_like_hex(void **state)
     char *expected = NULL;
     size_t n = 0, exp_len = 0;
     const char *path;
-    run_result r;
+    spawn_result r;
     int i;
 
     (void)state;
@@ -427,7 +255,7 @@ static void test_cli_frame_raw_file_decodes_like_hex(void **state)
     assert_int_equal(r.exit_code, 0);
     assert_int_equal(r.err_len, 0);
     assert_string_equal(r.out, expected);
-    run_free(&r);
+    spawn_free(&r);
 
     /* '-' reads raw bytes from standard input */
     {
@@ -436,7 +264,7 @@ static void test_cli_frame_raw_file_decodes_like_hex(void **state)
     }
     assert_int_equal(r.exit_code, 0);
     assert_string_equal(r.out, expected);
-    run_free(&r);
+    spawn_free(&r);
 
     /* a raw file cut 3 bytes short: 21 frames, then the error */
     path = write_temp(bytes, n - 3);
@@ -449,7 +277,7 @@ static void test_cli_frame_raw_file_decodes_like_hex(void **state)
     assert_int_equal(count_lines(r.out, r.out_len), VECTOR_COUNT - 1);
     assert_one_error_line(&r);
     assert_contains(r.err, "3 bytes missing");
-    run_free(&r);
+    spawn_free(&r);
 
     {
         const char *args[] = {"frame", "decode", "--raw", "/nonexistent/tofulab-no-such-file", NULL};
@@ -458,7 +286,7 @@ static void test_cli_frame_raw_file_decodes_like_hex(void **state)
     assert_int_equal(r.exit_code, 1);
     assert_int_equal(r.out_len, 0);
     assert_one_error_line(&r);
-    run_free(&r);
+    spawn_free(&r);
     free(bytes);
     free(expected);
 }
@@ -467,7 +295,7 @@ static void test_cli_frame_truncated_input_exits_1_with_offset_and_missing(void 
 {
     const vector *v04 = vector_get("V04"), *v12 = vector_get("V12");
     char input[2048];
-    run_result r;
+    spawn_result r;
 
     (void)state;
     /* V04 (21 bytes) then V12 (68 bytes) without its last 5 bytes */
@@ -482,7 +310,7 @@ static void test_cli_frame_truncated_input_exits_1_with_offset_and_missing(void 
     assert_one_error_line(&r);
     assert_contains(r.err, "offset 21");
     assert_contains(r.err, "5 bytes missing");
-    run_free(&r);
+    spawn_free(&r);
 
     /* the input ends inside the second frame's 16-byte header: 3 of 16 bytes */
     snprintf(input, sizeof input, "%s1a2b00", v04->hex);
@@ -492,14 +320,14 @@ static void test_cli_frame_truncated_input_exits_1_with_offset_and_missing(void 
     assert_one_error_line(&r);
     assert_contains(r.err, "offset 21");
     assert_contains(r.err, "13 bytes missing");
-    run_free(&r);
+    spawn_free(&r);
 }
 
 static void test_cli_frame_invalid_hex_exits_2_naming_offset(void **state)
 {
     const vector *v04 = vector_get("V04");
     char input[2048];
-    run_result r;
+    spawn_result r;
 
     (void)state;
     /* a complete valid frame first: nothing at all may be printed */
@@ -509,7 +337,7 @@ static void test_cli_frame_invalid_hex_exits_2_naming_offset(void **state)
     assert_int_equal(r.out_len, 0);
     assert_one_error_line(&r);
     assert_contains(r.err, "offset 46");
-    run_free(&r);
+    spawn_free(&r);
 
     /* odd digit count */
     snprintf(input, sizeof input, "%s0", v04->hex);
@@ -518,7 +346,7 @@ static void test_cli_frame_invalid_hex_exits_2_naming_offset(void **state)
     assert_int_equal(r.out_len, 0);
     assert_one_error_line(&r);
     assert_contains(r.err, "offset 42");
-    run_free(&r);
+    spawn_free(&r);
 
     /* a control byte and a high byte in the text are named safely on one line */
     run_tofulab(&r, "1a\n\x01\xff", 5, (const char *const[]){"frame", "decode", NULL});
@@ -526,7 +354,7 @@ static void test_cli_frame_invalid_hex_exits_2_naming_offset(void **state)
     assert_int_equal(r.out_len, 0);
     assert_one_error_line(&r);
     assert_contains(r.err, "offset 3");
-    run_free(&r);
+    spawn_free(&r);
 
     run_tofulab(&r, NULL, 0, (const char *const[]){"frame", "encode", "--body-hex", "12 3x", NULL});
     assert_int_equal(r.exit_code, 2);
@@ -534,14 +362,14 @@ static void test_cli_frame_invalid_hex_exits_2_naming_offset(void **state)
     assert_one_error_line(&r);
     assert_contains(r.err, "--body-hex");
     assert_contains(r.err, "offset 4");
-    run_free(&r);
+    spawn_free(&r);
 }
 
 static void test_cli_frame_reader_limits_exit_1_naming_offsets(void **state)
 {
     const vector *v04 = vector_get("V04"), *v12 = vector_get("V12");
     char input[2048];
-    run_result r;
+    spawn_result r;
 
     (void)state;
     /* V04 passes --max-body 5; V12 (thl 45) breaks --max-text 44 at offset 21+12 */
@@ -554,7 +382,7 @@ static void test_cli_frame_reader_limits_exit_1_naming_offsets(void **state)
     assert_one_error_line(&r);
     assert_contains(r.err, "offset 21");
     assert_contains(r.err, "offset 33");
-    run_free(&r);
+    spawn_free(&r);
 
     run_tofulab(&r, NULL, 0,
                 (const char *const[]){"frame", "decode", "--max-body", "4", "--hex", v04->hex, NULL});
@@ -562,14 +390,14 @@ static void test_cli_frame_reader_limits_exit_1_naming_offsets(void **state)
     assert_int_equal(r.out_len, 0);
     assert_one_error_line(&r);
     assert_contains(r.err, "offset 14");
-    run_free(&r);
+    spawn_free(&r);
 
     /* op code 12: null without --strict-opcode, a reader error with it */
     run_tofulab(&r, NULL, 0,
                 (const char *const[]){"frame", "decode", "--hex", "00010c00000000000000000500000000", NULL});
     assert_int_equal(r.exit_code, 0);
     assert_contains(r.out, "\"proto\":12,\"opcode\":null,");
-    run_free(&r);
+    spawn_free(&r);
     run_tofulab(&r, NULL, 0,
                 (const char *const[]){"frame", "decode", "--strict-opcode", "--hex",
                                       "00010c00000000000000000500000000", NULL});
@@ -577,7 +405,7 @@ static void test_cli_frame_reader_limits_exit_1_naming_offsets(void **state)
     assert_int_equal(r.out_len, 0);
     assert_one_error_line(&r);
     assert_contains(r.err, "offset 2");
-    run_free(&r);
+    spawn_free(&r);
 }
 
 /* Arbitrary header bytes come out as valid JSON; the header loop stops at the
@@ -594,7 +422,7 @@ static void test_cli_frame_header_bytes_escaped_as_json(void **state)
                                 "0d0a"                     /* CRLF */
                                 "3a20730d0a7a3a770d0a"     /* ": s\r\nz:w\r\n" */
                                 "00";                      /* body */
-    run_result r;
+    spawn_result r;
 
     (void)state;
     run_tofulab(&r, NULL, 0, (const char *const[]){"frame", "decode", "--hex", frame, NULL});
@@ -603,7 +431,7 @@ static void test_cli_frame_header_bytes_escaped_as_json(void **state)
     }
     assert_contains(r.out, "\"thl\":34,\"bl\":1,\"headers\":[[\"k\\\"\\\\\",\"v\\u0001\\u00ff\\u007f\"],"
                            "[\"  x   \",\"y\"]],\"body_hex\":\"00\"}\n");
-    run_free(&r);
+    spawn_free(&r);
 }
 
 /* The internal bits A (0x40) and B (0x80) of the proto byte are their own
@@ -628,7 +456,7 @@ static void test_cli_frame_decode_shows_bits_a_and_b_as_fields(void **state)
     (void)state;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char hex[40];
-        run_result r;
+        spawn_result r;
 
         snprintf(hex, sizeof hex, "0007%s00 0000000000000001 0000 0000", cases[i].proto_byte);
         run_tofulab(&r, NULL, 0, (const char *const[]){"frame", "decode", "--hex", hex, NULL});
@@ -636,7 +464,7 @@ static void test_cli_frame_decode_shows_bits_a_and_b_as_fields(void **state)
             fail_msg("proto %s: exit %d: %s", cases[i].proto_byte, r.exit_code, r.err);
         }
         assert_contains(r.out, cases[i].expect);
-        run_free(&r);
+        spawn_free(&r);
     }
 }
 
@@ -682,7 +510,7 @@ static void test_cli_frame_encode_vector_fields_round_trips(void **state)
     (void)state;
     for (i = 0; i < sizeof encode_cases / sizeof encode_cases[0]; i++) {
         const vector *v = vector_get(encode_cases[i].id);
-        run_result r, d;
+        spawn_result r, d;
 
         run_tofulab(&r, NULL, 0, encode_cases[i].args);
         if (r.exit_code != 0 || r.err_len != 0) {
@@ -696,8 +524,8 @@ static void test_cli_frame_encode_vector_fields_round_trips(void **state)
         if (strncmp(d.out, v->json, strlen(v->json)) != 0) {
             fail_msg("%s decode:\n got  %s expected %s", v->id, d.out, v->json);
         }
-        run_free(&r);
-        run_free(&d);
+        spawn_free(&r);
+        spawn_free(&d);
     }
 }
 
@@ -706,7 +534,7 @@ static void test_cli_frame_encode_raw_writes_binary(void **state)
     const vector *v = vector_get("V12");
     unsigned char want[512];
     size_t n = vector_hex_decode(v->hex, want);
-    run_result r;
+    spawn_result r;
 
     (void)state;
     run_tofulab(&r, NULL, 0,
@@ -716,7 +544,7 @@ static void test_cli_frame_encode_raw_writes_binary(void **state)
     assert_int_equal(r.exit_code, 0);
     assert_int_equal(r.out_len, n);
     assert_memory_equal(r.out, want, n);
-    run_free(&r);
+    spawn_free(&r);
 }
 
 /* Every bad flag or value: exit 2, nothing on stdout, one line on stderr that
@@ -760,7 +588,7 @@ static void test_cli_frame_bad_flags_exit_2_one_line(void **state)
 
     (void)state;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        run_result r;
+        spawn_result r;
 
         run_tofulab(&r, NULL, 0, cases[i].args);
         if (r.exit_code != 2 || r.out_len != 0) {
@@ -768,7 +596,7 @@ static void test_cli_frame_bad_flags_exit_2_one_line(void **state)
         }
         assert_one_error_line(&r);
         assert_contains(r.err, cases[i].needle);
-        run_free(&r);
+        spawn_free(&r);
     }
 }
 
@@ -783,7 +611,7 @@ static void test_cli_frame_help_and_version_exit_0(void **state)
         {"frame", "encode", "--help", NULL},
     };
     size_t i;
-    run_result r;
+    spawn_result r;
 
     (void)state;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -791,15 +619,15 @@ static void test_cli_frame_help_and_version_exit_0(void **state)
         assert_int_equal(r.exit_code, 0);
         assert_int_equal(r.err_len, 0);
         assert_contains(r.out, "usage:");
-        run_free(&r);
+        spawn_free(&r);
     }
     run_tofulab(&r, NULL, 0, (const char *const[]){"frame", "encode", "--help", NULL});
     assert_contains(r.out, "examples:");
-    run_free(&r);
+    spawn_free(&r);
     run_tofulab(&r, NULL, 0, (const char *const[]){"--version", NULL});
     assert_int_equal(r.exit_code, 0);
     assert_string_equal(r.out, "tofulab 0.1.0\n");
-    run_free(&r);
+    spawn_free(&r);
 }
 
 /* Random bytes as raw input, and random hex: never a crash, only 0, 1 or 2. */
@@ -812,7 +640,7 @@ static void test_cli_frame_random_input_never_crashes(void **state)
     (void)state;
     for (round = 0; round < 40; round++) {
         size_t len, k;
-        run_result r;
+        spawn_result r;
 
         seed = seed * 1664525u + 1013904223u;
         len = (seed >> 8) % sizeof buf;
@@ -837,7 +665,7 @@ static void test_cli_frame_random_input_never_crashes(void **state)
         if (r.exit_code != 0) {
             assert_one_error_line(&r);
         }
-        run_free(&r);
+        spawn_free(&r);
     }
 }
 

@@ -28,18 +28,12 @@
 
 static char *tmp;
 
-static const char *tofulab(void)
-{
-    const char *b = getenv("TOFULAB");
-    return (b && b[0]) ? b : "build/tofulab";
-}
-
 /* Writes DOC as NAME in the temporary directory and runs the script on it. */
 static void run_doc(spawn_result *r, const char *name, const char *doc, char **path)
 {
     *path = spawn_fmt("%s/%s", tmp, name);
     assert_int_equal(spawn_write_file(*path, doc, strlen(doc)), 0);
-    const char *argv[] = {"sh", "ci/doc-commands.sh", tofulab(), *path, NULL};
+    const char *argv[] = {"sh", "ci/doc-commands.sh", spawn_tofulab(), *path, NULL};
     if (spawn_run(r, argv, NULL, NULL, NULL, 0, SCRIPT_TIMEOUT) != 0) {
         fail_msg("cannot run sh: %s", strerror(r->spawn_errno));
     }

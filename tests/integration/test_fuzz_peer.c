@@ -37,6 +37,7 @@
 
 #include "../../fuzzpeer/fuzzpeer.h"
 #include "../helpers/defective_peer.h"
+#include "../helpers/spawn.h"
 
 #define FIND_S 10u /* each defect is found within this many seconds (times scale()) */
 
@@ -48,12 +49,6 @@ static unsigned scale(void)
         return 1u;
     }
     return strcmp(c, "valgrind") == 0 ? 10u : 4u;
-}
-
-static const char *tofulab_path(void)
-{
-    const char *p = getenv("TOFULAB");
-    return (p != NULL && p[0] != '\0') ? p : "build/tofulab";
 }
 
 /* tests/tools/defective-peer beside this binary (build/tests or build-asan/tests). */
@@ -99,7 +94,7 @@ static void env_init(env *e, const char *defect)
         snprintf(e->spawn, sizeof e->spawn, "%s'%s' --defect %s --listen '%s'",
                  strcmp(defect, "crash-big-text") == 0 ? "" : "exec ", dp, defect, e->addr);
     } else {
-        snprintf(e->spawn, sizeof e->spawn, "exec '%s' serve --listen '%s'", tofulab_path(), e->addr);
+        snprintf(e->spawn, sizeof e->spawn, "exec '%s' serve --listen '%s'", spawn_tofulab(), e->addr);
     }
     e->log = tmpfile();
     assert_non_null(e->log);
@@ -540,7 +535,7 @@ static void bad_input(env *e, const char *args, const char *want)
     char *err;
     int rc;
 
-    snprintf(cmd, sizeof cmd, "'%s' fuzz-peer %s", tofulab_path(), args);
+    snprintf(cmd, sizeof cmd, "'%s' fuzz-peer %s", spawn_tofulab(), args);
     rc = sh(e, cmd);
     err = slurp(e, "stderr");
     if (rc != 2 || strstr(err, want) == NULL || strchr(err, '\n') != err + strlen(err) - 1) {
@@ -667,7 +662,7 @@ static void test_fuzz_peer_cli_help_documents_every_option(void **state)
 
     (void)state;
     env_init(&e, NULL);
-    snprintf(cmd, sizeof cmd, "'%s' fuzz-peer --help", tofulab_path());
+    snprintf(cmd, sizeof cmd, "'%s' fuzz-peer --help", spawn_tofulab());
     assert_int_equal(sh(&e, cmd), 0);
     out = slurp(&e, "stdout");
     for (i = 0; i < sizeof opts / sizeof opts[0]; i++) {
@@ -677,7 +672,7 @@ static void test_fuzz_peer_cli_help_documents_every_option(void **state)
     }
     assert_non_null(strstr(out, "exit status"));
     free(out);
-    snprintf(cmd, sizeof cmd, "'%s' --help", tofulab_path());
+    snprintf(cmd, sizeof cmd, "'%s' --help", spawn_tofulab());
     assert_int_equal(sh(&e, cmd), 0);
     out = slurp(&e, "stdout");
     assert_non_null(strstr(out, "fuzz-peer"));
@@ -700,7 +695,7 @@ static void test_fuzz_peer_cli_finding_summary_junit_corpus_and_replay(void **st
     snprintf(cmd, sizeof cmd,
              "'%s' fuzz-peer --peer '%s' --spawn \"%s\" --time %us --seed 3 --max-findings 1 --out '%s' "
              "--junit '%s' --save-corpus '%s' --minimize-time %us",
-             tofulab_path(), e.addr, e.spawn, FIND_S * scale(), e.out, junit, saved, 10u * scale());
+             spawn_tofulab(), e.addr, e.spawn, FIND_S * scale(), e.out, junit, saved, 10u * scale());
     assert_int_equal(sh(&e, cmd), 1);
     out = slurp(&e, "stdout");
     assert_non_null(strstr(out, "F1   echo"));
@@ -713,7 +708,7 @@ static void test_fuzz_peer_cli_finding_summary_junit_corpus_and_replay(void **st
     snprintf(cmd, sizeof cmd,
              "'%s' fuzz-peer --peer '%s' --spawn \"%s\" --runs 40 --seed 4 --corpus '%s' --out '%s/out2' "
              "--no-minimize",
-             tofulab_path(), e.addr, e.spawn, saved, e.dir);
+             spawn_tofulab(), e.addr, e.spawn, saved, e.dir);
     assert_true(sh(&e, cmd) <= 1);
     /* the replay command in finding.txt, as a user would paste it */
     snprintf(finding, sizeof finding, "cat '%s'/findings/F1-echo/finding.txt", e.out);
@@ -730,13 +725,13 @@ static void test_fuzz_peer_cli_finding_summary_junit_corpus_and_replay(void **st
     {
         char target[300], link[400];
 
-        if (tofulab_path()[0] == '/') {
-            snprintf(target, sizeof target, "%s", tofulab_path());
+        if (spawn_tofulab()[0] == '/') {
+            snprintf(target, sizeof target, "%s", spawn_tofulab());
         } else {
             char cwd[200];
 
             assert_non_null(getcwd(cwd, sizeof cwd));
-            snprintf(target, sizeof target, "%s/%s", cwd, tofulab_path());
+            snprintf(target, sizeof target, "%s/%s", cwd, spawn_tofulab());
         }
         snprintf(link, sizeof link, "%s/tofulab", bindir);
         assert_int_equal(symlink(target, link), 0);

@@ -37,6 +37,7 @@
 #include "../../patterns/heartbeat.h"
 #include "../../patterns/request_response.h"
 #include "../../patterns/runner_posix.h"
+#include "../helpers/spawn.h"
 
 #define MS 1000000ull
 
@@ -44,12 +45,6 @@ static int time_scale(void)
 {
     const char *c = getenv("TOFULAB_CHECK");
     return (c != NULL && c[0] != '\0') ? 4 : 1;
-}
-
-static const char *tofulab_path(void)
-{
-    const char *p = getenv("TOFULAB");
-    return (p != NULL && p[0] != '\0') ? p : "build/tofulab";
 }
 
 static void sleep_ms(unsigned ms)
@@ -76,7 +71,7 @@ static void serve_start(fixture *f, const char *extra)
     uint16_t port = tl_proc_free_port();
     assert_true(port != 0);
     snprintf(f->serve_addr, sizeof f->serve_addr, "tcp|127.0.0.1|%u", (unsigned)port);
-    snprintf(cmd, sizeof cmd, "exec '%s' serve --listen '%s' %s", tofulab_path(), f->serve_addr, extra);
+    snprintf(cmd, sizeof cmd, "exec '%s' serve --listen '%s' %s", spawn_tofulab(), f->serve_addr, extra);
     snprintf(f->log_path, sizeof f->log_path, "%s/serve.log", f->dir);
     assert_int_equal(tl_proc_spawn(cmd, f->log_path, &f->serve, err, sizeof err), TL_OK);
     if (tl_proc_wait_ready(f->serve, f->serve_addr, 10000 * MS * (uint64_t)time_scale(), err, sizeof err) !=
@@ -796,7 +791,7 @@ static void test_proxy_cli_bad_input_exits_2_with_one_line(void **state)
         tl_proc *p;
         int st = 0;
         snprintf(log, sizeof log, "%s/cli%zu.log", f->dir, i);
-        snprintf(cmd, sizeof cmd, "exec '%s' proxy %s", tofulab_path(), bad[i].args);
+        snprintf(cmd, sizeof cmd, "exec '%s' proxy %s", spawn_tofulab(), bad[i].args);
         assert_int_equal(tl_proc_spawn(cmd, log, &p, err, sizeof err), TL_OK);
         for (int k = 0; k < 1000 && tl_proc_running(p, &st); k++) {
             sleep_ms(10);

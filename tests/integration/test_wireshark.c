@@ -45,12 +45,6 @@
 static char tshark_path[512];
 static char *tmp_dir;
 
-static const char *tofulab_path(void)
-{
-    const char *p = getenv("TOFULAB");
-    return (p != NULL && p[0] != '\0') ? p : "build/tofulab";
-}
-
 /* ---- running tshark ---- */
 
 /* tshark prints this on every run as root; anything else on stderr is a failure. */
@@ -829,8 +823,8 @@ static void test_wireshark_sim_pcap_frames_match_stream_and_trace(void **state)
     char *scn = spawn_fmt("%s/ws.scn", tmp_dir);
     char *pcap = spawn_fmt("%s/ws.pcap", tmp_dir);
     char *trace = spawn_fmt("%s/ws.trace", tmp_dir);
-    const char *sim_argv[] = {tofulab_path(), "sim", "run",     scn,   "--seed", "1",
-                              "--pcap",       pcap,  "--trace", trace, NULL};
+    const char *sim_argv[] = {spawn_tofulab(), "sim", "run",     scn,   "--seed", "1",
+                              "--pcap",        pcap,  "--trace", trace, NULL};
     capture cap;
     pdu_list want = {0}, got = {0};
     trace_send *sends = NULL;

@@ -11,42 +11,23 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../sim/sim.h"
+#include "../helpers/spawn.h"
 
-extern char **environ;
+/* generous: a run takes well under a second */
+#define RUN_LIMIT_MS 300000
 
 static char tmpdir[256];
 
-typedef struct {
-    char *out;
-    char *err;
-    int code;
-} result;
-
 static char *slurp(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *b = malloc((size_t)n + 1);
+    char *b = spawn_read_file(path, len);
     assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    if (len) {
-        *len = (size_t)n;
-    }
     return b;
 }
 
@@ -66,52 +47,30 @@ static void write_file(const char *name, const char *text)
 }
 
 /* Run a program (argv[0] a path) with stdout/stderr captured. */
-static void run_prog(result *r, char *const argv[])
+static void run_prog(spawn_result *r, const char *const argv[])
 {
-    char out[512], err[512];
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    int status;
-    path_in_tmp(out, sizeof out, "stdout");
-    path_in_tmp(err, sizeof err, "stderr");
-    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
+    if (spawn_run(r, argv, NULL, NULL, NULL, 0, RUN_LIMIT_MS) != 0) {
         fail_msg("cannot run %s (set TOFULAB)", argv[0]);
     }
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r->out = slurp(out, NULL);
-    r->err = slurp(err, NULL);
+    assert_false(r->timed_out);
 }
 
-static void run_tofulab(result *r, const char *a1, const char *a2, const char *a3, const char *a4,
+static void run_tofulab(spawn_result *r, const char *a1, const char *a2, const char *a3, const char *a4,
                         const char *a5, const char *a6, const char *a7)
 {
-    const char *bin = getenv("TOFULAB");
-    char *argv[10];
+    const char *argv[10];
     int n = 0;
-    argv[n++] = (char *)((bin && bin[0]) ? bin : "build/tofulab");
+    argv[n++] = spawn_tofulab();
     const char *a[] = {a1, a2, a3, a4, a5, a6, a7};
     for (int i = 0; i < 7 && a[i]; i++) {
-        argv[n++] = (char *)a[i];
+        argv[n++] = a[i];
     }
     argv[n] = NULL;
     run_prog(r, argv);
 }
 
-static void result_free(result *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
 /* The value of the "trace-hash: " line, which must be followed only by the result line. */
-static uint64_t printed_hash(const result *r, const char *verdict)
+static uint64_t printed_hash(const spawn_result *r, const char *verdict)
 {
     const char *p = strstr(r->out, "\ntrace-hash: ");
     assert_non_null(p);
@@ -134,8 +93,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    const char *names[] = {"stdout",  "stderr", "ok.scn", "fail.scn",  "bad.scn",
-                           "t.trace", "t.json", "t.pcap", "tshark.out"};
+    const char *names[] = {"ok.scn", "fail.scn", "bad.scn", "t.trace", "t.json", "t.pcap", "tshark.out"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[512];
         path_in_tmp(p, sizeof p, names[i]);
@@ -156,14 +114,14 @@ static const char ok_scn[] = "seeds 1..3\n"
 
 static void test_sim_cli_run_passes_and_prints_hash_last(void **state)
 {
-    result a, b;
+    spawn_result a, b;
     char scn[512], tr[512];
     (void)state;
     write_file("ok.scn", ok_scn);
     path_in_tmp(scn, sizeof scn, "ok.scn");
     path_in_tmp(tr, sizeof tr, "t.trace");
     run_tofulab(&a, "sim", "run", scn, "--seed", "2", "--trace", tr);
-    assert_int_equal(a.code, 0);
+    assert_int_equal(a.exit_code, 0);
     assert_string_equal(a.err, "");
     uint64_t h = printed_hash(&a, "PASS");
     /* the trace file is what was hashed */
@@ -174,20 +132,20 @@ static void test_sim_cli_run_passes_and_prints_hash_last(void **state)
     free(trace);
     /* same seed, same hash; every seed of the file: another hash */
     run_tofulab(&b, "sim", "run", scn, "--seed", "2", NULL, NULL);
-    assert_int_equal(b.code, 0);
+    assert_int_equal(b.exit_code, 0);
     assert_true(printed_hash(&b, "PASS") == h);
-    result_free(&b);
+    spawn_free(&b);
     run_tofulab(&b, "sim", "run", scn, NULL, NULL, NULL, NULL);
-    assert_int_equal(b.code, 0);
+    assert_int_equal(b.exit_code, 0);
     assert_non_null(strstr(b.out, "runs: 3, passed 3, failed 0\n"));
     assert_true(printed_hash(&b, "PASS") != h);
-    result_free(&a);
-    result_free(&b);
+    spawn_free(&a);
+    spawn_free(&b);
 }
 
 static void test_sim_cli_failed_expectation_exits_1(void **state)
 {
-    result r;
+    spawn_result r;
     char scn[512], js[512];
     (void)state;
     write_file("fail.scn", "node server\nnode client\n"
@@ -197,19 +155,19 @@ static void test_sim_cli_failed_expectation_exits_1(void **state)
     path_in_tmp(scn, sizeof scn, "fail.scn");
     path_in_tmp(js, sizeof js, "t.json");
     run_tofulab(&r, "sim", "run", scn, "--json", js, NULL, NULL);
-    assert_int_equal(r.code, 1);
+    assert_int_equal(r.exit_code, 1);
     printed_hash(&r, "FAIL");
     assert_non_null(strstr(r.out, "  FAIL expect client answered == 4 (actual 3)  [line 5]\n"));
     char *json = slurp(js, NULL);
     assert_non_null(strstr(json, "\"result\":\"FAIL\""));
     assert_non_null(strstr(json, "\"pass\":false"));
     free(json);
-    result_free(&r);
+    spawn_free(&r);
 }
 
 static void test_sim_cli_bad_scenario_exits_2_naming_line_and_column(void **state)
 {
-    result r;
+    spawn_result r;
     char scn[512], tr[512], want[1200];
     (void)state;
     write_file("bad.scn", "node server\nnode client\nlink client server delay 20\n");
@@ -217,7 +175,7 @@ static void test_sim_cli_bad_scenario_exits_2_naming_line_and_column(void **stat
     path_in_tmp(tr, sizeof tr, "t.trace");
     unlink(tr);
     run_tofulab(&r, "sim", "run", scn, "--trace", tr, NULL, NULL);
-    assert_int_equal(r.code, 2);
+    assert_int_equal(r.exit_code, 2);
     snprintf(
         want, sizeof want,
         "tofulab: %s:3:26: expected a time with a unit (ns, us, ms, s, m, h), e.g. 20ms or 1.5s, got '20'\n",
@@ -225,51 +183,51 @@ static void test_sim_cli_bad_scenario_exits_2_naming_line_and_column(void **stat
     assert_string_equal(r.err, want);
     assert_string_equal(r.out, ""); /* nothing half-run */
     assert_int_equal(access(tr, F_OK), -1);
-    result_free(&r);
+    spawn_free(&r);
 }
 
 static void test_sim_cli_usage_errors_exit_2(void **state)
 {
-    result r;
+    spawn_result r;
     char scn[512], pc[512];
     (void)state;
     write_file("ok.scn", ok_scn);
     path_in_tmp(scn, sizeof scn, "ok.scn");
     path_in_tmp(pc, sizeof pc, "t.pcap");
     run_tofulab(&r, "sim", "run", NULL, NULL, NULL, NULL, NULL);
-    assert_int_equal(r.code, 2);
+    assert_int_equal(r.exit_code, 2);
     assert_non_null(strstr(r.err, "missing scenario file"));
-    result_free(&r);
+    spawn_free(&r);
     run_tofulab(&r, "sim", "run", scn, "--speed", "9", NULL, NULL);
-    assert_int_equal(r.code, 2);
-    result_free(&r);
+    assert_int_equal(r.exit_code, 2);
+    spawn_free(&r);
     run_tofulab(&r, "sim", "run", scn, "--seed", "x", NULL, NULL);
-    assert_int_equal(r.code, 2);
-    result_free(&r);
+    assert_int_equal(r.exit_code, 2);
+    spawn_free(&r);
     run_tofulab(&r, "sim", "run", scn, "--pcap", pc, NULL, NULL); /* three seeds */
-    assert_int_equal(r.code, 2);
+    assert_int_equal(r.exit_code, 2);
     assert_non_null(strstr(r.err, "--pcap needs a single seed"));
-    result_free(&r);
+    spawn_free(&r);
     run_tofulab(&r, "sim", "run", "scenarios/none.scn", NULL, NULL, NULL, NULL);
-    assert_int_equal(r.code, 2);
-    result_free(&r);
+    assert_int_equal(r.exit_code, 2);
+    spawn_free(&r);
     run_tofulab(&r, "sim", "--help", NULL, NULL, NULL, NULL, NULL);
-    assert_int_equal(r.code, 0);
+    assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(r.out, "usage: tofulab sim run FILE.scn"));
-    result_free(&r);
+    spawn_free(&r);
 }
 
 static void test_sim_cli_pcap_reads_back_in_tshark(void **state)
 {
-    result r;
+    spawn_result r;
     char scn[512], pc[512];
     (void)state;
     write_file("ok.scn", ok_scn);
     path_in_tmp(scn, sizeof scn, "ok.scn");
     path_in_tmp(pc, sizeof pc, "t.pcap");
     run_tofulab(&r, "sim", "run", scn, "--seed", "1", "--pcap", pc);
-    assert_int_equal(r.code, 0);
-    result_free(&r);
+    assert_int_equal(r.exit_code, 0);
+    spawn_free(&r);
     size_t len;
     char *p = slurp(pc, &len);
     assert_true(len > 24 && (uint8_t)p[0] == 0x4d && (uint8_t)p[3] == 0xa1);
@@ -286,26 +244,26 @@ static void test_sim_cli_pcap_reads_back_in_tshark(void **state)
         return;
     }
     /* every frame is TCP between the two nodes, checksums verified */
-    char *argv[] = {(char *)tshark,
-                    "-r",
-                    pc,
-                    "-o",
-                    "tcp.check_checksum:TRUE",
-                    "-o",
-                    "ip.check_checksum:TRUE",
-                    "-T",
-                    "fields",
-                    "-e",
-                    "ip.src",
-                    "-e",
-                    "tcp.dstport",
-                    "-e",
-                    "tcp.checksum.status",
-                    "-e",
-                    "ip.checksum.status",
-                    NULL};
+    const char *argv[] = {tshark,
+                          "-r",
+                          pc,
+                          "-o",
+                          "tcp.check_checksum:TRUE",
+                          "-o",
+                          "ip.check_checksum:TRUE",
+                          "-T",
+                          "fields",
+                          "-e",
+                          "ip.src",
+                          "-e",
+                          "tcp.dstport",
+                          "-e",
+                          "tcp.checksum.status",
+                          "-e",
+                          "ip.checksum.status",
+                          NULL};
     run_prog(&r, argv);
-    assert_int_equal(r.code, 0);
+    assert_int_equal(r.exit_code, 0);
     /* Wireshark's checksum status: 0 bad, 1 good, 2 unverified */
     assert_non_null(strstr(r.out, "10.0.0.2\t7099\t1\t1\n"));
     assert_non_null(strstr(r.out, "10.0.0.1\t49152\t1\t1\n"));
@@ -314,7 +272,7 @@ static void test_sim_cli_pcap_reads_back_in_tshark(void **state)
         assert_non_null(end);
         assert_true(end - line >= 4 && memcmp(end - 4, "\t1\t1", 4) == 0);
     }
-    result_free(&r);
+    spawn_free(&r);
 }
 
 int main(void)

@@ -13,20 +13,16 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
 #include <glob.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../sim/sim.h"
 #include "../../sim/sweep.h"
-
-extern char **environ;
+#include "../helpers/spawn.h"
 
 static const char *small_scn =
     "seeds 1..6\n"
@@ -424,66 +420,25 @@ static void test_sim_scenario_write_every_file_same_trace_hash(void **state)
 
 /* ---- the command line ---- */
 
-typedef struct {
-    char *out;
-    char *err;
-    int code;
-} result;
-
 static char tmpdir[256];
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *b = malloc((size_t)n + 1);
+    char *b = spawn_read_file(path, NULL);
     assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
     return b;
 }
 
 static void tmp_path(char *out, size_t cap, const char *name) { snprintf(out, cap, "%s/%s", tmpdir, name); }
 
-static void run_tofulab(result *r, const char *const *args)
+/* args: after the program name, NULL-terminated. The bound is generous: a
+ * sweep here takes seconds. */
+static void run_tofulab(spawn_result *r, const char *const *args)
 {
-    const char *bin = getenv("TOFULAB");
-    char *argv[24];
-    int n = 0;
-    char out[512], err[512];
-    argv[n++] = (char *)((bin && bin[0]) ? bin : "build/tofulab");
-    for (; args[n - 1] && n < 23; n++) {
-        argv[n] = (char *)args[n - 1];
+    if (spawn_tofulab_run(r, args, NULL, 0, 600000) != 0) {
+        fail_msg("cannot run %s (set TOFULAB)", spawn_tofulab());
     }
-    argv[n] = NULL;
-    tmp_path(out, sizeof out, "stdout");
-    tmp_path(err, sizeof err, "stderr");
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    int status;
-    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        fail_msg("cannot run %s (set TOFULAB)", argv[0]);
-    }
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r->out = slurp(out);
-    r->err = slurp(err);
-}
-
-static void result_free(result *r)
-{
-    free(r->out);
-    free(r->err);
+    assert_false(r->timed_out);
 }
 
 static void write_tmp(const char *name, const char *text)
@@ -507,8 +462,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    const char *names[] = {"stdout",   "stderr",   "mixed.scn", "junit.xml", "sweep.json",
-                           "run.html", "fail.scn", "min.scn",   "plan.txt"};
+    const char *names[] = {"mixed.scn", "junit.xml", "sweep.json", "run.html",
+                           "fail.scn",  "min.scn",   "plan.txt"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[512];
         tmp_path(p, sizeof p, names[i]);
@@ -549,13 +504,13 @@ static void test_sim_sweep_cli_bad_usage_exits_2_one_line(void **state)
         {"sim", "sweep", "scenarios/request-response/basic.scn", "--shrink-time", "1m", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        result r;
+        spawn_result r;
         run_tofulab(&r, cases[i]);
-        if (r.code != 2 || count_lines(r.err) != 1 || strncmp(r.err, "tofulab: ", 9) != 0) {
-            fail_msg("case %zu: exit %d, stderr '%s'", i, r.code, r.err);
+        if (r.exit_code != 2 || count_lines(r.err) != 1 || strncmp(r.err, "tofulab: ", 9) != 0) {
+            fail_msg("case %zu: exit %d, stderr '%s'", i, r.exit_code, r.err);
         }
         assert_string_equal(r.out, "");
-        result_free(&r);
+        spawn_free(&r);
     }
 }
 
@@ -570,9 +525,9 @@ static void test_sim_sweep_cli_failing_seed_prints_replay_and_exits_1(void **sta
     const char *args[] = {"sim",    "sweep", scn,       "scenarios/request-response/basic.scn",
                           "--jobs", "2",     "--junit", junit,
                           "--json", json,    NULL};
-    result r;
+    spawn_result r;
     run_tofulab(&r, args);
-    assert_int_equal(r.code, 1);
+    assert_int_equal(r.exit_code, 1);
     assert_non_null(strstr(r.out, "scenario"));
     assert_non_null(strstr(r.out, "first-fail"));
     assert_non_null(strstr(r.out, " --trace -\n"));
@@ -595,14 +550,14 @@ static void test_sim_sweep_cli_failing_seed_prints_replay_and_exits_1(void **sta
     x = slurp(json);
     assert_non_null(strstr(x, "\"result\":\"FAIL\""));
     free(x);
-    result_free(&r);
+    spawn_free(&r);
 
     /* a shard runs its slice only: 9 runs over 2 shards = 5 + 4 */
     const char *shard[] = {"sim",     "sweep", scn, "scenarios/request-response/basic.scn",
                            "--shard", "2/2",   NULL};
     run_tofulab(&r, shard);
     assert_non_null(strstr(r.out, "shard 2/2: 4 runs\n"));
-    result_free(&r);
+    spawn_free(&r);
 }
 
 /* Files given together may mix in real-process files (scenarios-real/): `sim sweep` skips the
@@ -620,24 +575,24 @@ static void test_sim_sweep_cli_real_process_files_skipped_and_named(void **state
                            "1..3",
                            "--quiet",
                            NULL};
-    result r;
+    spawn_result r;
     run_tofulab(&r, mixed);
-    assert_int_equal(r.code, 0);
+    assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(r.out, "1 scenario x 3 seeds = 3 runs: 3 passed, 0 failed\n"));
     assert_non_null(strstr(r.err,
                            "tofulab: sim sweep: skipped 2 files of real processes (`tofulab run FILE` runs "
                            "them): scenarios-real/crash-restart.scn scenarios-real/pause-resume.scn\n"));
-    result_free(&r);
+    spawn_free(&r);
 
     const char *only_real[] = {"sim", "sweep", "scenarios-real/crash-restart.scn",
                                "scenarios-real/pause-resume.scn", NULL};
     run_tofulab(&r, only_real);
-    assert_int_equal(r.code, 2);
+    assert_int_equal(r.exit_code, 2);
     assert_int_equal(count_lines(r.err), 1);
     assert_non_null(strstr(r.err, "scenarios-real/crash-restart.scn:"));
     assert_non_null(strstr(r.err, "is a real process"));
     assert_string_equal(r.out, "");
-    result_free(&r);
+    spawn_free(&r);
 }
 
 /* --seeds takes 1 <= A <= B <= 2^63; a sweep of more runs than one sweep
@@ -652,12 +607,13 @@ static void test_sim_sweep_cli_seeds_beyond_limits_exit_2_naming_limit(void **st
     for (size_t i = 0; i < sizeof bad_seeds / sizeof bad_seeds[0]; i++) {
         const char *args[] = {"sim",     "sweep",      "scenarios/request-response/basic.scn",
                               "--seeds", bad_seeds[i], NULL};
-        result r;
+        spawn_result r;
         run_tofulab(&r, args);
-        if (r.code != 2 || count_lines(r.err) != 1 || strstr(r.err, "2^63") == NULL || r.out[0] != '\0') {
-            fail_msg("--seeds %s: exit %d, stderr '%s'", bad_seeds[i], r.code, r.err);
+        if (r.exit_code != 2 || count_lines(r.err) != 1 || strstr(r.err, "2^63") == NULL ||
+            r.out[0] != '\0') {
+            fail_msg("--seeds %s: exit %d, stderr '%s'", bad_seeds[i], r.exit_code, r.err);
         }
-        result_free(&r);
+        spawn_free(&r);
     }
     static const char *const too_many[][9] = {
         {"sim", "sweep", "scenarios/request-response/basic.scn", "--seeds", "1..9223372036854775808", NULL},
@@ -668,22 +624,22 @@ static void test_sim_sweep_cli_seeds_beyond_limits_exit_2_naming_limit(void **st
          "--shard", "5/1000000", NULL},
     };
     for (size_t i = 0; i < sizeof too_many / sizeof too_many[0]; i++) {
-        result r;
+        spawn_result r;
         run_tofulab(&r, too_many[i]);
-        if (r.code != 2 || count_lines(r.err) != 1 || strstr(r.err, "at most 2^32 = 4,294,967,296") == NULL ||
-            r.out[0] != '\0') {
-            fail_msg("case %zu: exit %d, stderr '%s'", i, r.code, r.err);
+        if (r.exit_code != 2 || count_lines(r.err) != 1 ||
+            strstr(r.err, "at most 2^32 = 4,294,967,296") == NULL || r.out[0] != '\0') {
+            fail_msg("case %zu: exit %d, stderr '%s'", i, r.exit_code, r.err);
         }
-        result_free(&r);
+        spawn_free(&r);
     }
     /* one past the limit names the shards that fit it */
     const char *split[] = {"sim",     "sweep",         "scenarios/request-response/basic.scn",
                            "--seeds", "1..4294967297", NULL};
-    result r;
+    spawn_result r;
     run_tofulab(&r, split);
     assert_non_null(strstr(r.err, "is 4,294,967,297 runs"));
     assert_non_null(strstr(r.err, "--shard I/N with N >= 2"));
-    result_free(&r);
+    spawn_free(&r);
     /* the largest seeds run */
     const char *top[] = {"sim",
                          "sweep",
@@ -692,9 +648,9 @@ static void test_sim_sweep_cli_seeds_beyond_limits_exit_2_naming_limit(void **st
                          "9223372036854775806..9223372036854775808",
                          NULL};
     run_tofulab(&r, top);
-    assert_int_equal(r.code, 0);
+    assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(r.out, "\n1 scenario x 3 seeds = 3 runs: 3 passed, 0 failed\n"));
-    result_free(&r);
+    spawn_free(&r);
 }
 
 /* --plan gives each file its own seeds; the summary says how many of each. */
@@ -709,13 +665,13 @@ static void test_sim_sweep_cli_plan_runs_each_file_its_seeds(void **state)
     tmp_path(plan, sizeof plan, "plan.txt");
     tmp_path(json, sizeof json, "sweep.json");
     const char *args[] = {"sim", "sweep", "--plan", plan, "--json", json, "--quiet", NULL};
-    result r;
+    spawn_result r;
     run_tofulab(&r, args);
-    assert_int_equal(r.code, 0);
+    assert_int_equal(r.exit_code, 0);
     assert_null(strstr(r.out, "first-fail")); /* --quiet: no table */
     assert_non_null(strstr(r.out, "2 scenarios x 2..5 seeds = 7 runs: 7 passed, 0 failed\n"));
     assert_non_null(strstr(r.out, "seeds per scenario: 5 (1 scenario), 2 (1 scenario)\n"));
-    result_free(&r);
+    spawn_free(&r);
     char *x = slurp(json);
     static const char *const want[] = {"basic.scn\",\"seed\":3,", "basic.scn\",\"seed\":7,",
                                        "crash.scn\",\"seed\":10,", "crash.scn\",\"seed\":11,"};
@@ -729,12 +685,12 @@ static void test_sim_sweep_cli_plan_runs_each_file_its_seeds(void **state)
     write_tmp("plan.txt",
               "scenarios/request-response/basic.scn 1..3\nscenarios/request-response/crash.scn 0..3\n");
     run_tofulab(&r, args);
-    assert_int_equal(r.code, 2);
+    assert_int_equal(r.exit_code, 2);
     assert_int_equal(count_lines(r.err), 1);
     char where[600];
     snprintf(where, sizeof where, "%s:2:38: expected a seed range", plan);
     assert_non_null(strstr(r.err, where));
-    result_free(&r);
+    spawn_free(&r);
 }
 
 static int count_of(const char *s, const char *what)
@@ -760,9 +716,9 @@ static void test_sim_sweep_cli_failures_dir_has_check_replay_and_shrunk_scenario
     const char *args[] = {"sim",     "sweep", scn,          "scenarios/request-response/basic.scn",
                           "--jobs",  "2",     "--failures", dir,
                           "--junit", junit,   NULL};
-    result r;
+    spawn_result r;
     run_tofulab(&r, args);
-    assert_int_equal(r.code, 1);
+    assert_int_equal(r.exit_code, 1);
     unsigned p, f;
     const char *last = strrchr(r.out, '\n');
     while (last > r.out && last[-1] != '\n') {
@@ -773,7 +729,7 @@ static void test_sim_sweep_cli_failures_dir_has_check_replay_and_shrunk_scenario
     char shrink_cmd[700];
     snprintf(shrink_cmd, sizeof shrink_cmd, "  shrink: tofulab sim shrink %s --seed ", scn);
     assert_non_null(strstr(r.out, shrink_cmd));
-    result_free(&r);
+    spawn_free(&r);
 
     /* the JUnit file: a testcase per run, a failure per failing run */
     char *x = slurp(junit);
@@ -816,13 +772,13 @@ static void test_sim_sweep_cli_failures_dir_has_check_replay_and_shrunk_scenario
             shrunk++;
             const char *again[] = {"sim", "run", min, NULL};
             run_tofulab(&r, again);
-            assert_int_equal(r.code, 1);
+            assert_int_equal(r.exit_code, 1);
             const char *e = strstr(t, "still fails: expect ");
             assert_non_null(e);
             char exp[200];
             assert_int_equal(sscanf(e + 20, "%199[^)\n]", exp), 1);
             assert_non_null(strstr(r.out, exp));
-            result_free(&r);
+            spawn_free(&r);
             unlink(min);
         } else {
             assert_non_null(strstr(t, "shrunk: see seed-"));
@@ -838,8 +794,8 @@ static void test_sim_sweep_cli_failures_dir_has_check_replay_and_shrunk_scenario
     /* --shrink-time 0: every failure written, none shrunk */
     const char *noshrink[] = {"sim", "sweep", scn, "--failures", dir, "--shrink-time", "0", "--quiet", NULL};
     run_tofulab(&r, noshrink);
-    assert_int_equal(r.code, 1);
-    result_free(&r);
+    assert_int_equal(r.exit_code, 1);
+    spawn_free(&r);
     idx = slurp(index_path);
     for (char *line = idx; *line;) {
         char *nl = strchr(line, '\n');
@@ -879,12 +835,12 @@ static void test_sim_sweep_cli_all_passing_exits_0(void **state)
                           "--seeds",
                           "1..3",
                           NULL};
-    result r;
+    spawn_result r;
     run_tofulab(&r, args);
-    assert_int_equal(r.code, 0);
+    assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(r.out, "\n2 scenarios x 3 seeds = 6 runs: 6 passed, 0 failed\n"));
     assert_non_null(strstr(r.out, "\n6 passed, 0 failed\n"));
-    result_free(&r);
+    spawn_free(&r);
 }
 
 static void test_sim_run_cli_html_writes_page_exits_0(void **state)
@@ -893,15 +849,15 @@ static void test_sim_run_cli_html_writes_page_exits_0(void **state)
     char html[512];
     tmp_path(html, sizeof html, "run.html");
     const char *args[] = {"sim", "run", "scenarios/request-response/crash.scn", "--html", html, NULL};
-    result r;
+    spawn_result r;
     run_tofulab(&r, args);
-    assert_int_equal(r.code, 0);
+    assert_int_equal(r.exit_code, 0);
     char *page = slurp(html);
     assert_int_equal(strncmp(page, "<!DOCTYPE html>", 15), 0);
     assert_non_null(strstr(page, ">crash</text>"));
     assert_non_null(strstr(page, "</html>\n"));
     free(page);
-    result_free(&r);
+    spawn_free(&r);
 }
 
 static void test_sim_shrink_cli_output_fails_same_expectation(void **state)
@@ -923,25 +879,25 @@ static void test_sim_shrink_cli_output_fails_same_expectation(void **state)
     tmp_path(in, sizeof in, "fail.scn");
     tmp_path(out, sizeof out, "min.scn");
     const char *args[] = {"sim", "shrink", in, "--seed", "2", "-o", out, NULL};
-    result r;
+    spawn_result r;
     run_tofulab(&r, args);
-    assert_int_equal(r.code, 0);
+    assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(r.err, "removed: at 4s restart server\n"));
     assert_non_null(strstr(r.err, "still fails: expect client answered == "));
-    result_free(&r);
+    spawn_free(&r);
     const char *again[] = {"sim", "run", out, NULL};
     run_tofulab(&r, again);
-    assert_int_equal(r.code, 1);
+    assert_int_equal(r.exit_code, 1);
     assert_non_null(strstr(r.out, "expect client answered == "));
     assert_non_null(strstr(r.out, "seeds 2..2"));
-    result_free(&r);
+    spawn_free(&r);
     /* a passing seed: nothing to shrink, exit 1 with one line */
     const char *ok[] = {"sim", "shrink", "scenarios/request-response/basic.scn", "--seed", "1", NULL};
     run_tofulab(&r, ok);
-    assert_int_equal(r.code, 1);
+    assert_int_equal(r.exit_code, 1);
     assert_int_equal(count_lines(r.err), 1);
     assert_non_null(strstr(r.err, "nothing to shrink"));
-    result_free(&r);
+    spawn_free(&r);
 }
 
 int main(void)
