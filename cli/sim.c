@@ -420,8 +420,8 @@ static int sim_run(int argc, char **argv)
     cli_close_out(pcap);
     cli_close_out(json);
     cli_close_out(html);
-    tl_scn_free(scn);
     print_report_spread(scn, repv, nrep, broken ? 0 : runs);
+    tl_scn_free(scn);
     free(repv);
     printf("runs: %llu, passed %llu, failed %llu\n", (unsigned long long)runs, (unsigned long long)passed,
            (unsigned long long)(runs - passed));

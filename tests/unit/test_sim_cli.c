@@ -93,7 +93,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    const char *names[] = {"ok.scn", "fail.scn", "bad.scn", "t.trace", "t.json", "t.pcap", "tshark.out"};
+    const char *names[] = {"ok.scn",  "fail.scn", "bad.scn", "report.scn",
+                           "t.trace", "t.json",   "t.pcap",  "tshark.out"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[512];
         path_in_tmp(p, sizeof p, names[i]);
@@ -217,6 +218,35 @@ static void test_sim_cli_usage_errors_exit_2(void **state)
     spawn_free(&r);
 }
 
+/* `report` over several seeds: one min/median/max line each, printed before
+ * the totals (and after the scenario is done with: ASan sees any reuse). */
+static void test_sim_cli_report_spread_over_seeds(void **state)
+{
+    spawn_result r;
+    char scn[512];
+    (void)state;
+    write_file("report.scn", "seeds 1..5\n"
+                             "node server\n"
+                             "node client\n"
+                             "link client server delay 5ms\n"
+                             "service server echo listen=tcp|server|7099\n"
+                             "service client rr connect=tcp|server|7099 count=7\n"
+                             "report client answered\n"
+                             "report client latency-max\n");
+    path_in_tmp(scn, sizeof scn, "report.scn");
+    run_tofulab(&r, "sim", "run", scn, NULL, NULL, NULL, NULL);
+    assert_int_equal(r.exit_code, 0);
+    assert_string_equal(r.err, "");
+    const char *a = strstr(r.out, "report client answered over 5 seeds: min 7, median 7, max 7\n");
+    const char *l = strstr(r.out, "report client latency-max over 5 seeds: min ");
+    const char *t = strstr(r.out, "runs: 5, passed 5, failed 0\n");
+    assert_non_null(a);
+    assert_non_null(l);
+    assert_non_null(t);
+    assert_true(a < l && l < t);
+    spawn_free(&r);
+}
+
 static void test_sim_cli_pcap_reads_back_in_tshark(void **state)
 {
     spawn_result r;
@@ -282,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_sim_cli_failed_expectation_exits_1),
         cmocka_unit_test(test_sim_cli_bad_scenario_exits_2_naming_line_and_column),
         cmocka_unit_test(test_sim_cli_usage_errors_exit_2),
+        cmocka_unit_test(test_sim_cli_report_spread_over_seeds),
         cmocka_unit_test(test_sim_cli_pcap_reads_back_in_tshark),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
