@@ -76,7 +76,6 @@
 #define POSIX_ACCEPT_BACKOFF_NS 100000000u /* listeners rest this long when no descriptor is left at all */
 #define POSIX_STANDBY_NS        1000000u   /* the reactor stands by this long for an application leader */
 #define POSIX_STANDBY_LEAD_NS   10000000u  /* and looks again this often while one leads */
-#define POSIX_COARSE_TIMEOUT_NS 100000000u /* waits this long or longer start from the coarse clock */
 
 /* One socket: a connection (client or server side) or a listener. */
 typedef struct posix_conn {
@@ -169,14 +168,6 @@ static uint64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* CLOCK_MONOTONIC at the kernel's tick (a few ms): cheap, never ahead of now_ns(). */
-static uint64_t coarse_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -1596,9 +1587,7 @@ int tl_posix_post(tl_posix *p, uint32_t group, tl_message **msg, tl_post_out *ou
     }
     int rc = tl_engine_post(p->eng, group, msg, out);
     if (rc == TL_OK && p->posts_since_receive++ == 0 && p->work_pending) {
-        /* output_done may start the A3 grace timer and dates activity: a
-         * coarse clock is enough (a few ms; the leader ticks finely). */
-        tl_engine_tick(p->eng, coarse_now_ns());
+        tl_engine_tick(p->eng, now_ns()); /* output_done may start the A3 grace timer */
         /* The first post after a receive (request/response): do the host's
          * work on this thread, so the frame leaves now instead of after a
          * reactor wake-up. Back-to-back posts (streaming) leave it to the
@@ -1647,9 +1636,7 @@ int tl_posix_wait_receive(tl_posix *p, uint32_t group, uint64_t timeout_ns, tl_m
     }
     g->refs++;
     p->waiters++;
-    /* A long timeout is dated from the coarse clock (a few ms early at
-     * worst, never late): one fine clock read per turn is the leader's. */
-    now = timeout_ns >= POSIX_COARSE_TIMEOUT_NS ? coarse_now_ns() : now_ns();
+    now = now_ns();
     if (!infinite) {
         deadline_ns = now + timeout_ns;
     }
