@@ -1,6 +1,7 @@
 #!/bin/sh
 # make check: the test suite under ASan+UBSan (clang), then under Valgrind
-# memcheck with 0 errors and 0 leaks required.
+# memcheck with 0 errors and 0 leaks required, then under ThreadSanitizer
+# (ci/tsan.sh) with 0 reports.
 set -eu
 jobs=$(nproc 2>/dev/null || echo 2)
 
@@ -21,3 +22,7 @@ make --no-print-directory -j"$jobs" tests
 TOFULAB_CHECK=valgrind TOFULAB="$(pwd)/build/tofulab" \
     sh ci/run-tests.sh build/tests valgrind -q --error-exitcode=99 --leak-check=full \
     --show-leak-kinds=all --errors-for-leak-kinds=all --track-fds=no
+
+# ThreadSanitizer (the POSIX host's threads): about 3 minutes here, beside
+# Valgrind's many more; `make tsan` runs it alone.
+sh ci/tsan.sh
