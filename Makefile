@@ -83,6 +83,12 @@ $(BIN): $(call obj,$(CLI_SRC)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(HTTP_LIBS) $(LDLIBS)
 
 # One binary per test file; tests/helpers/*.c are linked into each.
+# The test objects are built by pattern rules, which would make them
+# intermediates that make deletes after linking (so the next `make test`
+# compiled them all again): .SECONDARY keeps them. ci/test.sh checks with
+# `make -q` that a finished build leaves nothing to do.
+TEST_OBJ := $(call obj,$(TEST_SRC) $(TESTHELP_SRC) $(TOOL_SRC))
+.SECONDARY: $(TEST_OBJ)
 $(BUILD)/obj/tests/%.o: CFLAGS += $(CMOCKA_CFLAGS)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTHELP_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
@@ -111,10 +117,12 @@ deps:
 run: $(BIN)
 	@sh ci/run-main.sh $(BIN)
 
+# Every test, quietly: one line per suite (each cmocka binary, the fuzz corpus
+# replay, the scenario determinism check and sweep, the documented commands),
+# the details of a failure only, and "N passed, N failed" last; V=1 prints
+# everything (ci/test.sh).
 test: deps
-	@$(MAKE) --no-print-directory tests
-	@TOFULAB=$(abspath $(BIN)) sh ci/run-tests.sh $(BUILD)/tests
-	@sh ci/scenarios.sh --quick $(BIN)
+	@MAKE="$(MAKE)" BUILD="$(BUILD)" FUZZ_DIR="$(FUZZ_DIR)" V="$(V)" TEST_JOBS="$(TEST_JOBS)" sh ci/test.sh
 
 # Tests under ASan+UBSan (clang), then under Valgrind memcheck.
 check: deps
@@ -136,7 +144,9 @@ soak: tests
 	@TOFULAB=$(abspath $(BIN)) TOFULAB_SOAK_SECONDS=$(SOAK_SECS) $(BUILD)/tests/test_abuse
 
 format:
-LIB_SRC   := $(CORE_SRC) $(POSIX_SRC) $(sort $(wildcard sim/*.c patterns/*.c conform/*.c hosts/*.c fuzzpeer/*.c))
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(TESTHELP_SRC) $(TOOL_SRC) $(BENCH_SRC) \
+	    $(wildcard engine/include/tofulab/*.h engine/core/*.h engine/posix/*.h sim/*.h patterns/*.h conform/*.h \
+	    hosts/*.h fuzzpeer/*.h cli/*.h tests/helpers/*.h tests/bench/*.h)
 
 lint:
 	@sh ci/lint.sh
@@ -185,3 +195,4 @@ FUZZ_PEER_SECS ?= 30
 .PHONY: fuzz-peer-smoke
 fuzz-peer-smoke: $(BIN)
 	@sh ci/fuzz-peer-smoke.sh $(BIN) $(FUZZ_PEER_SECS)
+	@FUZZ_PEER_OUT=fuzz-peer-exact sh ci/fuzz-peer-smoke.sh $(BIN) $(FUZZ_PEER_SECS) --exact

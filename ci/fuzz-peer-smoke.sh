@@ -3,7 +3,10 @@
 # over a Unix socket) for SECS seconds, from the committed corpora and the
 # dictionary. Must find nothing: exits with fuzz-peer's status (0 nothing
 # found, 1 findings, 2 bad input). Findings, the summary and JUnit are left in
-# $FUZZ_DIR/fuzz-peer/ for CI to upload.
+# $FUZZ_DIR/$FUZZ_PEER_OUT (default fuzz-peer/) for CI to upload. `make
+# fuzz-peer-smoke` runs it twice: against `serve` and against `serve --exact`
+# (tofu's EchoService to the letter: its predicted stops are expected, the
+# fuzzer restarts it).
 #
 #   usage: sh ci/fuzz-peer-smoke.sh TOFULAB SECS [SERVE-ARGS...]
 set -u
@@ -11,7 +14,7 @@ bin=${1:?usage: ci/fuzz-peer-smoke.sh TOFULAB SECS [SERVE-ARGS...]}
 secs=${2:?usage: ci/fuzz-peer-smoke.sh TOFULAB SECS [SERVE-ARGS...]}
 shift 2
 case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
-out=${FUZZ_DIR:-build-fuzz}/fuzz-peer
+out=${FUZZ_DIR:-build-fuzz}/${FUZZ_PEER_OUT:-fuzz-peer}
 rm -rf "$out"
 mkdir -p "$out"
 sock=$(mktemp -d "${TMPDIR:-/tmp}/fuzz-peer-smoke.XXXXXX")

@@ -126,7 +126,7 @@ echo
 # ---- 2. the scenario suite, every file over many seeds
 if [ -n "${SEEDS:-}" ]; then
     # exactly these seeds of every file (sim sweep checks them)
-    find scenarios -name '*.scn' ! -path 'scenarios/real/*' | LC_ALL=C sort | while read -r f; do
+    find scenarios -name '*.scn' | LC_ALL=C sort | while read -r f; do
         echo "$f"
     done >"$tmpdir/files"
     echo "== scenarios: seeds $SEEDS of every file ($jobs jobs)"

@@ -9,24 +9,35 @@
 #      printed with its first failed check and its replay and shrink commands.
 #      Every shipped file must pass every seed: there is no allow-list.
 #
-#   usage: sh ci/scenarios.sh [--quick] path/to/tofulab
+#   usage: sh ci/scenarios.sh [--quick] [--only determinism|sweep] path/to/tofulab
 #     --quick   determinism with the first seed of each file (for `make test`)
 #               default: every seed of each file's `seeds` line
+#     --only    run one of the two checks (make test runs each as a step)
 #   environment: JOBS (worker processes for the sweep, default 2)
 # The last line is "scenarios: N passed, N failed" (files for the determinism
 # check plus runs of the sweep).
 # Exit status: 0 all passed and deterministic, 1 anything failed, 2 bad usage.
 set -u
 
-quick=0
-if [ "${1:-}" = "--quick" ]; then
-    quick=1
-    shift
-fi
-if [ $# -ne 1 ]; then
-    echo "usage: sh ci/scenarios.sh [--quick] path/to/tofulab" >&2
+usage() {
+    echo "usage: sh ci/scenarios.sh [--quick] [--only determinism|sweep] path/to/tofulab" >&2
     exit 2
-fi
+}
+quick=0
+only=""
+while [ $# -gt 1 ]; do
+    case $1 in
+    --quick) quick=1 ;;
+    --only)
+        [ $# -gt 2 ] || usage
+        case $2 in determinism | sweep) only=$2 ;; *) usage ;; esac
+        shift
+        ;;
+    *) usage ;;
+    esac
+    shift
+done
+[ $# -eq 1 ] || usage
 bin=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ ! -x "$bin" ]; then
@@ -41,13 +52,14 @@ trap 'exit 130' HUP INT PIPE TERM
 
 passed=0
 failed=0
-# ---- 1. determinism
-echo "== determinism: every scenario file twice with the same seed"
-files=$(find scenarios -name '*.scn' ! -path 'scenarios/real/*' | LC_ALL=C sort)
+files=$(find scenarios -name '*.scn' | LC_ALL=C sort)
 if [ -z "$files" ]; then
     echo "scenarios: no scenario files under scenarios/" >&2
     exit 1
 fi
+# ---- 1. determinism
+[ "$only" = sweep ] && files=""
+[ "$only" = sweep ] || echo "== determinism: every scenario file twice with the same seed"
 for f in $files; do
     first=$(sed -n 's/^[ \t]*seeds[ \t][ \t]*\([0-9][0-9]*\).*/\1/p' "$f" | head -n 1)
     [ -n "$first" ] || first=1
@@ -80,7 +92,12 @@ for f in $files; do
         echo "  replay: $bin sim run $f $* --trace -"
     fi
 done
-echo "determinism: $passed passed, $failed failed"
+if [ "$only" = determinism ]; then
+    echo "scenarios: $passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit
+fi
+[ "$only" = sweep ] || echo "determinism: $passed passed, $failed failed"
 
 # ---- 2. every file over a fixed set of seeds
 echo "== every scenario file over seeds 1..N (N from ci/seeds.txt's TEST column)"

@@ -33,7 +33,7 @@ if [ ! -r "$table" ]; then
     echo "seed-plan: cannot read $table" >&2
     exit 2
 fi
-files=$(find scenarios -name '*.scn' ! -path 'scenarios/real/*' | LC_ALL=C sort)
+files=$(find scenarios -name '*.scn' | LC_ALL=C sort)
 if [ -z "$files" ]; then
     echo "seed-plan: no scenario files under scenarios/" >&2
     exit 2

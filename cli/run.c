@@ -69,9 +69,9 @@ static const char run_usage[] =
     "real runner cannot honour, or a command that cannot be spawned or dies at once.\n"
     "\n"
     "examples:\n"
-    "  tofulab run scenarios/real/crash-restart.scn\n"
-    "  tofulab run scenarios/real/crash-restart.scn --exec server='./my-server --port {port}'\n"
-    "  tofulab run scenarios/real/partition-heal.scn --external server='tcp|127.0.0.1|7099' \\\n"
+    "  tofulab run scenarios-real/crash-restart.scn\n"
+    "  tofulab run scenarios-real/crash-restart.scn --exec server='./my-server --port {port}'\n"
+    "  tofulab run scenarios-real/partition-heal.scn --external server='tcp|127.0.0.1|7099' \\\n"
     "      --trace run.trace --junit run.xml\n";
 
 static volatile sig_atomic_t run_stop;

@@ -70,6 +70,8 @@ static void usage(FILE *out)
             "  --shrink-time S  seconds each of those shrinks may take (default 60; 0: no shrinking)\n"
             "  --junit FILE   a JUnit XML report (one testcase per run); --json FILE: one JSON object\n"
             "  --quiet        no table: only the failures and the totals\n"
+            "A file with real processes (`tofulab run`'s, scenarios-real/) among several FILEs is\n"
+            "skipped, with a line on stderr naming it, so `scenarios/*/*.scn` sweeps the simulator's.\n"
             "\n"
             "shrink reduces a failing run to a smaller scenario that fails the same check with the same\n"
             "seed, for the same cause. The check is the first expectation that fails, else the first\n"
@@ -475,16 +477,12 @@ static int refuse_real(const char *file, tl_scenario *scn)
     return -1;
 }
 
-static int load_scn(const char *file, tl_scenario **scn)
+/* Loads FILE, or says why it is not a scenario; real-process files too. */
+static int load_scn_any(const char *file, tl_scenario **scn)
 {
     tl_scn_error err;
     int rc = tl_scn_load(file, scn, &err);
     if (rc == TL_OK) {
-        if (refuse_real(file, *scn) != 0) {
-            tl_scn_free(*scn);
-            *scn = NULL;
-            return -1;
-        }
         return 0;
     }
     if (err.line > 0) {
@@ -495,6 +493,20 @@ static int load_scn(const char *file, tl_scenario **scn)
         cli_error("%s: %s", file, tl_strerror(rc));
     }
     return -1;
+}
+
+/* Loads FILE for the simulator: a real-process file is refused. */
+static int load_scn(const char *file, tl_scenario **scn)
+{
+    if (load_scn_any(file, scn) != 0) {
+        return -1;
+    }
+    if (refuse_real(file, *scn) != 0) {
+        tl_scn_free(*scn);
+        *scn = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 /* Wall clock for the sweep's table (cli/, never sim/: ARCHITECTURE.md 4). */
@@ -1349,18 +1361,61 @@ static int sim_sweep(int argc, char **argv)
         code = CLI_EXIT_FAIL;
         goto out;
     }
+    /* Real-process files among the FILEs (a glob over scenarios/ takes
+     * scenarios-real/ in) are skipped and named; given alone, in a plan, or
+     * with no simulator file beside them, they are refused. */
+    size_t kept = 0, skipped = 0;
+    const char **skip = calloc(nfiles, sizeof *skip);
+    if (skip == NULL) {
+        cli_error("sim sweep: out of memory");
+        code = CLI_EXIT_FAIL;
+        goto out;
+    }
     for (size_t f = 0; f < nfiles; f++) {
-        if (load_scn(files[f], &scns[f]) != 0) {
+        unsigned real_line = 0;
+        if (load_scn_any(files[f], &scns[kept]) != 0) {
+            free(skip);
             goto out;
         }
-        if (plan_path == NULL) {
-            tl_scn_seeds(scns[f], &first[f], &last[f]);
-            if (have_seeds) {
-                first[f] = seeds_lo;
-                last[f] = seeds_hi;
-            }
+        if (plan_path == NULL && tl_scn_real_node(scns[kept], &real_line) != NULL) {
+            skip[skipped++] = files[f];
+            tl_scn_free(scns[kept]);
+            scns[kept] = NULL;
+            continue;
         }
+        files[kept] = files[f];
+        if (plan_path == NULL) {
+            tl_scn_seeds(scns[kept], &first[kept], &last[kept]);
+            if (have_seeds) {
+                first[kept] = seeds_lo;
+                last[kept] = seeds_hi;
+            }
+        } else if (refuse_real(files[f], scns[kept]) != 0) {
+            free(skip);
+            goto out;
+        }
+        kept++;
     }
+    if (kept == 0) {
+        /* only real-process files: refused as `sim run` refuses one */
+        tl_scenario *real = NULL;
+        if (load_scn(skip[0], &real) == 0) {
+            tl_scn_free(real);
+        }
+        free(skip);
+        goto out;
+    }
+    if (skipped > 0) {
+        fprintf(stderr,
+                "tofulab: sim sweep: skipped %zu file%s of real processes (`tofulab run FILE` runs them):",
+                skipped, skipped == 1 ? "" : "s");
+        for (size_t i = 0; i < skipped; i++) {
+            fprintf(stderr, " %s", skip[i]);
+        }
+        fputc('\n', stderr);
+    }
+    free(skip);
+    nfiles = kept;
     int lrc = tl_sweep_list_init(&list, first, last, nfiles, shard_i, shard_n);
     if (lrc == TL_E_NOMEM) {
         cli_error("sim sweep: out of memory");

@@ -27,6 +27,7 @@
 #include "../patterns/runner_posix.h"
 #include "../sim/oracle.h"
 #include "../sim/scenario.h"
+#include "../sim/verdict.h"
 
 #define TOKEN_START 0x7f5e7a2700000001ull /* the wrapper's own timer; patterns use small tokens */
 

@@ -12,7 +12,7 @@
  * blackholes in the proxy, `heal TIME` ends the faults (links keep delay,
  * jitter and rate, lose loss and corruption; partitions heal; paused
  * processes resume). The run is checked as the simulator checks one
- * (sim/scenario.h scn_verdict): the file's expectations, request
+ * (sim/verdict.h scn_verdict): the file's expectations, request
  * accounting, the liveness oracle, the heartbeat pattern's detection bound,
  * and per-channel FIFO and channel_closed-once on every client channel
  * against what the proxy saw the peer write (sim/oracle.h).

@@ -86,7 +86,7 @@ $(eval $(call fuzz_flavor,cov,$(FUZZ_CLANG),$(FUZZ_COV_CFLAGS),fuzz/driver.c,))
 
 .PRECIOUS: $(FUZZ_DIR)/libfuzzer/obj/%.o $(FUZZ_DIR)/afl/obj/%.o $(FUZZ_DIR)/replay/obj/%.o \
            $(FUZZ_DIR)/cov/obj/%.o
-.PHONY: fuzz fuzz-afl fuzz-smoke fuzz-replay fuzz-cov fuzz-merge fuzz-min fuzz-corpus fuzz-build \
+.PHONY: fuzz fuzz-afl fuzz-smoke fuzz-replay fuzz-replay-build fuzz-cov fuzz-merge fuzz-min fuzz-corpus fuzz-build \
         fuzz-check-target
 
 FUZZ_LF_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/libfuzzer/fuzz_%)
@@ -126,8 +126,9 @@ fuzz-min: fuzz-check-target $(FUZZ_LF_BIN_T)
 fuzz-corpus: $(BIN)
 	@sh fuzz/gen-corpus.sh $(BIN)
 
-# ARCHITECTURE.md 6: make test includes the fuzz corpus replay.
-test: fuzz-replay
+# ARCHITECTURE.md 6: make test includes the fuzz corpus replay: ci/test.sh
+# builds fuzz-replay-build with the tests and runs ci/fuzz-replay.sh.
+fuzz-replay-build: $(FUZZ_REPLAY_BINS)
 
 # Header dependencies of every fuzz flavor (a changed struct must rebuild
 # every object that uses it, or the binaries mix layouts and crash).

@@ -25,12 +25,17 @@
  * RST while the host lives, and silently dropped when it has vanished.
  *
  * No congestion control: the window alone limits what is in flight.
+ *
+ * Hosts: the kernel half of each node (sim_host, net.h) lives here; its
+ * process (node.c) is one layer up and hears of a socket or listener with
+ * news only through sim_net.notify (ARCHITECTURE.md 7).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "net.h"
+#include "trace.h"
 
 /* ------------------------------------------------------------------ rings */
 
@@ -103,9 +108,9 @@ static void ring_drop(sim_ring *r, uint32_t n)
 
 /* ------------------------------------------------------------ conn / refs */
 
-void sim_conn_unref(tl_sim *sim, sim_conn *c)
+void sim_conn_unref(sim_net *net, sim_conn *c)
 {
-    (void)sim;
+    (void)net;
     if (--c->refs > 0) {
         return;
     }
@@ -116,15 +121,15 @@ void sim_conn_unref(tl_sim *sim, sim_conn *c)
     free(c);
 }
 
-static sim_seg *seg_alloc(tl_sim *sim)
+static sim_seg *seg_alloc(sim_net *net)
 {
-    sim_seg *g = sim->seg_free;
+    sim_seg *g = net->seg_free;
     if (g) {
-        sim->seg_free = g->next_free;
+        net->seg_free = g->next_free;
     } else {
         g = malloc(sizeof *g);
         if (g == NULL) {
-            sim_fail(sim);
+            sim_fail(&net->w);
             return NULL;
         }
     }
@@ -132,17 +137,17 @@ static sim_seg *seg_alloc(tl_sim *sim)
     return g;
 }
 
-static void seg_release(tl_sim *sim, sim_seg *g)
+static void seg_release(sim_net *net, sim_seg *g)
 {
-    g->next_free = sim->seg_free;
-    sim->seg_free = g;
+    g->next_free = net->seg_free;
+    net->seg_free = g;
 }
 
-void sim_seg_free_all(tl_sim *sim)
+void sim_seg_free_all(sim_net *net)
 {
-    while (sim->seg_free) {
-        sim_seg *g = sim->seg_free;
-        sim->seg_free = g->next_free;
+    while (net->seg_free) {
+        sim_seg *g = net->seg_free;
+        net->seg_free = g->next_free;
         free(g);
     }
 }
@@ -155,48 +160,79 @@ void sim_link_free(sim_link *l)
 
 /* ------------------------------------------------------------------ trace */
 
-static void tr_sock(tl_sim *sim, const sim_sock *s, const char *event)
+static void tr_sock(sim_net *net, const sim_sock *s, const char *event)
 {
-    sim_tr_begin(sim, s->node, s->obj.channel);
-    sim_tr_str(sim, event);
+    sim_tr_begin(&net->w, s->host->name, s->obj.channel);
+    sim_tr_str(&net->w, event);
 }
 
-static void tr_flags(tl_sim *sim, uint8_t f)
+static void tr_flags(sim_net *net, uint8_t f)
 {
-    sim_tr_str(sim, " flags=");
+    sim_tr_str(&net->w, " flags=");
     if (f & SEG_SYN) {
-        sim_tr_ch(sim, 'S');
+        sim_tr_ch(&net->w, 'S');
     }
     if (f & SEG_FIN) {
-        sim_tr_ch(sim, 'F');
+        sim_tr_ch(&net->w, 'F');
     }
     if (f & SEG_RST) {
-        sim_tr_ch(sim, 'R');
+        sim_tr_ch(&net->w, 'R');
     }
     if (f & SEG_PSH) {
-        sim_tr_ch(sim, 'P');
+        sim_tr_ch(&net->w, 'P');
     }
     if (f & SEG_ACK) {
-        sim_tr_ch(sim, 'A');
+        sim_tr_ch(&net->w, 'A');
     }
 }
 
-static void tr_seg(tl_sim *sim, const sim_seg *g)
+static void tr_seg(sim_net *net, const sim_seg *g)
 {
-    sim_tr_str(sim, " seq=");
-    sim_tr_u64(sim, g->seq);
-    sim_tr_str(sim, " len=");
-    sim_tr_u64(sim, g->len);
-    tr_flags(sim, g->flags);
+    sim_tr_str(&net->w, " seq=");
+    sim_tr_u64(&net->w, g->seq);
+    sim_tr_str(&net->w, " len=");
+    sim_tr_u64(&net->w, g->len);
+    tr_flags(net, g->flags);
 }
 
-static void tr_peer(tl_sim *sim, const sim_conn *c, unsigned dir)
+static void tr_peer(sim_net *net, const sim_conn *c, unsigned dir)
 {
-    sim_tr_str(sim, c->node[dir]->name);
-    sim_tr_ch(sim, ':');
-    sim_tr_u64(sim, c->port[dir]);
+    sim_tr_str(&net->w, c->host[dir]->name);
+    sim_tr_ch(&net->w, ':');
+    sim_tr_u64(&net->w, c->port[dir]);
 }
 
+/* ------------------------------------------------------------------- pcap */
+
+/* A segment as an IPv4 packet with its TCP header (tl_sim_pcap_write). */
+static void pcap_segment(sim_net *net, const sim_conn *c, const sim_seg *g, const uint8_t *payload)
+{
+    const sim_sock *src = &c->ep[g->dir];
+    const sim_sock *dst = &c->ep[!g->dir];
+    sim_host *sn = c->host[g->dir];
+    const sim_host *dn = c->host[!g->dir];
+    int syn = (g->flags & SEG_SYN) != 0;
+    tl_sim_pcap_packet p;
+
+    memset(&p, 0, sizeof p);
+    p.t_ns = net->w.now;
+    p.src = sn->addr;
+    p.dst = dn->addr;
+    p.sport = c->port[g->dir];
+    p.dport = c->port[!g->dir];
+    p.seq = (uint32_t)(src->iss + g->seq);
+    p.ack = (g->flags & SEG_ACK) ? (uint32_t)(dst->iss + g->ack) : 0;
+    p.flags = g->flags;
+    uint64_t w = syn ? g->wnd : g->wnd >> src->ws_shift;
+    p.window = (uint16_t)(w > 65535 ? 65535 : w);
+    p.ip_id = sn->ip_id++;
+    p.mss = (uint16_t)(sn->opt.mss > 65535 ? 65535 : sn->opt.mss);
+    p.ws_shift = src->ws_shift;
+    p.payload = payload;
+    p.len = g->len;
+    tl_sim_pcap_write(net->w.opt.pcap, &p);
+    net->w.stats.pcap_records++;
+}
 /* ------------------------------------------------------------ burst loss */
 
 /* -ln(u) for u uniform in (0, 1] at 2^-32 resolution, in units of 2^-20
@@ -260,18 +296,106 @@ int tl_sim_burst_at(tl_sim_burst *b, uint64_t t, uint64_t *end)
 
 /* ------------------------------------------------------------------ links */
 
+void tl_sim_link_defaults(tl_sim_link *l)
+{
+    memset(l, 0, sizeof *l);
+    l->distribution = TL_SIM_DIST_UNIFORM;
+    l->loss = TL_SIM_LOSS_NONE;
+    l->ge_bad_loss_ppb = TL_SIM_PPB;
+}
+
+void tl_sim_link_clear_faults(tl_sim_link *l)
+{
+    tl_sim_link clean;
+    tl_sim_link_defaults(&clean);
+    clean.delay_ns = l->delay_ns;
+    clean.jitter_ns = l->jitter_ns;
+    clean.distribution = l->distribution;
+    clean.rate_bps = l->rate_bps;
+    clean.limit = l->limit;
+    *l = clean;
+}
+
+int tl_sim_link_has_faults(const tl_sim_link *l)
+{
+    return l->loss != TL_SIM_LOSS_NONE || l->corrupt_ppb > 0 || l->duplicate_ppb > 0;
+}
+
+int sim_net_host_reserve(sim_net *net)
+{
+    if (net->nhosts == net->hosts_cap) {
+        uint32_t cap = net->hosts_cap ? net->hosts_cap * 2 : 8;
+        sim_host **v = realloc(net->hosts, cap * sizeof *v);
+        if (v == NULL) {
+            return TL_E_NOMEM;
+        }
+        net->hosts = v;
+        net->hosts_cap = cap;
+    }
+    return TL_OK;
+}
+
+void sim_net_host_add(sim_net *net, sim_host *h)
+{
+    h->net = net;
+    h->id = net->nhosts;
+    net->hosts[net->nhosts++] = h;
+}
+
+void sim_link_params(sim_net *net, sim_link *k, const tl_sim_link *p)
+{
+    k->p = *p;
+    k->burst_on = 0;
+    k->burst_epoch = net->w.now;
+}
+
+sim_link *sim_link_get(sim_net *net, uint32_t from, uint32_t to)
+{
+    if (from >= net->nhosts || to >= net->nhosts) {
+        return NULL;
+    }
+    if (net->links_n != net->nhosts) {
+        uint32_t n = net->nhosts;
+        sim_link *nl = calloc((size_t)n * n, sizeof *nl);
+        if (nl == NULL) {
+            sim_fail(&net->w);
+            return NULL;
+        }
+        for (uint32_t a = 0; a < n; a++) {
+            for (uint32_t b = 0; b < n; b++) {
+                sim_link *l = &nl[(size_t)a * n + b];
+                if (a < net->links_n && b < net->links_n) {
+                    *l = net->links[(size_t)a * net->links_n + b];
+                    continue;
+                }
+                if (a == b) {
+                    tl_sim_link_defaults(&l->p);
+                } else {
+                    l->p = net->default_link;
+                }
+                char name[2 * TL_SIM_NODE_NAME_MAX + 4];
+                snprintf(name, sizeof name, "%s>%s", net->hosts[a]->name, net->hosts[b]->name);
+                tl_sim_prng_init(&l->rng, net->w.opt.seed, "link", name, 0);
+            }
+        }
+        free(net->links);
+        net->links = nl;
+        net->links_n = n;
+    }
+    return &net->links[(size_t)from * net->nhosts + to];
+}
 /* Pass a packet of `bytes` through the link now: 0 and why when dropped,
  * else 1 and the arrival time. */
-static int link_pass(tl_sim *sim, sim_link *l, const sim_node *from, const sim_node *to, uint32_t bytes,
+static int link_pass(sim_net *net, sim_link *l, const sim_host *from, const sim_host *to, uint32_t bytes,
                      uint64_t *arrive, const char **why)
 {
-    uint64_t now = sim->now;
+    uint64_t now = net->w.now;
     const tl_sim_link *p = &l->p;
 
     if (l->part) {
         if (l->part_until == 0 || now < l->part_until) {
             *why = "partition";
-            sim->stats.lost_partition++;
+            net->w.stats.lost_partition++;
             return 0;
         }
         l->part = 0;
@@ -296,7 +420,7 @@ static int link_pass(tl_sim *sim, sim_link *l, const sim_node *from, const sim_n
     } else if (p->loss == TL_SIM_LOSS_BURST) {
         /* a period that lasts a time: a quiet sender is not held in it */
         if (!l->burst_on) {
-            tl_sim_burst_init(&l->burst, sim->opt.seed, from->name, to->name, l->burst_epoch,
+            tl_sim_burst_init(&l->burst, net->w.opt.seed, from->name, to->name, l->burst_epoch,
                               p->burst_good_ns, p->burst_bad_ns);
             l->burst_on = 1;
         }
@@ -306,7 +430,7 @@ static int link_pass(tl_sim *sim, sim_link *l, const sim_node *from, const sim_n
     }
     if (lost) {
         *why = "loss";
-        sim->stats.lost_random++;
+        net->w.stats.lost_random++;
         return 0;
     }
     uint64_t depart = now;
@@ -318,14 +442,14 @@ static int link_pass(tl_sim *sim, sim_link *l, const sim_node *from, const sim_n
         }
         if (l->dep_n >= limit) {
             *why = "queue";
-            sim->stats.lost_queue++;
+            net->w.stats.lost_queue++;
             return 0;
         }
         if (l->dep_n == l->dep_cap) {
             uint32_t cap = l->dep_cap ? l->dep_cap * 2 : 64;
             uint64_t *d = malloc(cap * sizeof *d);
             if (d == NULL) {
-                sim_fail(sim);
+                sim_fail(&net->w);
                 *why = "memory";
                 return 0;
             }
@@ -363,21 +487,21 @@ static uint64_t rcv_window(const sim_sock *s)
     return edge > end ? edge - end : 0;
 }
 
-static void seg_schedule(tl_sim *sim, sim_seg *g, uint64_t at)
+static void seg_schedule(sim_net *net, sim_seg *g, uint64_t at)
 {
     g->conn->refs++;
-    if (sim_heap_push(&sim->heap, at, EV_SEGMENT, g, 0) != TL_OK) {
+    if (sim_heap_push(&net->w.heap, at, EV_SEGMENT, g, 0) != TL_OK) {
         g->conn->refs--;
-        seg_release(sim, g);
-        sim_fail(sim);
+        seg_release(net, g);
+        sim_fail(&net->w);
     }
 }
 
 /* Emit a segment from s. Data bytes are read from s's send buffer. */
-static void seg_emit(tl_sim *sim, sim_sock *s, uint8_t flags, uint64_t seq, uint32_t len)
+static void seg_emit(sim_net *net, sim_sock *s, uint8_t flags, uint64_t seq, uint32_t len)
 {
     sim_conn *c = s->conn;
-    sim_seg *g = seg_alloc(sim);
+    sim_seg *g = seg_alloc(net);
     if (g == NULL) {
         return;
     }
@@ -392,14 +516,14 @@ static void seg_emit(tl_sim *sim, sim_sock *s, uint8_t flags, uint64_t seq, uint
         s->adv_edge = s->rb_seq + s->rb_limit;
         s->ack_pending = 0;
     }
-    sim->stats.segments_sent++;
+    net->w.stats.segments_sent++;
     if (len > 0) {
-        sim->stats.data_segments++;
+        net->w.stats.data_segments++;
     }
     if (flags & SEG_RST) {
-        sim->stats.resets_sent++;
+        net->w.stats.resets_sent++;
     }
-    if (sim->opt.pcap && !c->uds) {
+    if (net->w.opt.pcap && !c->uds) {
         uint8_t stackbuf[2048];
         uint8_t *payload = stackbuf;
         if (len > sizeof stackbuf) {
@@ -409,44 +533,44 @@ static void seg_emit(tl_sim *sim, sim_sock *s, uint8_t flags, uint64_t seq, uint
             if (len > 0) {
                 ring_get(&s->sb, (uint32_t)(seq - s->sb_seq), payload, len);
             }
-            sim_pcap_segment(sim, c, g, payload);
+            pcap_segment(net, c, g, payload);
             if (payload != stackbuf) {
                 free(payload);
             }
         }
     }
-    uint64_t at = sim->now;
+    uint64_t at = net->w.now;
     if (!c->uds) {
-        sim_link *l = sim_link_get(sim, c->node[s->dir]->id, c->node[!s->dir]->id);
+        sim_link *l = sim_link_get(net, c->host[s->dir]->id, c->host[!s->dir]->id);
         const char *why = NULL;
-        if (l == NULL || !link_pass(sim, l, c->node[s->dir], c->node[!s->dir], len + 40u, &at, &why)) {
-            tr_sock(sim, s, "lost");
-            tr_seg(sim, g);
-            sim_tr_str(sim, " to=");
-            sim_tr_str(sim, c->node[!s->dir]->name);
-            sim_tr_str(sim, " why=");
-            sim_tr_str(sim, why ? why : "link");
-            sim_tr_end(sim);
-            seg_release(sim, g);
+        if (l == NULL || !link_pass(net, l, c->host[s->dir], c->host[!s->dir], len + 40u, &at, &why)) {
+            tr_sock(net, s, "lost");
+            tr_seg(net, g);
+            sim_tr_str(&net->w, " to=");
+            sim_tr_str(&net->w, c->host[!s->dir]->name);
+            sim_tr_str(&net->w, " why=");
+            sim_tr_str(&net->w, why ? why : "link");
+            sim_tr_end(&net->w);
+            seg_release(net, g);
             return;
         }
         if (len > 0 && sim_prng_chance(&l->rng, l->p.corrupt_ppb)) {
             g->corrupt = 1;
         }
         if (sim_prng_chance(&l->rng, l->p.duplicate_ppb)) {
-            sim_seg *d = seg_alloc(sim);
+            sim_seg *d = seg_alloc(net);
             if (d) {
                 *d = *g;
                 d->next_free = NULL;
-                sim->stats.duplicated++;
-                seg_schedule(sim, d, at);
+                net->w.stats.duplicated++;
+                seg_schedule(net, d, at);
             }
         }
     }
-    seg_schedule(sim, g, at);
+    seg_schedule(net, g, at);
 }
 
-static void timer_set(tl_sim *sim, sim_sock *s, int kind, uint64_t deadline)
+static void timer_set(sim_net *net, sim_sock *s, int kind, uint64_t deadline)
 {
     s->timer = kind;
     s->timer_deadline = deadline;
@@ -456,10 +580,10 @@ static void timer_set(tl_sim *sim, sim_sock *s, int kind, uint64_t deadline)
     s->timer_gen++;
     s->timer_event_at = deadline;
     s->conn->refs++;
-    if (sim_heap_push(&sim->heap, deadline, EV_TCP_TIMER, s->conn, (uint64_t)s->dir | s->timer_gen << 1) !=
+    if (sim_heap_push(&net->w.heap, deadline, EV_TCP_TIMER, s->conn, (uint64_t)s->dir | s->timer_gen << 1) !=
         TL_OK) {
         s->conn->refs--;
-        sim_fail(sim);
+        sim_fail(&net->w);
     }
 }
 
@@ -467,7 +591,7 @@ static void timer_stop(sim_sock *s) { s->timer = TIMER_NONE; }
 
 static uint64_t rto_base(const sim_sock *s)
 {
-    const tl_sim_node_options *o = &s->node->opt;
+    const tl_sim_node_options *o = &s->host->opt;
     uint64_t r = o->rto_initial_ns;
     if (s->rtt_valid) {
         uint64_t var4 = 4 * s->rttvar;
@@ -497,34 +621,34 @@ static void rtt_sample(sim_sock *s, uint64_t rtt)
 
 void sim_sock_want_flush(sim_sock *s)
 {
-    tl_sim *sim = s->node->sim;
+    sim_net *net = s->host->net;
     if (s->in_flush) {
         return;
     }
     s->in_flush = 1;
     s->next_flush = NULL;
     s->conn->refs++;
-    if (sim->flush_tail) {
-        sim->flush_tail->next_flush = s;
+    if (net->flush_tail) {
+        net->flush_tail->next_flush = s;
     } else {
-        sim->flush_head = s;
+        net->flush_head = s;
     }
-    sim->flush_tail = s;
+    net->flush_tail = s;
 }
 
 /* Send what the window allows, a FIN when due, or a pure ACK. */
-static void tcp_output(tl_sim *sim, sim_sock *s)
+static void tcp_output(sim_net *net, sim_sock *s)
 {
     if (!s->opened || s->state == TCP_CLOSED || s->state == TCP_SYN_SENT) {
         return;
     }
     if (s->state == TCP_SYN_RCVD) {
         if (s->ack_pending) {
-            seg_emit(sim, s, SEG_SYN | SEG_ACK, 0, 0);
+            seg_emit(net, s, SEG_SYN | SEG_ACK, 0, 0);
         }
         return;
     }
-    const tl_sim_node_options *o = &s->node->opt;
+    const tl_sim_node_options *o = &s->host->opt;
     uint64_t data_end = s->sb_seq + s->sb.len;
     uint64_t edge = s->snd_una + s->snd_wnd;
     int sent = 0;
@@ -537,7 +661,7 @@ static void tcp_output(tl_sim *sim, sim_sock *s)
             len = o->mss;
         }
         if (o->segments == TL_SIM_CHOP_RANDOM && len > 1) {
-            len = 1 + sim_prng_below(&s->node->tcp_rng, len);
+            len = 1 + sim_prng_below(&s->host->tcp_rng, len);
         }
         uint8_t flags = SEG_ACK;
         if (s->snd_nxt + len == data_end) {
@@ -546,9 +670,9 @@ static void tcp_output(tl_sim *sim, sim_sock *s)
         if (!s->rtt_timing && s->snd_nxt == s->snd_max) {
             s->rtt_timing = 1;
             s->rtt_seq = s->snd_nxt + len;
-            s->rtt_t0 = sim->now;
+            s->rtt_t0 = net->w.now;
         }
-        seg_emit(sim, s, flags, s->snd_nxt, (uint32_t)len);
+        seg_emit(net, s, flags, s->snd_nxt, (uint32_t)len);
         s->snd_nxt += len;
         if (s->snd_nxt > s->snd_max) {
             s->snd_max = s->snd_nxt;
@@ -556,7 +680,7 @@ static void tcp_output(tl_sim *sim, sim_sock *s)
         sent = 1;
     }
     if (s->fin_queued && s->snd_nxt == s->fin_seq && s->snd_nxt == data_end) {
-        seg_emit(sim, s, SEG_FIN | SEG_ACK, s->snd_nxt, 0);
+        seg_emit(net, s, SEG_FIN | SEG_ACK, s->snd_nxt, 0);
         s->snd_nxt++;
         if (s->snd_nxt > s->snd_max) {
             s->snd_max = s->snd_nxt;
@@ -566,42 +690,42 @@ static void tcp_output(tl_sim *sim, sim_sock *s)
     if (!sent && s->ack_pending) {
         /* The highest sequence sent (Linux's tcp_acceptable_seq): after a
          * go-back-N rewind snd_nxt would look like a probe to the peer. */
-        seg_emit(sim, s, SEG_ACK, s->snd_max, 0);
+        seg_emit(net, s, SEG_ACK, s->snd_max, 0);
     }
     if (s->snd_una < s->snd_max) {
         if (s->timer != TIMER_RTO) {
-            timer_set(sim, s, TIMER_RTO, sim->now + s->rto);
+            timer_set(net, s, TIMER_RTO, net->w.now + s->rto);
         }
     } else if (s->snd_nxt < data_end && s->snd_wnd == 0) {
         if (s->timer != TIMER_PERSIST) {
-            timer_set(sim, s, TIMER_PERSIST, sim->now + s->rto);
+            timer_set(net, s, TIMER_PERSIST, net->w.now + s->rto);
         }
     } else if (s->timer != TIMER_NONE) {
         timer_stop(s);
     }
 }
 
-void sim_flush_all(tl_sim *sim)
+void sim_flush_all(sim_net *net)
 {
-    while (sim->flush_head) {
-        sim_sock *s = sim->flush_head;
-        sim->flush_head = s->next_flush;
-        if (sim->flush_head == NULL) {
-            sim->flush_tail = NULL;
+    while (net->flush_head) {
+        sim_sock *s = net->flush_head;
+        net->flush_head = s->next_flush;
+        if (net->flush_head == NULL) {
+            net->flush_tail = NULL;
         }
         s->in_flush = 0;
-        tcp_output(sim, s);
-        sim_conn_unref(sim, s->conn);
+        tcp_output(net, s);
+        sim_conn_unref(net, s->conn);
     }
 }
 
 /* ----------------------------------------------------------- endpoint life */
 
-static void sock_open(tl_sim *sim, sim_sock *s, sim_node *n)
+static void sock_open(sim_net *net, sim_sock *s, sim_host *n)
 {
     const tl_sim_node_options *o = &n->opt;
     s->obj.kind = OBJ_SOCK;
-    s->node = n;
+    s->host = n;
     s->opened = 1;
     s->sb_limit = o->sndbuf;
     s->rb_limit = o->rcvbuf;
@@ -623,7 +747,7 @@ static void sock_open(tl_sim *sim, sim_sock *s, sim_node *n)
     }
     n->socks = s;
     n->st.sockets++;
-    (void)sim;
+    (void)net;
 }
 
 /* TCP is over for this endpoint: no more segments from or to it. */
@@ -664,12 +788,12 @@ static void listener_unqueue(sim_sock *s)
 
 /* Drop the endpoint's hold on the connection once nothing names it: TCP
  * closed, no engine channel, not waiting in an accept queue. */
-static void sock_maybe_release(tl_sim *sim, sim_sock *s)
+static void sock_maybe_release(sim_net *net, sim_sock *s)
 {
     if (!s->opened || s->state != TCP_CLOSED || s->obj.channel != 0 || s->listener != NULL) {
         return;
     }
-    sim_node *n = s->node;
+    sim_host *n = s->host;
     s->opened = 0;
     if (s->node_prev) {
         s->node_prev->node_next = s->node_next;
@@ -681,42 +805,42 @@ static void sock_maybe_release(tl_sim *sim, sim_sock *s)
     }
     s->node_prev = s->node_next = NULL;
     n->st.sockets--;
-    sim_conn_unref(sim, s->conn);
+    sim_conn_unref(net, s->conn);
 }
 
-static void send_rst_for(tl_sim *sim, sim_sock *s)
+static void send_rst_for(sim_net *net, sim_sock *s)
 {
     if (s->state == TCP_SYN_SENT || s->state == TCP_CLOSED) {
         return; /* the peer's end does not know us yet */
     }
-    seg_emit(sim, s, SEG_RST | SEG_ACK, s->snd_nxt, 0);
+    seg_emit(net, s, SEG_RST | SEG_ACK, s->snd_nxt, 0);
 }
 
 /* The host interface noticed something on this socket. */
 static void sock_notify(sim_sock *s)
 {
     if (s->obj.channel != 0) {
-        sim_obj_mark(s->node, &s->obj);
+        s->host->net->notify(s->host, &s->obj);
     }
 }
 
-static void sock_abort(tl_sim *sim, sim_sock *s, uint8_t reason)
+static void sock_abort(sim_net *net, sim_sock *s, uint8_t reason)
 {
     tcp_closed(s);
     s->error = reason;
     if (s->obj.channel != 0) {
         sock_notify(s);
     } else if (s->listener == NULL) {
-        sock_maybe_release(sim, s);
+        sock_maybe_release(net, s);
     }
 }
 
 void sim_sock_close(sim_sock *s, int reset)
 {
-    tl_sim *sim = s->node->sim;
+    sim_net *net = s->host->net;
     s->app_closed = 1;
     s->obj.channel = 0;
-    if (s->node->opt.close_fin) {
+    if (s->host->opt.close_fin) {
         reset = 0;
     }
     if (s->state == TCP_SYN_SENT) {
@@ -724,7 +848,7 @@ void sim_sock_close(sim_sock *s, int reset)
     } else if (s->state != TCP_CLOSED) {
         /* Unread data makes even an orderly close a reset (as Linux does). */
         if (reset || rcv_data_end(s) > s->rb_seq || s->error) {
-            send_rst_for(sim, s);
+            send_rst_for(net, s);
             tcp_closed(s);
         } else if (!s->fin_queued) {
             s->fin_queued = 1;
@@ -732,27 +856,27 @@ void sim_sock_close(sim_sock *s, int reset)
             sim_sock_want_flush(s);
         }
     }
-    sock_maybe_release(sim, s);
+    sock_maybe_release(net, s);
 }
 
 void sim_sock_kill(sim_sock *s, int rst)
 {
-    tl_sim *sim = s->node->sim;
+    sim_net *net = s->host->net;
     s->obj.channel = 0;
     if (s->state != TCP_CLOSED) {
         if (rst) {
-            send_rst_for(sim, s);
+            send_rst_for(net, s);
         }
         tcp_closed(s);
     }
     listener_unqueue(s);
-    sock_maybe_release(sim, s);
+    sock_maybe_release(net, s);
 }
 
 void sim_sock_detach(sim_sock *s)
 {
     s->obj.channel = 0;
-    sock_maybe_release(s->node->sim, s);
+    sock_maybe_release(s->host->net, s);
 }
 
 /* ------------------------------------------------------------- host side */
@@ -775,7 +899,7 @@ uint32_t sim_sock_write(sim_sock *s, const tl_iov *iov, int n, uint32_t max)
         return 0;
     }
     if (ring_reserve(&s->sb, s->sb.len + max) != TL_OK) {
-        sim_fail(s->node->sim);
+        sim_fail(&s->host->net->w);
         return 0;
     }
     uint32_t done = 0;
@@ -784,7 +908,7 @@ uint32_t sim_sock_write(sim_sock *s, const tl_iov *iov, int n, uint32_t max)
         ring_put(&s->sb, s->sb.len, iov[i].base, take);
         done += take;
     }
-    s->node->st.bytes_written += done;
+    s->host->st.bytes_written += done;
     sim_sock_want_flush(s);
     return done;
 }
@@ -810,11 +934,11 @@ void sim_sock_consume(sim_sock *s, uint32_t n)
     }
     ring_drop(&s->rb, n);
     s->rb_seq += n;
-    s->node->st.bytes_read += n;
+    s->host->st.bytes_read += n;
     /* Receiver-side silly window avoidance (RFC 1122): announce the opened
      * window once it grew by min(rcvbuf / 2, MSS). */
     uint64_t edge = s->rb_seq + s->rb_limit;
-    uint64_t step = s->rb_limit / 2 < s->node->opt.mss ? s->rb_limit / 2 : s->node->opt.mss;
+    uint64_t step = s->rb_limit / 2 < s->host->opt.mss ? s->rb_limit / 2 : s->host->opt.mss;
     if (step == 0) {
         step = 1;
     }
@@ -826,7 +950,7 @@ void sim_sock_consume(sim_sock *s, uint32_t n)
 
 /* ---------------------------------------------------------------- listen */
 
-sim_listener *sim_listener_find_uds(sim_node *n, const char *path)
+sim_listener *sim_listener_find_uds(sim_host *n, const char *path)
 {
     for (sim_listener *l = n->listeners; l; l = l->next) {
         if (l->open && l->uds && strcmp(l->path, path) == 0) {
@@ -836,7 +960,7 @@ sim_listener *sim_listener_find_uds(sim_node *n, const char *path)
     return NULL;
 }
 
-static sim_listener *listener_find_port(sim_node *n, uint16_t port)
+static sim_listener *listener_find_port(sim_host *n, uint16_t port)
 {
     for (sim_listener *l = n->listeners; l; l = l->next) {
         if (l->open && !l->uds && l->port == port) {
@@ -846,7 +970,7 @@ static sim_listener *listener_find_port(sim_node *n, uint16_t port)
     return NULL;
 }
 
-sim_listener *sim_listen(sim_node *n, int uds, uint16_t port, const char *path, tl_status *why)
+sim_listener *sim_listen(sim_host *n, int uds, uint16_t port, const char *path, tl_status *why)
 {
     if (uds) {
         /* tofu unlinks an existing path before binding: the new listener
@@ -872,7 +996,7 @@ sim_listener *sim_listen(sim_node *n, int uds, uint16_t port, const char *path, 
         return NULL;
     }
     l->obj.kind = OBJ_LISTENER;
-    l->node = n;
+    l->host = n;
     l->uds = uds;
     l->port = port;
     if (uds) {
@@ -887,48 +1011,48 @@ sim_listener *sim_listen(sim_node *n, int uds, uint16_t port, const char *path, 
 
 void sim_listener_close(sim_listener *l, int kernel_alive)
 {
-    tl_sim *sim = l->node->sim;
+    sim_net *net = l->host->net;
     if (!l->open) {
         return;
     }
     l->open = 0;
     l->obj.channel = 0;
-    l->node->st.listeners--;
+    l->host->st.listeners--;
     while (l->acc_head) {
         sim_sock *s = l->acc_head;
         listener_unqueue(s);
         if (s->state != TCP_CLOSED) {
             if (kernel_alive) {
-                send_rst_for(sim, s);
+                send_rst_for(net, s);
             }
             tcp_closed(s);
         }
-        sock_maybe_release(sim, s);
+        sock_maybe_release(net, s);
     }
 }
 
-static sim_sock *conn_alloc(tl_sim *sim, sim_node *a, sim_node *b)
+static sim_sock *conn_alloc(sim_net *net, sim_host *a, sim_host *b)
 {
     sim_conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
-        sim_fail(sim);
+        sim_fail(&net->w);
         return NULL;
     }
-    c->node[0] = a;
-    c->node[1] = b;
-    c->id = ++sim->next_conn_id;
+    c->host[0] = a;
+    c->host[1] = b;
+    c->id = ++net->next_conn_id;
     for (int i = 0; i < 2; i++) {
         c->ep[i].conn = c;
         c->ep[i].dir = (uint8_t)i;
-        c->ep[i].node = c->node[i];
+        c->ep[i].host = c->host[i];
     }
     return &c->ep[0];
 }
 
-sim_sock *sim_connect(sim_node *n, uint16_t channel, sim_node *dst, uint16_t port, sim_listener *ul)
+sim_sock *sim_connect(sim_host *n, uint16_t channel, sim_host *dst, uint16_t port, sim_listener *ul)
 {
-    tl_sim *sim = n->sim;
-    sim_sock *s = conn_alloc(sim, n, ul ? n : dst);
+    sim_net *net = n->net;
+    sim_sock *s = conn_alloc(net, n, ul ? n : dst);
     if (s == NULL) {
         return NULL;
     }
@@ -944,31 +1068,31 @@ sim_sock *sim_connect(sim_node *n, uint16_t channel, sim_node *dst, uint16_t por
          * UDS connections reach the listener object directly. */
         c->ep[1].listener = ul;
     }
-    sock_open(sim, s, n);
+    sock_open(net, s, n);
     s->obj.channel = channel; /* the node's table entry is made by the caller */
     s->uds = (uint8_t)c->uds;
     s->state = TCP_SYN_SENT;
     s->snd_una = 0;
     s->snd_nxt = 1;
     s->snd_max = 1;
-    sim->stats.connections++;
+    net->w.stats.connections++;
     s->rtt_timing = 1;
     s->rtt_seq = 1;
-    s->rtt_t0 = sim->now;
+    s->rtt_t0 = net->w.now;
     return s;
 }
 
 void sim_connect_start(sim_sock *s)
 {
-    tl_sim *sim = s->conn->node[0]->sim;
-    seg_emit(sim, s, SEG_SYN, 0, 0);
-    timer_set(sim, s, TIMER_RTO, sim->now + s->rto);
+    sim_net *net = s->conn->host[0]->net;
+    seg_emit(net, s, SEG_SYN, 0, 0);
+    timer_set(net, s, TIMER_RTO, net->w.now + s->rto);
 }
 
 /* ---------------------------------------------------------------- receive */
 
 /* Answer a segment that reached no endpoint (RFC 793 reset generation). */
-static void reply_rst(tl_sim *sim, const sim_seg *g)
+static void reply_rst(sim_net *net, const sim_seg *g)
 {
     if (g->flags & SEG_RST) {
         return;
@@ -976,7 +1100,7 @@ static void reply_rst(tl_sim *sim, const sim_seg *g)
     sim_conn *c = g->conn;
     /* A reply from the closed end: the endpoint struct is kept for the
      * connection's life, so its numbers (iss) still name it in the pcap. */
-    sim_seg *r = seg_alloc(sim);
+    sim_seg *r = seg_alloc(net);
     if (r == NULL) {
         return;
     }
@@ -990,24 +1114,24 @@ static void reply_rst(tl_sim *sim, const sim_seg *g)
         r->seq = 0;
         r->ack = g->seq + g->len + ((g->flags & SEG_SYN) ? 1 : 0) + ((g->flags & SEG_FIN) ? 1 : 0);
     }
-    sim->stats.segments_sent++;
-    sim->stats.resets_sent++;
-    if (sim->opt.pcap && !c->uds) {
-        sim_pcap_segment(sim, c, r, NULL);
+    net->w.stats.segments_sent++;
+    net->w.stats.resets_sent++;
+    if (net->w.opt.pcap && !c->uds) {
+        pcap_segment(net, c, r, NULL);
     }
-    uint64_t at = sim->now;
+    uint64_t at = net->w.now;
     if (!c->uds) {
-        sim_link *l = sim_link_get(sim, c->node[r->dir]->id, c->node[!r->dir]->id);
+        sim_link *l = sim_link_get(net, c->host[r->dir]->id, c->host[!r->dir]->id);
         const char *why = NULL;
-        if (l == NULL || !link_pass(sim, l, c->node[r->dir], c->node[!r->dir], 40u, &at, &why)) {
-            seg_release(sim, r);
+        if (l == NULL || !link_pass(net, l, c->host[r->dir], c->host[!r->dir], 40u, &at, &why)) {
+            seg_release(net, r);
             return;
         }
     }
-    seg_schedule(sim, r, at);
+    seg_schedule(net, r, at);
 }
 
-static void ooo_add(tl_sim *sim, sim_sock *s, uint64_t a, uint64_t b)
+static void ooo_add(sim_net *net, sim_sock *s, uint64_t a, uint64_t b)
 {
     uint32_t i = 0;
     while (i < s->ooo_n && s->ooo_end[i] < a) {
@@ -1036,12 +1160,12 @@ static void ooo_add(tl_sim *sim, sim_sock *s, uint64_t a, uint64_t b)
     s->ooo_start[i] = a;
     s->ooo_end[i] = b;
     s->ooo_n++;
-    sim->stats.out_of_order++;
+    net->w.stats.out_of_order++;
 }
 
 /* Payload bytes of g: copy what is new and fits the window into the
  * receive buffer, straight from the sender's send buffer. */
-static void tcp_data(tl_sim *sim, sim_sock *s, const sim_seg *g)
+static void tcp_data(sim_net *net, sim_sock *s, const sim_seg *g)
 {
     const sim_sock *from = &g->conn->ep[g->dir];
     uint64_t end = g->seq + g->len;
@@ -1056,7 +1180,7 @@ static void tcp_data(tl_sim *sim, sim_sock *s, const sim_seg *g)
     }
     if (g->seq < rcv_before) {
         uint64_t dup = (end < rcv_before ? end : rcv_before) - g->seq;
-        sim->stats.duplicates_dropped += dup;
+        net->w.stats.duplicates_dropped += dup;
     }
     if (a >= b) {
         return;
@@ -1076,7 +1200,7 @@ static void tcp_data(tl_sim *sim, sim_sock *s, const sim_seg *g)
     uint32_t off = (uint32_t)(a - s->rb_seq);
     uint32_t n = (uint32_t)(b - a);
     if (ring_reserve(&s->rb, off + n) != TL_OK) {
-        sim_fail(sim);
+        sim_fail(&net->w);
         return;
     }
     /* Copy from the sender's ring, which holds [sb_seq, sb_seq + len). */
@@ -1093,16 +1217,16 @@ static void tcp_data(tl_sim *sim, sim_sock *s, const sim_seg *g)
     }
     if (g->corrupt) {
         /* Corruption that slipped past the checksum: one byte flipped. */
-        sim_node *ln = s->node;
-        sim_link *l = sim_link_get(sim, g->conn->node[g->dir]->id, ln->id);
+        sim_host *ln = s->host;
+        sim_link *l = sim_link_get(net, g->conn->host[g->dir]->id, ln->id);
         uint32_t at = l ? (uint32_t)sim_prng_below(&l->rng, n) : 0;
         uint8_t mask = l ? (uint8_t)(1 + sim_prng_below(&l->rng, 255)) : 0xff;
         *ring_at(&s->rb, off + at) ^= mask;
-        sim->stats.corrupted++;
-        tr_sock(sim, s, "corrupt");
-        sim_tr_str(sim, " seq=");
-        sim_tr_u64(sim, a + at);
-        sim_tr_end(sim);
+        net->w.stats.corrupted++;
+        tr_sock(net, s, "corrupt");
+        sim_tr_str(&net->w, " seq=");
+        sim_tr_u64(&net->w, a + at);
+        sim_tr_end(&net->w);
     }
     if (a == s->rcv_nxt) {
         s->rcv_nxt = b;
@@ -1114,10 +1238,10 @@ static void tcp_data(tl_sim *sim, sim_sock *s, const sim_seg *g)
             memmove(&s->ooo_end[0], &s->ooo_end[1], (s->ooo_n - 1) * sizeof s->ooo_end[0]);
             s->ooo_n--;
         }
-        sim->stats.bytes_delivered += s->rcv_nxt - rcv_before;
+        net->w.stats.bytes_delivered += s->rcv_nxt - rcv_before;
         sock_notify(s);
     } else {
-        ooo_add(sim, s, a, b);
+        ooo_add(net, s, a, b);
     }
 }
 
@@ -1131,7 +1255,7 @@ static void tcp_fin_check(sim_sock *s)
     }
 }
 
-static int tcp_ack(tl_sim *sim, sim_sock *s, const sim_seg *g)
+static int tcp_ack(sim_net *net, sim_sock *s, const sim_seg *g)
 {
     uint64_t ack = g->ack;
     if (ack > s->snd_max) {
@@ -1140,9 +1264,9 @@ static int tcp_ack(tl_sim *sim, sim_sock *s, const sim_seg *g)
          * RFC 5961 5.2 and tcp_invalid_ratelimit). Unlimited answers let two
          * desynchronised ends ping-pong pure ACKs for ever, and duplication
          * on the link multiplies the loops (fuzz finding F3). */
-        sim->stats.challenge_acks++;
-        if (s->oow_ack_at == 0 || sim->now + 1 - s->oow_ack_at >= SIM_OOW_ACK_NS) {
-            s->oow_ack_at = sim->now + 1;
+        net->w.stats.challenge_acks++;
+        if (s->oow_ack_at == 0 || net->w.now + 1 - s->oow_ack_at >= SIM_OOW_ACK_NS) {
+            s->oow_ack_at = net->w.now + 1;
             s->ack_pending = 1;
         }
         return -1;
@@ -1164,7 +1288,7 @@ static int tcp_ack(tl_sim *sim, sim_sock *s, const sim_seg *g)
         s->retries = 0;
         s->dupacks = 0;
         if (s->rtt_timing && ack >= s->rtt_seq) {
-            rtt_sample(s, sim->now - s->rtt_t0);
+            rtt_sample(s, net->w.now - s->rtt_t0);
             s->rtt_timing = 0;
         }
         s->rto = rto_base(s);
@@ -1173,7 +1297,7 @@ static int tcp_ack(tl_sim *sim, sim_sock *s, const sim_seg *g)
                 timer_stop(s);
             }
         } else {
-            timer_set(sim, s, TIMER_RTO, sim->now + s->rto);
+            timer_set(net, s, TIMER_RTO, net->w.now + s->rto);
         }
         if (freed) {
             sock_notify(s);
@@ -1189,19 +1313,19 @@ static int tcp_ack(tl_sim *sim, sim_sock *s, const sim_seg *g)
             uint64_t sent_end = data_end < s->snd_max ? data_end : s->snd_max;
             if (s->snd_una < sent_end) {
                 uint64_t len = sent_end - s->snd_una;
-                if (len > s->node->opt.mss) {
-                    len = s->node->opt.mss;
+                if (len > s->host->opt.mss) {
+                    len = s->host->opt.mss;
                 }
-                sim->stats.retransmits++;
-                tr_sock(sim, s, "rexmit");
-                sim_tr_str(sim, " seq=");
-                sim_tr_u64(sim, s->snd_una);
-                sim_tr_str(sim, " len=");
-                sim_tr_u64(sim, len);
-                sim_tr_str(sim, " why=dupack");
-                sim_tr_end(sim);
+                net->w.stats.retransmits++;
+                tr_sock(net, s, "rexmit");
+                sim_tr_str(&net->w, " seq=");
+                sim_tr_u64(&net->w, s->snd_una);
+                sim_tr_str(&net->w, " len=");
+                sim_tr_u64(&net->w, len);
+                sim_tr_str(&net->w, " why=dupack");
+                sim_tr_end(&net->w);
                 s->rtt_timing = 0;
-                seg_emit(sim, s, SEG_ACK, s->snd_una, (uint32_t)len);
+                seg_emit(net, s, SEG_ACK, s->snd_una, (uint32_t)len);
             }
         }
     }
@@ -1219,15 +1343,15 @@ static int tcp_ack(tl_sim *sim, sim_sock *s, const sim_seg *g)
     /* An orphan whose FIN was acknowledged is done. */
     if (s->app_closed && s->fin_queued && s->snd_una > s->fin_seq) {
         tcp_closed(s);
-        sock_maybe_release(sim, s);
+        sock_maybe_release(net, s);
     }
     return 0;
 }
 
-static void syn_arrive(tl_sim *sim, sim_seg *g)
+static void syn_arrive(sim_net *net, sim_seg *g)
 {
     sim_conn *c = g->conn;
-    sim_node *n = c->node[1];
+    sim_host *n = c->host[1];
     sim_sock *s = &c->ep[1];
     sim_listener *l = c->uds ? s->listener : listener_find_port(n, c->port[1]);
 
@@ -1235,17 +1359,17 @@ static void syn_arrive(tl_sim *sim, sim_seg *g)
         l = NULL;
     }
     if (l == NULL) {
-        reply_rst(sim, g); /* nobody listens: RST (connection refused) */
+        reply_rst(net, g); /* nobody listens: RST (connection refused) */
         return;
     }
     if (l->embryos + l->queued >= n->opt.backlog) {
-        sim_tr_begin(sim, n, l->obj.channel);
-        sim_tr_str(sim, "syn-drop backlog from=");
-        tr_peer(sim, c, 0);
-        sim_tr_end(sim);
+        sim_tr_begin(&net->w, n->name, l->obj.channel);
+        sim_tr_str(&net->w, "syn-drop backlog from=");
+        tr_peer(net, c, 0);
+        sim_tr_end(&net->w);
         return;
     }
-    sock_open(sim, s, n);
+    sock_open(net, s, n);
     s->uds = (uint8_t)c->uds;
     s->listener = l;
     l->embryos++;
@@ -1258,21 +1382,21 @@ static void syn_arrive(tl_sim *sim, sim_seg *g)
     s->snd_wl1 = g->seq;
     s->rtt_timing = 1;
     s->rtt_seq = 1;
-    s->rtt_t0 = sim->now;
+    s->rtt_t0 = net->w.now;
     s->adv_edge = s->rb_seq + s->rb_limit;
-    seg_emit(sim, s, SEG_SYN | SEG_ACK, 0, 0);
-    timer_set(sim, s, TIMER_RTO, sim->now + s->rto);
+    seg_emit(net, s, SEG_SYN | SEG_ACK, 0, 0);
+    timer_set(net, s, TIMER_RTO, net->w.now + s->rto);
 }
 
-static void tcp_input(tl_sim *sim, sim_sock *s, sim_seg *g)
+static void tcp_input(sim_net *net, sim_sock *s, sim_seg *g)
 {
-    s->last_heard = sim->now;
+    s->last_heard = net->w.now;
     if (g->flags & SEG_RST) {
         if (s->state == TCP_SYN_SENT) {
             if ((g->flags & SEG_ACK) && g->ack == 1) {
-                tr_sock(sim, s, "refused by ");
-                tr_peer(sim, g->conn, 1);
-                sim_tr_end(sim);
+                tr_sock(net, s, "refused by ");
+                tr_peer(net, g->conn, 1);
+                sim_tr_end(&net->w);
                 tcp_closed(s);
                 s->connect_status = TL_STATUS_CONNECT_FAILED;
                 sock_notify(s);
@@ -1282,13 +1406,13 @@ static void tcp_input(tl_sim *sim, sim_sock *s, sim_seg *g)
         if (s->state == TCP_SYN_RCVD) {
             listener_unqueue(s);
             tcp_closed(s);
-            sock_maybe_release(sim, s);
+            sock_maybe_release(net, s);
             return;
         }
-        tr_sock(sim, s, "rst from ");
-        tr_peer(sim, g->conn, g->dir);
-        sim_tr_end(sim);
-        sock_abort(sim, s, TL_STATUS_COMMUNICATION_FAILED);
+        tr_sock(net, s, "rst from ");
+        tr_peer(net, g->conn, g->dir);
+        sim_tr_end(&net->w);
+        sock_abort(net, s, TL_STATUS_COMMUNICATION_FAILED);
         return;
     }
     if (s->state == TCP_SYN_SENT) {
@@ -1300,7 +1424,7 @@ static void tcp_input(tl_sim *sim, sim_sock *s, sim_seg *g)
             s->snd_wl1 = g->seq;
             s->snd_wl2 = g->ack;
             if (s->rtt_timing && s->retries == 0) {
-                rtt_sample(s, sim->now - s->rtt_t0);
+                rtt_sample(s, net->w.now - s->rtt_t0);
             }
             s->rtt_timing = 0;
             s->retries = 0;
@@ -1326,7 +1450,7 @@ static void tcp_input(tl_sim *sim, sim_sock *s, sim_seg *g)
         s->state = TCP_ESTABLISHED;
         s->snd_una = 1;
         if (s->rtt_timing && s->retries == 0) {
-            rtt_sample(s, sim->now - s->rtt_t0);
+            rtt_sample(s, net->w.now - s->rtt_t0);
         }
         s->rtt_timing = 0;
         s->retries = 0;
@@ -1336,9 +1460,9 @@ static void tcp_input(tl_sim *sim, sim_sock *s, sim_seg *g)
         l->embryos--;
         if (!l->open) {
             s->listener = NULL;
-            send_rst_for(sim, s);
+            send_rst_for(net, s);
             tcp_closed(s);
-            sock_maybe_release(sim, s);
+            sock_maybe_release(net, s);
             return;
         }
         /* Into the accept queue; the engine accepts when its process runs. */
@@ -1351,7 +1475,7 @@ static void tcp_input(tl_sim *sim, sim_sock *s, sim_seg *g)
         l->acc_tail = s;
         l->queued++;
         if (l->obj.channel != 0) {
-            sim_obj_mark(l->node, &l->obj);
+            net->notify(l->host, &l->obj);
         }
     }
     if (g->flags & SEG_SYN) {
@@ -1361,13 +1485,13 @@ static void tcp_input(tl_sim *sim, sim_sock *s, sim_seg *g)
     }
     if (s->app_closed && g->len > 0) {
         /* Data for a socket the application has closed: reset. */
-        send_rst_for(sim, s);
+        send_rst_for(net, s);
         tcp_closed(s);
-        sock_maybe_release(sim, s);
+        sock_maybe_release(net, s);
         return;
     }
     if (g->flags & SEG_ACK) {
-        if (tcp_ack(sim, s, g) < 0) {
+        if (tcp_ack(net, s, g) < 0) {
             if (s->ack_pending) {
                 sim_sock_want_flush(s);
             }
@@ -1378,7 +1502,7 @@ static void tcp_input(tl_sim *sim, sim_sock *s, sim_seg *g)
         }
     }
     if (g->len > 0) {
-        tcp_data(sim, s, g);
+        tcp_data(net, s, g);
     } else if (g->seq < s->rcv_nxt && !(g->flags & SEG_FIN)) {
         s->ack_pending = 1; /* a probe (keep-alive form) asks for our window */
     }
@@ -1395,96 +1519,96 @@ static void tcp_input(tl_sim *sim, sim_sock *s, sim_seg *g)
     }
 }
 
-void sim_seg_arrive(tl_sim *sim, sim_seg *g)
+void sim_seg_arrive(sim_net *net, sim_seg *g)
 {
     sim_conn *c = g->conn;
-    sim_node *dst = c->node[!g->dir];
+    sim_host *dst = c->host[!g->dir];
     sim_sock *s = &c->ep[!g->dir];
 
     if (dst->state == TL_SIM_NODE_DEAD) {
-        sim->stats.lost_dead++;
+        net->w.stats.lost_dead++;
         const sim_sock *from = &c->ep[g->dir];
         if (from->opened) {
-            tr_sock(sim, from, "lost");
+            tr_sock(net, from, "lost");
         } else {
-            sim_tr_begin(sim, c->node[g->dir], 0);
-            sim_tr_str(sim, "lost");
+            sim_tr_begin(&net->w, c->host[g->dir]->name, 0);
+            sim_tr_str(&net->w, "lost");
         }
-        tr_seg(sim, g);
-        sim_tr_str(sim, " to=");
-        sim_tr_str(sim, dst->name);
-        sim_tr_str(sim, " why=dead");
-        sim_tr_end(sim);
+        tr_seg(net, g);
+        sim_tr_str(&net->w, " to=");
+        sim_tr_str(&net->w, dst->name);
+        sim_tr_str(&net->w, " why=dead");
+        sim_tr_end(&net->w);
     } else if (!s->opened && g->dir == 0 && (g->flags & (SEG_SYN | SEG_ACK | SEG_RST)) == SEG_SYN &&
                s->state == TCP_CLOSED && !s->app_closed && s->rcv_nxt == 0) {
-        syn_arrive(sim, g);
+        syn_arrive(net, g);
     } else if (!s->opened || s->state == TCP_CLOSED) {
-        reply_rst(sim, g);
+        reply_rst(net, g);
     } else {
-        tcp_input(sim, s, g);
+        tcp_input(net, s, g);
     }
-    seg_release(sim, g);
-    sim_conn_unref(sim, c);
+    seg_release(net, g);
+    sim_conn_unref(net, c);
 }
 
 /* ----------------------------------------------------------------- timers */
 
-static void tr_rexmit(tl_sim *sim, sim_sock *s, const char *what)
+static void tr_rexmit(sim_net *net, sim_sock *s, const char *what)
 {
-    tr_sock(sim, s, "rexmit ");
-    sim_tr_str(sim, what);
-    sim_tr_str(sim, " seq=");
-    sim_tr_u64(sim, s->snd_una);
-    sim_tr_str(sim, " try=");
-    sim_tr_u64(sim, s->retries);
-    sim_tr_str(sim, " rto=");
-    sim_tr_dur(sim, s->rto);
-    sim_tr_end(sim);
+    tr_sock(net, s, "rexmit ");
+    sim_tr_str(&net->w, what);
+    sim_tr_str(&net->w, " seq=");
+    sim_tr_u64(&net->w, s->snd_una);
+    sim_tr_str(&net->w, " try=");
+    sim_tr_u64(&net->w, s->retries);
+    sim_tr_str(&net->w, " rto=");
+    sim_tr_dur(&net->w, s->rto);
+    sim_tr_end(&net->w);
 }
 
 static void rto_backoff(sim_sock *s)
 {
-    uint64_t max = s->node->opt.rto_max_ns;
+    uint64_t max = s->host->opt.rto_max_ns;
     s->rto = s->rto > max / 2 ? max : s->rto * 2;
 }
 
-static void rto_expired(tl_sim *sim, sim_sock *s)
+static void rto_expired(sim_net *net, sim_sock *s)
 {
-    const tl_sim_node_options *o = &s->node->opt;
-    sim->stats.timeouts++;
+    const tl_sim_node_options *o = &s->host->opt;
+    net->w.stats.timeouts++;
     switch (s->state) {
     case TCP_SYN_SENT:
         if (++s->retries > o->syn_retries) {
-            tr_sock(sim, s, "connect-timeout");
-            sim_tr_end(sim);
+            tr_sock(net, s, "connect-timeout");
+            sim_tr_end(&net->w);
             tcp_closed(s);
             s->connect_status = TL_STATUS_CONNECT_FAILED;
             sock_notify(s);
             if (s->obj.channel == 0) {
-                sock_maybe_release(sim, s);
+                sock_maybe_release(net, s);
             }
             return;
         }
         rto_backoff(s);
         s->rtt_timing = 0;
-        sim->stats.retransmits++;
-        tr_rexmit(sim, s, "syn");
-        seg_emit(sim, s, SEG_SYN, 0, 0);
-        timer_set(sim, s, TIMER_RTO, sim->now + s->rto);
+        net->w.stats.retransmits++;
+        tr_rexmit(net, s, "syn");
+        seg_emit(net, s, SEG_SYN, 0, 0);
+        timer_set(net, s, TIMER_RTO, net->w.now + s->rto);
         return;
     case TCP_SYN_RCVD:
         if (++s->retries > o->synack_retries) {
             listener_unqueue(s);
             tcp_closed(s);
-            sock_maybe_release(sim, s);
+            sock_maybe_release(net, s);
             return;
         }
         rto_backoff(s);
         s->rtt_timing = 0;
-        sim->stats.retransmits++;
-        tr_rexmit(sim, s, "syn-ack");
-        seg_emit(sim, s, SEG_SYN | SEG_ACK, 0, 0);
-        timer_set(sim, s, TIMER_RTO, sim->now + s->rto);
+        net->w.stats.retransmits++;
+        tr_rexmit(net, s, "syn-ack");
+        seg_emit(net, s, SEG_SYN | SEG_ACK, 0, 0);
+        timer_set(net, s, TIMER_RTO, net->w.now + s->rto);
         return;
     case TCP_ESTABLISHED: break;
     default: return;
@@ -1492,7 +1616,7 @@ static void rto_expired(tl_sim *sim, sim_sock *s)
     if (s->snd_una >= s->snd_max) {
         return;
     }
-    if (s->snd_wnd == 0 && sim->now - s->last_heard <= o->rto_max_ns) {
+    if (s->snd_wnd == 0 && net->w.now - s->last_heard <= o->rto_max_ns) {
         /* The peer closed its window and still answers: the retransmission
          * is a window probe and does not count towards the abort (Linux
          * tcp_retransmit_timer); the peer must have been silent for rto-max
@@ -1500,7 +1624,7 @@ static void rto_expired(tl_sim *sim, sim_sock *s)
         rto_backoff(s);
         s->rtt_timing = 0;
         s->snd_nxt = s->snd_una;
-        sim->stats.zero_window_probes++;
+        net->w.stats.zero_window_probes++;
         uint64_t data_end = s->sb_seq + s->sb.len;
         uint64_t len = data_end > s->snd_una ? data_end - s->snd_una : 0;
         if (len > o->mss) {
@@ -1509,82 +1633,82 @@ static void rto_expired(tl_sim *sim, sim_sock *s)
         if (len == 0 && !s->fin_queued) {
             return;
         }
-        tr_rexmit(sim, s, "probe");
-        seg_emit(sim, s, len ? SEG_ACK : SEG_ACK | SEG_FIN, s->snd_una, (uint32_t)len);
+        tr_rexmit(net, s, "probe");
+        seg_emit(net, s, len ? SEG_ACK : SEG_ACK | SEG_FIN, s->snd_una, (uint32_t)len);
         s->snd_nxt = s->snd_una + (len ? len : 1);
-        timer_set(sim, s, TIMER_RTO, sim->now + s->rto);
+        timer_set(net, s, TIMER_RTO, net->w.now + s->rto);
         return;
     }
     if (++s->retries > o->retries) {
-        tr_sock(sim, s, "timeout after ");
-        sim_tr_u64(sim, s->retries - 1);
-        sim_tr_str(sim, " retransmissions");
-        sim_tr_end(sim);
-        sim->stats.aborted++;
-        sock_abort(sim, s, TL_STATUS_COMMUNICATION_FAILED); /* ETIMEDOUT, no RST */
+        tr_sock(net, s, "timeout after ");
+        sim_tr_u64(&net->w, s->retries - 1);
+        sim_tr_str(&net->w, " retransmissions");
+        sim_tr_end(&net->w);
+        net->w.stats.aborted++;
+        sock_abort(net, s, TL_STATUS_COMMUNICATION_FAILED); /* ETIMEDOUT, no RST */
         return;
     }
     rto_backoff(s);
     s->rtt_timing = 0;
     s->dupacks = 0;
     s->snd_nxt = s->snd_una; /* go back N */
-    sim->stats.retransmits++;
-    tr_rexmit(sim, s, "data");
-    tcp_output(sim, s);
+    net->w.stats.retransmits++;
+    tr_rexmit(net, s, "data");
+    tcp_output(net, s);
     if (s->timer != TIMER_RTO) {
-        timer_set(sim, s, TIMER_RTO, sim->now + s->rto);
+        timer_set(net, s, TIMER_RTO, net->w.now + s->rto);
     }
 }
 
-static void persist_expired(tl_sim *sim, sim_sock *s)
+static void persist_expired(sim_net *net, sim_sock *s)
 {
     uint64_t data_end = s->sb_seq + s->sb.len;
     if (s->state != TCP_ESTABLISHED || s->snd_wnd > 0 || s->snd_nxt >= data_end) {
         return;
     }
-    if (++s->probes > s->node->opt.retries) {
-        tr_sock(sim, s, "timeout after ");
-        sim_tr_u64(sim, s->probes - 1);
-        sim_tr_str(sim, " window probes");
-        sim_tr_end(sim);
-        sim->stats.aborted++;
-        sock_abort(sim, s, TL_STATUS_COMMUNICATION_FAILED);
+    if (++s->probes > s->host->opt.retries) {
+        tr_sock(net, s, "timeout after ");
+        sim_tr_u64(&net->w, s->probes - 1);
+        sim_tr_str(&net->w, " window probes");
+        sim_tr_end(&net->w);
+        net->w.stats.aborted++;
+        sock_abort(net, s, TL_STATUS_COMMUNICATION_FAILED);
         return;
     }
-    sim->stats.zero_window_probes++;
+    net->w.stats.zero_window_probes++;
     s->probe_backoff++;
-    tr_sock(sim, s, "probe zero-window try=");
-    sim_tr_u64(sim, s->probe_backoff);
-    sim_tr_end(sim);
-    seg_emit(sim, s, SEG_ACK, s->snd_una - 1, 0);
+    tr_sock(net, s, "probe zero-window try=");
+    sim_tr_u64(&net->w, s->probe_backoff);
+    sim_tr_end(&net->w);
+    seg_emit(net, s, SEG_ACK, s->snd_una - 1, 0);
     uint64_t wait = s->rto;
-    for (uint32_t i = 1; i < s->probe_backoff && wait < s->node->opt.rto_max_ns; i++) {
+    for (uint32_t i = 1; i < s->probe_backoff && wait < s->host->opt.rto_max_ns; i++) {
         wait *= 2;
     }
-    if (wait > s->node->opt.rto_max_ns) {
-        wait = s->node->opt.rto_max_ns;
+    if (wait > s->host->opt.rto_max_ns) {
+        wait = s->host->opt.rto_max_ns;
     }
-    timer_set(sim, s, TIMER_PERSIST, sim->now + wait);
+    timer_set(net, s, TIMER_PERSIST, net->w.now + wait);
 }
 
-void sim_tcp_timer(tl_sim *sim, sim_conn *c, unsigned dir, uint64_t gen)
+void sim_tcp_timer(sim_net *net, sim_conn *c, unsigned dir, uint64_t gen)
 {
     sim_sock *s = &c->ep[dir];
     if (gen == s->timer_gen) {
         s->timer_event_at = UINT64_MAX;
         if (s->opened && s->state != TCP_CLOSED && s->timer != TIMER_NONE) {
-            if (s->timer_deadline > sim->now) {
-                timer_set(sim, s, s->timer, s->timer_deadline);
+            if (s->timer_deadline > net->w.now) {
+                timer_set(net, s, s->timer, s->timer_deadline);
             } else {
                 int kind = s->timer;
                 s->timer = TIMER_NONE;
                 if (kind == TIMER_RTO) {
-                    rto_expired(sim, s);
+                    rto_expired(net, s);
                 } else {
-                    persist_expired(sim, s);
+                    persist_expired(net, s);
                 }
             }
         }
     }
-    sim_conn_unref(sim, c);
+    sim_conn_unref(net, c);
 }

@@ -1,6 +1,9 @@
 /*
  * Simulated hosts: each node runs the real engine core (tofulab/engine.h)
- * and its services (patterns/service.h) on the virtual sockets of net.c.
+ * and its services (patterns/service.h) on the virtual sockets of net.c. A
+ * node is net.c's sim_host (its kernel half: name, address, options, state,
+ * sockets, listeners) with the process kept here; net.c tells the process of
+ * news through the sim_net.notify callback (node_notify), never by name.
  *
  * The pump, after every event touching a node: tick the engine, drain its
  * commands (LISTEN, CONNECT, CLOSE, IO), service the sockets and listeners
@@ -21,34 +24,99 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "net.h"
+#include "oracle.h"
+#include "prng.h"
+#include "sched.h"
+#include "sim.h"
+#include "trace.h"
+#include "world.h"
+
+/* ------------------------------------------------------------------ types */
+
+typedef struct sim_svc {
+    struct tl_sim *sim;
+    struct sim_node *node;
+    uint32_t id;
+    uint32_t index; /* in node->svcs */
+    char name[TL_SIM_SERVICE_NAME_MAX + 1];
+    tl_sim_service_create create;
+    void *arg;
+    uint64_t start_delay;
+    tl_service *svc;
+    uint32_t group;
+    tl_svc_env env;
+    int started;
+    int start_due; /* its start time came while the process was paused */
+    int done;
+    int pending;
+    tl_svc_report total;
+    int have_total;
+} sim_svc;
+
+typedef struct {
+    uint32_t svc; /* index into node->svcs */
+    uint64_t token;
+    uint64_t deadline;
+    int active;
+    uint64_t gen;
+} sim_timer;
+
+/* A node: its kernel half (net.c's sim_host: name, address, options, state,
+ * sockets, listeners, counters) and its process. */
+typedef struct sim_node {
+    sim_host host; /* first */
+    struct tl_sim *sim;
+    uint32_t incarnation;
+    tl_engine *engine;
+    sim_prng svc_rng;
+    sim_obj **pages[256];    /* channel -> socket / listener */
+    tl_chan_oracles oracles; /* channel -> host oracle state (sim/oracle.h), this incarnation */
+    sim_obj *dirty_head, *dirty_tail;
+    struct sim_svc **svcs;
+    uint32_t nsvcs;
+    uint32_t *group_svc; /* group id -> svc index + 1 */
+    uint32_t group_cap;
+    sim_timer *timers;
+    uint32_t ntimers, timers_cap;
+    uint64_t engine_event_at;
+    int in_kick;
+    int pumping;
+    int resume_work;
+    struct sim_node *next_kick;
+} sim_node;
+
+typedef struct sim_action {
+    tl_sim_action action;
+    uint32_t a, b;
+    uint64_t arg;
+    unsigned flags;
+    int is_link;
+    int is_call;
+    tl_sim_link link;
+    void (*fn)(tl_sim *sim, void *arg);
+    void *fn_arg;
+    struct sim_action *next_all;
+} sim_action;
+
+struct tl_sim {
+    sim_net net; /* first: the network and the world under it (net.h, world.h) */
+    sim_node **nodes;
+    uint32_t nnodes, nodes_cap;
+    sim_svc **svcs;
+    uint32_t nsvcs, svcs_cap;
+    sim_node *kick_head, *kick_tail;
+    sim_action *actions;
+    int started;
+    int finished;
+    int over_budget;        /* opt.max_events reached (tl_sim_run returns TL_E_LIMIT) */
+    int fifo_off;           /* a link corrupts: the FIFO oracle cannot match content */
+    char oracle_first[240]; /* the first host-oracle violation, "" if none */
+};
+
+static sim_node *node_of(sim_host *h) { return (sim_node *)(void *)h; }
 
 /* --------------------------------------------------------------- defaults */
-
-void tl_sim_link_defaults(tl_sim_link *l)
-{
-    memset(l, 0, sizeof *l);
-    l->distribution = TL_SIM_DIST_UNIFORM;
-    l->loss = TL_SIM_LOSS_NONE;
-    l->ge_bad_loss_ppb = TL_SIM_PPB;
-}
-
-void tl_sim_link_clear_faults(tl_sim_link *l)
-{
-    tl_sim_link clean;
-    tl_sim_link_defaults(&clean);
-    clean.delay_ns = l->delay_ns;
-    clean.jitter_ns = l->jitter_ns;
-    clean.distribution = l->distribution;
-    clean.rate_bps = l->rate_bps;
-    clean.limit = l->limit;
-    *l = clean;
-}
-
-int tl_sim_link_has_faults(const tl_sim_link *l)
-{
-    return l->loss != TL_SIM_LOSS_NONE || l->corrupt_ppb > 0 || l->duplicate_ppb > 0;
-}
 
 void tl_sim_node_defaults(tl_sim_node_options *o)
 {
@@ -67,20 +135,18 @@ void tl_sim_node_defaults(tl_sim_node_options *o)
 
 /* ------------------------------------------------------------------ misc */
 
-void sim_fail(tl_sim *sim) { sim->failed = 1; }
+static sim_node *sim_node_at(tl_sim *sim, uint32_t id) { return id < sim->nnodes ? sim->nodes[id] : NULL; }
 
-sim_node *sim_node_at(tl_sim *sim, uint32_t id) { return id < sim->nnodes ? sim->nodes[id] : NULL; }
-
-void sim_node_note_close(sim_node *n, unsigned reason)
+static void sim_node_note_close(sim_node *n, unsigned reason)
 {
     if (reason < TL_STATUS_COUNT) {
-        n->st.closed_by[reason]++;
+        n->host.st.closed_by[reason]++;
     }
 }
 
-static int node_running(const sim_node *n) { return n->state == TL_SIM_NODE_UP && n->engine != NULL; }
+static int node_running(const sim_node *n) { return n->host.state == TL_SIM_NODE_UP && n->engine != NULL; }
 
-void sim_node_kick(sim_node *n)
+static void sim_node_kick(sim_node *n)
 {
     tl_sim *sim = n->sim;
     if (n->in_kick || !node_running(n)) {
@@ -96,7 +162,7 @@ void sim_node_kick(sim_node *n)
     sim->kick_tail = n;
 }
 
-void sim_obj_mark(sim_node *n, sim_obj *o)
+static void sim_obj_mark(sim_node *n, sim_obj *o)
 {
     if (!o->in_dirty) {
         o->in_dirty = 1;
@@ -113,6 +179,9 @@ void sim_obj_mark(sim_node *n, sim_obj *o)
     }
     sim_node_kick(n);
 }
+
+/* net.c's sim_net.notify: a socket or listener of h has news for its process. */
+static void node_notify(sim_host *h, sim_obj *o) { sim_obj_mark(node_of(h), o); }
 
 static sim_obj *dirty_pop(sim_node *n)
 {
@@ -131,7 +200,7 @@ static sim_obj *dirty_pop(sim_node *n)
 static void dirty_done(tl_sim *sim, sim_obj *o)
 {
     if (o->kind == OBJ_SOCK) {
-        sim_conn_unref(sim, ((sim_sock *)o)->conn);
+        sim_conn_unref(&sim->net, ((sim_sock *)o)->conn);
     }
 }
 
@@ -170,7 +239,7 @@ static void chan_clear(sim_node *n)
 static void bind_obj(sim_node *n, uint16_t ch, sim_obj *o)
 {
     if (chan_set(n, ch, o) != TL_OK) {
-        sim_fail(n->sim);
+        sim_fail(&n->sim->net.w);
         return;
     }
     o->channel = ch;
@@ -179,66 +248,19 @@ static void bind_obj(sim_node *n, uint16_t ch, sim_obj *o)
     }
 }
 
-/* ------------------------------------------------------------------ links */
-
-/* New parameters for one direction; a burst timeline (TL_SIM_LOSS_BURST)
- * starts again from now. */
-static void link_params(tl_sim *sim, sim_link *k, const tl_sim_link *p)
-{
-    k->p = *p;
-    k->burst_on = 0;
-    k->burst_epoch = sim->now;
-}
-
-sim_link *sim_link_get(tl_sim *sim, uint32_t from, uint32_t to)
-{
-    if (from >= sim->nnodes || to >= sim->nnodes) {
-        return NULL;
-    }
-    if (sim->links_n != sim->nnodes) {
-        uint32_t n = sim->nnodes;
-        sim_link *nl = calloc((size_t)n * n, sizeof *nl);
-        if (nl == NULL) {
-            sim_fail(sim);
-            return NULL;
-        }
-        for (uint32_t a = 0; a < n; a++) {
-            for (uint32_t b = 0; b < n; b++) {
-                sim_link *l = &nl[(size_t)a * n + b];
-                if (a < sim->links_n && b < sim->links_n) {
-                    *l = sim->links[(size_t)a * sim->links_n + b];
-                    continue;
-                }
-                if (a == b) {
-                    tl_sim_link_defaults(&l->p);
-                } else {
-                    l->p = sim->default_link;
-                }
-                char name[2 * TL_SIM_NODE_NAME_MAX + 4];
-                snprintf(name, sizeof name, "%s>%s", sim->nodes[a]->name, sim->nodes[b]->name);
-                tl_sim_prng_init(&l->rng, sim->opt.seed, "link", name, 0);
-            }
-        }
-        free(sim->links);
-        sim->links = nl;
-        sim->links_n = n;
-    }
-    return &sim->links[(size_t)from * sim->nnodes + to];
-}
-
 /* ------------------------------------------------------------------ trace */
 
 static void tr_node(tl_sim *sim, const sim_node *n, unsigned ch, const char *event)
 {
-    sim_tr_begin(sim, n, ch);
-    sim_tr_str(sim, event);
+    sim_tr_begin(&sim->net.w, n->host.name, ch);
+    sim_tr_str(&sim->net.w, event);
 }
 
 static void tr_address(tl_sim *sim, const tl_address *a)
 {
     char text[TL_ADDR_TEXT_MAX];
     if (tl_address_format(a, text, sizeof text) > 0) {
-        sim_tr_str(sim, text);
+        sim_tr_str(&sim->net.w, text);
     }
 }
 
@@ -276,11 +298,11 @@ static int parse_ipv4(const char *s, uint32_t *out)
 static int host_is_local(const sim_node *n, const char *host)
 {
     uint32_t ip;
-    if (strcmp(host, n->name) == 0 || strcmp(host, "localhost") == 0 || strcmp(host, "0.0.0.0") == 0 ||
+    if (strcmp(host, n->host.name) == 0 || strcmp(host, "localhost") == 0 || strcmp(host, "0.0.0.0") == 0 ||
         strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::") == 0 || strcmp(host, "::1") == 0) {
         return 1;
     }
-    return parse_ipv4(host, &ip) == 0 && ip == n->addr;
+    return parse_ipv4(host, &ip) == 0 && ip == n->host.addr;
 }
 
 static sim_node *resolve(tl_sim *sim, sim_node *self, const char *host)
@@ -291,14 +313,14 @@ static sim_node *resolve(tl_sim *sim, sim_node *self, const char *host)
     }
     if (parse_ipv4(host, &ip) == 0) {
         for (uint32_t i = 0; i < sim->nnodes; i++) {
-            if (sim->nodes[i]->addr == ip) {
+            if (sim->nodes[i]->host.addr == ip) {
                 return sim->nodes[i];
             }
         }
         return NULL;
     }
     for (uint32_t i = 0; i < sim->nnodes; i++) {
-        if (strcmp(sim->nodes[i]->name, host) == 0) {
+        if (strcmp(sim->nodes[i]->host.name, host) == 0) {
             return sim->nodes[i];
         }
     }
@@ -318,7 +340,7 @@ static tl_chan_oracle *oracle_get(sim_node *n, uint16_t ch, int create)
     int had = n->oracles.pages[ch >> 8] != NULL;
     tl_chan_oracle *o = tl_chan_oracles_get(&n->oracles, ch, create);
     if (o == NULL && create && !had) {
-        sim_fail(n->sim);
+        sim_fail(&n->sim->net.w);
     }
     return o;
 }
@@ -337,13 +359,13 @@ static void oracle_violation(sim_node *n, uint16_t ch, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    sim->stats.oracle_violations++;
+    sim->net.w.stats.oracle_violations++;
     tr_node(sim, n, ch, "oracle ");
-    sim_tr_str(sim, what);
-    sim_tr_end(sim);
+    sim_tr_str(&sim->net.w, what);
+    sim_tr_end(&sim->net.w);
     if (sim->oracle_first[0] == '\0') {
-        snprintf(sim->oracle_first, sizeof sim->oracle_first, "node %s channel %u: %s", n->name, (unsigned)ch,
-                 what);
+        snprintf(sim->oracle_first, sizeof sim->oracle_first, "node %s channel %u: %s", n->host.name,
+                 (unsigned)ch, what);
     }
 }
 
@@ -358,7 +380,7 @@ static void oracle_posted(sim_node *n, uint16_t ch, uint64_t digest)
 {
     tl_chan_oracle *o = oracle_get(n, ch, 1);
     if (o != NULL && tl_oracle_posted(o, digest) != 0) {
-        sim_fail(n->sim);
+        sim_fail(&n->sim->net.w);
     }
 }
 
@@ -371,7 +393,7 @@ static void oracle_delivered_app(sim_node *n, uint16_t ch, const tl_message *m)
     }
     sim_sock *s = (sim_sock *)obj;
     sim_sock *peer = &s->conn->ep[!s->dir];
-    sim_node *pn = s->conn->node[!s->dir];
+    sim_node *pn = node_of(s->conn->host[!s->dir]);
     if (peer->app_channel == 0) {
         return;
     }
@@ -383,7 +405,7 @@ static void oracle_delivered_app(sim_node *n, uint16_t ch, const tl_message *m)
                      "%s id %llu delivered, but %s never posted it on its channel %u after what came before "
                      "(reordered, duplicated or altered)",
                      tl_opcode_name(tl_proto_opcode(m->hdr.proto)), (unsigned long long)m->hdr.message_id,
-                     pn->name, (unsigned)peer->app_channel);
+                     pn->host.name, (unsigned)peer->app_channel);
 }
 
 /* Every message handed to service index i of n. */
@@ -417,7 +439,7 @@ static void oracle_finish(tl_sim *sim)
 {
     for (uint32_t id = 0; id < sim->nnodes; id++) {
         sim_node *n = sim->nodes[id];
-        if (n->engine == NULL || n->state == TL_SIM_NODE_DOWN || n->state == TL_SIM_NODE_DEAD) {
+        if (n->engine == NULL || n->host.state == TL_SIM_NODE_DOWN || n->host.state == TL_SIM_NODE_DEAD) {
             continue;
         }
         for (uint32_t ch = 1; ch < 65536; ch++) {
@@ -498,9 +520,9 @@ static void svc_finish(sim_svc *v)
     v->done = 1;
     v->pending = 0;
     tr_node(n->sim, n, 0, "service ");
-    sim_tr_str(n->sim, v->name);
-    sim_tr_str(n->sim, " done");
-    sim_tr_end(n->sim);
+    sim_tr_str(&n->sim->net.w, v->name);
+    sim_tr_str(&n->sim->net.w, " done");
+    sim_tr_end(&n->sim->net.w);
     timers_cancel_svc(n, svc_index(v));
     if (n->engine && v->group) {
         tl_engine_group_destroy(n->engine, v->group);
@@ -549,17 +571,17 @@ static int env_post(void *host, tl_message **msg, tl_post_out *out)
         if (follow) {
             oracle_posted(n, out->hdr.channel, tl_oracle_digest(content, out->hdr.message_id));
         }
-        sim->stats.messages_posted++;
+        sim->net.w.stats.messages_posted++;
         tr_node(sim, n, out->hdr.channel, "send ");
-        sim_tr_header(sim, &out->hdr, 0);
-        sim_tr_end(sim);
+        sim_tr_header(&sim->net.w, &out->hdr, 0);
+        sim_tr_end(&sim->net.w);
         sim_node_kick(n);
     } else {
         tr_node(sim, n, out->hdr.channel, "post-refused ");
-        sim_tr_header(sim, &out->hdr, 0);
-        sim_tr_str(sim, " status=");
-        sim_tr_str(sim, tl_status_name((uint8_t)out->status));
-        sim_tr_end(sim);
+        sim_tr_header(&sim->net.w, &out->hdr, 0);
+        sim_tr_str(&sim->net.w, " status=");
+        sim_tr_str(&sim->net.w, tl_status_name((uint8_t)out->status));
+        sim_tr_end(&sim->net.w);
     }
     return rc;
 }
@@ -567,7 +589,7 @@ static int env_post(void *host, tl_message **msg, tl_post_out *out)
 static uint64_t env_now(void *host)
 {
     sim_svc *v = host;
-    return v->sim->now;
+    return v->sim->net.w.now;
 }
 
 static void env_set_timer(void *host, uint64_t delay_ns, uint64_t token)
@@ -593,7 +615,7 @@ static void env_set_timer(void *host, uint64_t delay_ns, uint64_t token)
             uint32_t cap = n->timers_cap ? n->timers_cap * 2 : 8;
             sim_timer *t = realloc(n->timers, cap * sizeof *t);
             if (t == NULL) {
-                sim_fail(sim);
+                sim_fail(&sim->net.w);
                 return;
             }
             n->timers = t;
@@ -604,11 +626,11 @@ static void env_set_timer(void *host, uint64_t delay_ns, uint64_t token)
     sim_timer *t = &n->timers[slot];
     t->svc = idx;
     t->token = token;
-    t->deadline = delay_ns > UINT64_MAX - sim->now ? UINT64_MAX : sim->now + delay_ns;
+    t->deadline = delay_ns > UINT64_MAX - sim->net.w.now ? UINT64_MAX : sim->net.w.now + delay_ns;
     t->active = 1;
-    if (sim_heap_push(&sim->heap, t->deadline, EV_SVC_TIMER, n,
+    if (sim_heap_push(&sim->net.w.heap, t->deadline, EV_SVC_TIMER, n,
                       (uint64_t)slot | (uint64_t)n->incarnation << 32) != TL_OK) {
-        sim_fail(sim);
+        sim_fail(&sim->net.w);
     }
 }
 
@@ -648,10 +670,10 @@ static void env_log(void *host, const char *fmt, va_list ap)
         }
     }
     tr_node(sim, v->node, 0, "log ");
-    sim_tr_str(sim, v->name);
-    sim_tr_str(sim, ": ");
-    sim_tr_str(sim, text);
-    sim_tr_end(sim);
+    sim_tr_str(&sim->net.w, v->name);
+    sim_tr_str(&sim->net.w, ": ");
+    sim_tr_str(&sim->net.w, text);
+    sim_tr_end(&sim->net.w);
 }
 
 static void svc_start(sim_svc *v)
@@ -668,9 +690,9 @@ static void svc_start(sim_svc *v)
     int rc = v->create(v->arg, &s);
     if (rc != TL_OK || s == NULL) {
         tr_node(sim, n, 0, "service ");
-        sim_tr_str(sim, v->name);
-        sim_tr_str(sim, " create-failed");
-        sim_tr_end(sim);
+        sim_tr_str(&sim->net.w, v->name);
+        sim_tr_str(&sim->net.w, " create-failed");
+        sim_tr_end(&sim->net.w);
         v->done = 1;
         return;
     }
@@ -680,7 +702,7 @@ static void svc_start(sim_svc *v)
     }
     uint32_t group = 0;
     if (tl_engine_group_create(n->engine, &group) != TL_OK) {
-        sim_fail(sim);
+        sim_fail(&sim->net.w);
         return;
     }
     if (group >= n->group_cap) {
@@ -690,7 +712,7 @@ static void svc_start(sim_svc *v)
         }
         uint32_t *g = realloc(n->group_svc, cap * sizeof *g);
         if (g == NULL) {
-            sim_fail(sim);
+            sim_fail(&sim->net.w);
             return;
         }
         memset(g + n->group_cap, 0, (cap - n->group_cap) * sizeof *g);
@@ -709,15 +731,15 @@ static void svc_start(sim_svc *v)
     v->env.random = env_prng;
     v->env.log = env_log;
     tr_node(sim, n, 0, "service ");
-    sim_tr_str(sim, v->name);
-    sim_tr_str(sim, " start");
-    sim_tr_end(sim);
+    sim_tr_str(&sim->net.w, v->name);
+    sim_tr_str(&sim->net.w, " start");
+    sim_tr_end(&sim->net.w);
     rc = s->ops->start ? s->ops->start(s, &v->env) : 0;
     if (rc != 0) {
         tr_node(sim, n, 0, "service ");
-        sim_tr_str(sim, v->name);
-        sim_tr_str(sim, " start-failed");
-        sim_tr_end(sim);
+        sim_tr_str(&sim->net.w, v->name);
+        sim_tr_str(&sim->net.w, " start-failed");
+        sim_tr_end(&sim->net.w);
         svc_finish(v);
     } else if (s->done) {
         svc_finish(v);
@@ -742,10 +764,10 @@ static int dispatch_services(sim_node *n)
                 tl_engine_put(n->engine, &m);
                 continue;
             }
-            sim->stats.messages_delivered++;
+            sim->net.w.stats.messages_delivered++;
             tr_node(sim, n, m->hdr.channel, "recv ");
-            sim_tr_header(sim, &m->hdr, 1);
-            sim_tr_end(sim);
+            sim_tr_header(&sim->net.w, &m->hdr, 1);
+            sim_tr_end(&sim->net.w);
             oracle_delivered(n, i, m);
             int r = v->svc->ops->on_message(v->svc, &v->env, &m);
             if (m != NULL) {
@@ -768,24 +790,24 @@ static void cmd_listen(sim_node *n, const tl_command *c)
     sim_listener *l = NULL;
     int local = c->addr.kind == TL_ADDR_UDS || host_is_local(n, c->addr.host);
     if (local) {
-        l = sim_listen(n, c->addr.kind == TL_ADDR_UDS, c->addr.port, c->addr.path, &why);
+        l = sim_listen(&n->host, c->addr.kind == TL_ADDR_UDS, c->addr.port, c->addr.path, &why);
     }
     tr_node(sim, n, c->channel, "listen ");
     tr_address(sim, &c->addr);
     if (l == NULL) {
-        sim_tr_str(sim, " failed=");
-        sim_tr_str(sim, tl_status_name((uint8_t)why));
-        sim_tr_end(sim);
+        sim_tr_str(&sim->net.w, " failed=");
+        sim_tr_str(&sim->net.w, tl_status_name((uint8_t)why));
+        sim_tr_end(&sim->net.w);
         sim_node_note_close(n, why);
         tl_engine_listen_result(n->engine, c->channel, why);
         return;
     }
     if (!l->uds && l->port != c->addr.port) {
-        sim_tr_str(sim, " port=");
-        sim_tr_u64(sim, l->port);
+        sim_tr_str(&sim->net.w, " port=");
+        sim_tr_u64(&sim->net.w, l->port);
     }
-    sim_tr_str(sim, " ok");
-    sim_tr_end(sim);
+    sim_tr_str(&sim->net.w, " ok");
+    sim_tr_end(&sim->net.w);
     bind_obj(n, c->channel, &l->obj);
     tl_engine_listen_result(n->engine, c->channel, TL_STATUS_SUCCESS);
 }
@@ -798,7 +820,7 @@ static void cmd_connect(sim_node *n, const tl_command *c)
     tl_status fail = TL_STATUS_SUCCESS;
 
     if (c->addr.kind == TL_ADDR_UDS) {
-        ul = sim_listener_find_uds(n, c->addr.path);
+        ul = sim_listener_find_uds(&n->host, c->addr.path);
         if (ul == NULL) {
             fail = TL_STATUS_UDS_PATH_NOT_FOUND;
         }
@@ -811,22 +833,22 @@ static void cmd_connect(sim_node *n, const tl_command *c)
     tr_node(sim, n, c->channel, "connect ");
     tr_address(sim, &c->addr);
     if (fail != TL_STATUS_SUCCESS) {
-        sim_tr_str(sim, " failed=");
-        sim_tr_str(sim, tl_status_name((uint8_t)fail));
-        sim_tr_end(sim);
+        sim_tr_str(&sim->net.w, " failed=");
+        sim_tr_str(&sim->net.w, tl_status_name((uint8_t)fail));
+        sim_tr_end(&sim->net.w);
         sim_node_note_close(n, fail);
         tl_engine_connect_result(n->engine, c->channel, fail, 1);
         return;
     }
-    sim_sock *s = sim_connect(n, c->channel, dst, c->addr.port, ul);
+    sim_sock *s = sim_connect(&n->host, c->channel, &dst->host, c->addr.port, ul);
     if (s == NULL) {
-        sim_tr_end(sim);
+        sim_tr_end(&sim->net.w);
         tl_engine_connect_result(n->engine, c->channel, TL_STATUS_COMMUNICATION_FAILED, 1);
         return;
     }
-    sim_tr_str(sim, " port=");
-    sim_tr_u64(sim, s->conn->port[0]);
-    sim_tr_end(sim);
+    sim_tr_str(&sim->net.w, " port=");
+    sim_tr_u64(&sim->net.w, s->conn->port[0]);
+    sim_tr_end(&sim->net.w);
     bind_obj(n, c->channel, &s->obj);
     sim_connect_start(s);
 }
@@ -845,13 +867,13 @@ static void cmd_close(sim_node *n, const tl_command *c)
     o->reported = 0;
     if (o->kind == OBJ_LISTENER) {
         tr_node(sim, n, c->channel, "close listener");
-        sim_tr_end(sim);
+        sim_tr_end(&sim->net.w);
         sim_listener_close((sim_listener *)o, 1);
         return;
     }
     sim_sock *s = (sim_sock *)o;
-    tr_node(sim, n, c->channel, (c->reset && !n->opt.close_fin) ? "close rst" : "close fin");
-    sim_tr_end(sim);
+    tr_node(sim, n, c->channel, (c->reset && !n->host.opt.close_fin) ? "close rst" : "close fin");
+    sim_tr_end(&sim->net.w);
     sim_sock_close(s, c->reset);
 }
 
@@ -881,9 +903,9 @@ static void report_closed(sim_node *n, sim_obj *o, unsigned reason, const char *
     o->reported = 1;
     sim_node_note_close(n, reason);
     tr_node(sim, n, ch, event);
-    sim_tr_str(sim, " reason=");
-    sim_tr_str(sim, tl_status_name((uint8_t)reason));
-    sim_tr_end(sim);
+    sim_tr_str(&sim->net.w, " reason=");
+    sim_tr_str(&sim->net.w, tl_status_name((uint8_t)reason));
+    sim_tr_end(&sim->net.w);
 }
 
 static void service_listener(sim_node *n, sim_listener *l)
@@ -916,15 +938,15 @@ static void service_listener(sim_node *n, sim_listener *l)
         uint16_t ch = 0;
         int rc = tl_engine_accepted(n->engine, lch, &ch);
         tr_node(sim, n, rc == TL_OK ? ch : lch, rc == TL_OK ? "accept from " : "accept-failed from ");
-        sim_tr_str(sim, s->conn->node[0]->name);
-        sim_tr_ch(sim, ':');
-        sim_tr_u64(sim, s->conn->port[0]);
-        sim_tr_end(sim);
+        sim_tr_str(&sim->net.w, s->conn->host[0]->name);
+        sim_tr_ch(&sim->net.w, ':');
+        sim_tr_u64(&sim->net.w, s->conn->port[0]);
+        sim_tr_end(&sim->net.w);
         if (rc != TL_OK) {
             sim_sock_close(s, 1);
             continue;
         }
-        sim->stats.accepted++;
+        sim->net.w.stats.accepted++;
         bind_obj(n, ch, &s->obj);
         sim_obj_mark(n, &s->obj);
     }
@@ -946,8 +968,8 @@ static void service_sock(sim_node *n, sim_sock *s)
         if (st.connecting) {
             if (status == 255) {
                 tr_node(sim, n, ch, "connected to ");
-                sim_tr_str(sim, s->conn->node[1]->name);
-                sim_tr_end(sim);
+                sim_tr_str(&sim->net.w, s->conn->host[1]->name);
+                sim_tr_end(&sim->net.w);
                 tl_engine_connect_result(e, ch, TL_STATUS_SUCCESS, 0);
                 if (tl_engine_io_state(e, ch, &st) != TL_OK) {
                     return;
@@ -966,7 +988,7 @@ static void service_sock(sim_node *n, sim_sock *s)
         tl_engine_transport_closed(e, ch, (tl_status)reason);
         return;
     }
-    const tl_sim_node_options *o = &n->opt;
+    const tl_sim_node_options *o = &n->host.opt;
     /* engine -> socket: short writes when the buffer fills (or by choice) */
     while (st.out_pending > 0) {
         uint32_t room = sim_sock_send_room(s);
@@ -984,7 +1006,7 @@ static void service_sock(sim_node *n, sim_sock *s)
         }
         uint32_t max = total < room ? (uint32_t)total : room;
         if (o->writes == TL_SIM_CHOP_RANDOM && max > 1) {
-            max = 1 + (uint32_t)sim_prng_below(&n->tcp_rng, max);
+            max = 1 + (uint32_t)sim_prng_below(&n->host.tcp_rng, max);
         }
         uint32_t w = sim_sock_write(s, iov, k, max);
         if (w == 0) {
@@ -1004,7 +1026,7 @@ static void service_sock(sim_node *n, sim_sock *s)
             break;
         }
         if (o->reads == TL_SIM_CHOP_RANDOM && avail > 1) {
-            avail = 1 + (uint32_t)sim_prng_below(&n->tcp_rng, avail);
+            avail = 1 + (uint32_t)sim_prng_below(&n->host.tcp_rng, avail);
         }
         size_t used = 0;
         tl_engine_input(e, ch, p, avail, &used);
@@ -1040,15 +1062,15 @@ static void schedule_engine_deadline(sim_node *n)
     if (d == UINT64_MAX) {
         return;
     }
-    if (d < sim->now) {
-        d = sim->now;
+    if (d < sim->net.w.now) {
+        d = sim->net.w.now;
     }
     if (d >= n->engine_event_at) {
         return;
     }
     n->engine_event_at = d;
-    if (sim_heap_push(&sim->heap, d, EV_ENGINE_TIMER, n, n->incarnation) != TL_OK) {
-        sim_fail(sim);
+    if (sim_heap_push(&sim->net.w.heap, d, EV_ENGINE_TIMER, n, n->incarnation) != TL_OK) {
+        sim_fail(&sim->net.w);
     }
 }
 
@@ -1062,9 +1084,9 @@ static void node_pump(sim_node *n)
     /* The engine core has timers only with connect_timeout_ns or
      * bye_grace_ns; without them tick and next_deadline are no-ops that scan
      * every channel, so they are skipped. */
-    int timers = n->opt.connect_timeout_ns != 0 || n->opt.bye_grace_ns != 0;
+    int timers = n->host.opt.connect_timeout_ns != 0 || n->host.opt.bye_grace_ns != 0;
     if (timers) {
-        tl_engine_tick(n->engine, sim->now);
+        tl_engine_tick(n->engine, sim->net.w.now);
     }
     for (;;) {
         int progress = 0;
@@ -1082,7 +1104,7 @@ static void node_pump(sim_node *n)
         if (dispatch_services(n)) {
             progress = 1;
         }
-        if (!progress || sim->failed) {
+        if (!progress || sim->net.w.failed) {
             break;
         }
     }
@@ -1101,28 +1123,28 @@ static void node_start(sim_node *n)
     sim_prng p;
 
     n->incarnation++;
-    n->st.incarnation = n->incarnation;
+    n->host.st.incarnation = n->incarnation;
     memset(&eo, 0, sizeof eo);
-    tl_sim_prng_init(&p, sim->opt.seed, "engine", n->name, n->incarnation);
+    tl_sim_prng_init(&p, sim->net.w.opt.seed, "engine", n->host.name, n->incarnation);
     eo.seed = sim_prng_next(&p);
-    eo.pool_initial = n->opt.pool_initial;
-    eo.pool_max = n->opt.pool_max;
-    eo.connect_timeout_ns = n->opt.connect_timeout_ns;
-    eo.bye_grace_ns = n->opt.bye_grace_ns;
-    eo.strict_bye = n->opt.strict_bye;
+    eo.pool_initial = n->host.opt.pool_initial;
+    eo.pool_max = n->host.opt.pool_max;
+    eo.connect_timeout_ns = n->host.opt.connect_timeout_ns;
+    eo.bye_grace_ns = n->host.opt.bye_grace_ns;
+    eo.strict_bye = n->host.opt.strict_bye;
     eo.on_deliver = on_deliver;
     eo.cb_ctx = n;
     if (tl_engine_create(&eo, &n->engine) != TL_OK) {
-        sim_fail(sim);
+        sim_fail(&sim->net.w);
         return;
     }
-    tl_engine_tick(n->engine, sim->now);
-    n->state = TL_SIM_NODE_UP;
+    tl_engine_tick(n->engine, sim->net.w.now);
+    n->host.state = TL_SIM_NODE_UP;
     n->engine_event_at = UINT64_MAX;
     n->ntimers = 0;
     tr_node(sim, n, 0, "start incarnation=");
-    sim_tr_u64(sim, n->incarnation);
-    sim_tr_end(sim);
+    sim_tr_u64(&sim->net.w, n->incarnation);
+    sim_tr_end(&sim->net.w);
     for (uint32_t i = 0; i < n->nsvcs; i++) {
         sim_svc *v = n->svcs[i];
         v->started = 0;
@@ -1132,9 +1154,9 @@ static void node_start(sim_node *n)
         v->group = 0;
         if (v->start_delay == 0) {
             svc_start(v);
-        } else if (sim_heap_push(&sim->heap, sim->now + v->start_delay, EV_SVC_START, v, n->incarnation) !=
-                   TL_OK) {
-            sim_fail(sim);
+        } else if (sim_heap_push(&sim->net.w.heap, sim->net.w.now + v->start_delay, EV_SVC_START, v,
+                                 n->incarnation) != TL_OK) {
+            sim_fail(&sim->net.w);
         }
     }
     sim_node_kick(n);
@@ -1159,13 +1181,13 @@ static void node_stop(sim_node *n, int rst)
     while ((o = dirty_pop(n)) != NULL) {
         dirty_done(sim, o);
     }
-    sim_sock *s = n->socks;
+    sim_sock *s = n->host.socks;
     while (s) {
         sim_sock *next = s->node_next;
         sim_sock_kill(s, rst);
         s = next;
     }
-    for (sim_listener *l = n->listeners; l; l = l->next) {
+    for (sim_listener *l = n->host.listeners; l; l = l->next) {
         if (l->open) {
             sim_listener_close(l, rst);
         }
@@ -1179,23 +1201,23 @@ static void node_stop(sim_node *n, int rst)
     }
     n->ntimers = 0;
     n->engine_event_at = UINT64_MAX;
-    n->state = rst ? TL_SIM_NODE_DOWN : TL_SIM_NODE_DEAD;
+    n->host.state = rst ? TL_SIM_NODE_DOWN : TL_SIM_NODE_DEAD;
 }
 
 static void stop_listeners(sim_node *n, uint16_t port)
 {
-    for (sim_listener *l = n->listeners; l; l = l->next) {
+    for (sim_listener *l = n->host.listeners; l; l = l->next) {
         if (!l->open || (port != 0 && (l->uds || l->port != port))) {
             continue;
         }
         uint16_t ch = l->obj.channel;
         tr_node(n->sim, n, ch, "stop-listener ");
         if (l->uds) {
-            sim_tr_str(n->sim, l->path);
+            sim_tr_str(&n->sim->net.w, l->path);
         } else {
-            sim_tr_u64(n->sim, l->port);
+            sim_tr_u64(&n->sim->net.w, l->port);
         }
-        sim_tr_end(n->sim);
+        sim_tr_end(&n->sim->net.w);
         sim_listener_close(l, 1);
         if (ch != 0 && n->engine) {
             l->obj.channel = ch;
@@ -1211,13 +1233,13 @@ static void set_partition(tl_sim *sim, uint32_t a, uint32_t b, int on, uint64_t 
         if (b != TL_SIM_ALL_NODES ? x != b : x == a) {
             continue;
         }
-        sim_link *l = sim_link_get(sim, a, x);
+        sim_link *l = sim_link_get(&sim->net, a, x);
         if (l) {
             l->part = on;
             l->part_until = until;
         }
         if (!oneway || !on) {
-            l = sim_link_get(sim, x, a);
+            l = sim_link_get(&sim->net, x, a);
             if (l) {
                 l->part = on;
                 l->part_until = until;
@@ -1245,21 +1267,21 @@ static const char *action_name(tl_sim_action a)
 static void resume_work(sim_node *n)
 {
     tl_sim *sim = n->sim;
-    if (sim_heap_push(&sim->heap, sim->now, EV_RESUME_WORK, n, n->incarnation) != TL_OK) {
-        sim_fail(sim);
+    if (sim_heap_push(&sim->net.w.heap, sim->net.w.now, EV_RESUME_WORK, n, n->incarnation) != TL_OK) {
+        sim_fail(&sim->net.w);
     }
 }
 
 /* TL_SIM_HEAL_ALL: the end of every fault (sim.h). */
 static void heal_all(tl_sim *sim)
 {
-    sim_tr_begin(sim, NULL, 0);
-    sim_tr_str(sim, "heal all");
-    sim_tr_end(sim);
-    tl_sim_link_clear_faults(&sim->default_link);
+    sim_tr_begin(&sim->net.w, NULL, 0);
+    sim_tr_str(&sim->net.w, "heal all");
+    sim_tr_end(&sim->net.w);
+    tl_sim_link_clear_faults(&sim->net.default_link);
     for (uint32_t a = 0; a < sim->nnodes; a++) {
         for (uint32_t b = 0; b < sim->nnodes; b++) {
-            sim_link *l = sim_link_get(sim, a, b);
+            sim_link *l = sim_link_get(&sim->net, a, b);
             if (l) {
                 tl_sim_link_clear_faults(&l->p);
                 l->part = 0;
@@ -1269,7 +1291,7 @@ static void heal_all(tl_sim *sim)
     }
     for (uint32_t a = 0; a < sim->nnodes; a++) {
         sim_node *n = sim->nodes[a];
-        if (n->state == TL_SIM_NODE_PAUSED) {
+        if (n->host.state == TL_SIM_NODE_PAUSED) {
             tl_sim_act(sim, TL_SIM_RESUME, a, 0, 0, 0);
         }
     }
@@ -1290,57 +1312,57 @@ int tl_sim_act(tl_sim *sim, tl_sim_action action, uint32_t a, uint32_t b, uint64
         return TL_E_INVAL;
     }
     if (action != TL_SIM_STOP_LISTENER) {
-        sim_tr_begin(sim, n, 0);
-        sim_tr_str(sim, action_name(action));
+        sim_tr_begin(&sim->net.w, n->host.name, 0);
+        sim_tr_str(&sim->net.w, action_name(action));
         if (action == TL_SIM_PARTITION || action == TL_SIM_HEAL) {
-            sim_tr_ch(sim, ' ');
-            sim_tr_str(sim, b == TL_SIM_ALL_NODES ? "*" : sim->nodes[b]->name);
+            sim_tr_ch(&sim->net.w, ' ');
+            sim_tr_str(&sim->net.w, b == TL_SIM_ALL_NODES ? "*" : sim->nodes[b]->host.name);
             if (flags & TL_SIM_ONEWAY) {
-                sim_tr_str(sim, " oneway");
+                sim_tr_str(&sim->net.w, " oneway");
             }
             if (action == TL_SIM_PARTITION && arg) {
-                sim_tr_str(sim, " for ");
-                sim_tr_dur(sim, arg);
+                sim_tr_str(&sim->net.w, " for ");
+                sim_tr_dur(&sim->net.w, arg);
             }
         }
-        sim_tr_end(sim);
+        sim_tr_end(&sim->net.w);
     }
     switch (action) {
     case TL_SIM_CRASH:
-        if (n->state == TL_SIM_NODE_UP || n->state == TL_SIM_NODE_PAUSED) {
+        if (n->host.state == TL_SIM_NODE_UP || n->host.state == TL_SIM_NODE_PAUSED) {
             node_stop(n, 1);
         }
         break;
     case TL_SIM_SILENT_DEATH:
-        if (n->state != TL_SIM_NODE_DEAD) {
+        if (n->host.state != TL_SIM_NODE_DEAD) {
             node_stop(n, 0);
         }
         break;
     case TL_SIM_PAUSE:
-        if (n->state == TL_SIM_NODE_UP) {
-            n->state = TL_SIM_NODE_PAUSED;
+        if (n->host.state == TL_SIM_NODE_UP) {
+            n->host.state = TL_SIM_NODE_PAUSED;
         }
         break;
     case TL_SIM_RESUME:
-        if (n->state == TL_SIM_NODE_PAUSED) {
-            n->state = TL_SIM_NODE_UP;
+        if (n->host.state == TL_SIM_NODE_PAUSED) {
+            n->host.state = TL_SIM_NODE_UP;
             sim_node_kick(n);
             resume_work(n);
         }
         break;
     case TL_SIM_RESTART:
-        if (n->state == TL_SIM_NODE_UP || n->state == TL_SIM_NODE_PAUSED) {
+        if (n->host.state == TL_SIM_NODE_UP || n->host.state == TL_SIM_NODE_PAUSED) {
             node_stop(n, 1);
         }
         node_start(n);
         break;
     case TL_SIM_STOP_LISTENER:
-        if (n->state != TL_SIM_NODE_DEAD) {
+        if (n->host.state != TL_SIM_NODE_DEAD) {
             stop_listeners(n, (uint16_t)arg);
         }
         break;
     case TL_SIM_PARTITION:
-        set_partition(sim, a, b, 1, arg ? sim->now + arg : 0, (flags & TL_SIM_ONEWAY) != 0);
+        set_partition(sim, a, b, 1, arg ? sim->net.w.now + arg : 0, (flags & TL_SIM_ONEWAY) != 0);
         break;
     case TL_SIM_HEAL: set_partition(sim, a, b, 0, 0, 0); break;
     default: return TL_E_INVAL;
@@ -1354,11 +1376,11 @@ static void ev_svc_timer(tl_sim *sim, sim_node *n, uint64_t arg)
 {
     uint32_t slot = (uint32_t)arg;
     uint32_t inc = (uint32_t)(arg >> 32);
-    if (inc != n->incarnation || n->state != TL_SIM_NODE_UP || slot >= n->ntimers) {
+    if (inc != n->incarnation || n->host.state != TL_SIM_NODE_UP || slot >= n->ntimers) {
         return; /* a paused node fires its due timers at resume */
     }
     sim_timer *t = &n->timers[slot];
-    if (!t->active || t->deadline > sim->now) {
+    if (!t->active || t->deadline > sim->net.w.now) {
         return;
     }
     t->active = 0;
@@ -1367,10 +1389,10 @@ static void ev_svc_timer(tl_sim *sim, sim_node *n, uint64_t arg)
         return;
     }
     tr_node(sim, n, 0, "timer ");
-    sim_tr_str(sim, v->name);
-    sim_tr_str(sim, " token=");
-    sim_tr_u64(sim, t->token);
-    sim_tr_end(sim);
+    sim_tr_str(&sim->net.w, v->name);
+    sim_tr_str(&sim->net.w, " token=");
+    sim_tr_u64(&sim->net.w, t->token);
+    sim_tr_end(&sim->net.w);
     if (v->svc->ops->on_timer) {
         v->svc->ops->on_timer(v->svc, &v->env, t->token);
     }
@@ -1382,14 +1404,14 @@ static void ev_svc_timer(tl_sim *sim, sim_node *n, uint64_t arg)
 
 static void ev_resume_work(tl_sim *sim, sim_node *n, uint64_t inc)
 {
-    if (inc != n->incarnation || n->state != TL_SIM_NODE_UP) {
+    if (inc != n->incarnation || n->host.state != TL_SIM_NODE_UP) {
         return;
     }
     /* Timers that came due during the pause, in deadline order. */
     for (;;) {
         uint32_t best = UINT32_MAX;
         for (uint32_t i = 0; i < n->ntimers; i++) {
-            if (n->timers[i].active && n->timers[i].deadline <= sim->now &&
+            if (n->timers[i].active && n->timers[i].deadline <= sim->net.w.now &&
                 (best == UINT32_MAX || n->timers[i].deadline < n->timers[best].deadline)) {
                 best = i;
             }
@@ -1398,11 +1420,11 @@ static void ev_resume_work(tl_sim *sim, sim_node *n, uint64_t inc)
             break;
         }
         ev_svc_timer(sim, n, (uint64_t)best | (uint64_t)n->incarnation << 32);
-        if (n->state != TL_SIM_NODE_UP) {
+        if (n->host.state != TL_SIM_NODE_UP) {
             return;
         }
     }
-    for (uint32_t i = 0; i < n->nsvcs && n->state == TL_SIM_NODE_UP; i++) {
+    for (uint32_t i = 0; i < n->nsvcs && n->host.state == TL_SIM_NODE_UP; i++) {
         sim_svc *v = n->svcs[i];
         if (v->start_due) {
             v->start_due = 0;
@@ -1415,8 +1437,8 @@ static void ev_resume_work(tl_sim *sim, sim_node *n, uint64_t inc)
 static void dispatch_event(tl_sim *sim, const sim_event *ev)
 {
     switch (ev->kind) {
-    case EV_SEGMENT: sim_seg_arrive(sim, ev->ptr); break;
-    case EV_TCP_TIMER: sim_tcp_timer(sim, ev->ptr, (unsigned)(ev->arg & 1), ev->arg >> 1); break;
+    case EV_SEGMENT: sim_seg_arrive(&sim->net, ev->ptr); break;
+    case EV_TCP_TIMER: sim_tcp_timer(&sim->net, ev->ptr, (unsigned)(ev->arg & 1), ev->arg >> 1); break;
     case EV_SVC_TIMER: ev_svc_timer(sim, ev->ptr, ev->arg); break;
     case EV_ENGINE_TIMER: {
         sim_node *n = ev->ptr;
@@ -1430,7 +1452,7 @@ static void dispatch_event(tl_sim *sim, const sim_event *ev)
     }
     case EV_NODE_START: {
         sim_node *n = ev->ptr;
-        if (n->incarnation == 0 && n->state == TL_SIM_NODE_DOWN) {
+        if (n->incarnation == 0 && n->host.state == TL_SIM_NODE_DOWN) {
             node_start(n);
         }
         break;
@@ -1441,7 +1463,7 @@ static void dispatch_event(tl_sim *sim, const sim_event *ev)
         if (ev->arg != n->incarnation) {
             break;
         }
-        if (n->state == TL_SIM_NODE_PAUSED) {
+        if (n->host.state == TL_SIM_NODE_PAUSED) {
             v->start_due = 1; /* the process is stopped: start when it resumes */
             break;
         }
@@ -1455,15 +1477,15 @@ static void dispatch_event(tl_sim *sim, const sim_event *ev)
         if (a->is_call) {
             a->fn(sim, a->fn_arg);
         } else if (a->is_link) {
-            sim_link *l = sim_link_get(sim, a->a, a->b);
+            sim_link *l = sim_link_get(&sim->net, a->a, a->b);
             if (l) {
-                link_params(sim, l, &a->link);
+                sim_link_params(&sim->net, l, &a->link);
                 l->set = 1;
-                sim_tr_begin(sim, sim->nodes[a->a], 0);
-                sim_tr_str(sim, "link ");
-                sim_tr_str(sim, sim->nodes[a->b]->name);
-                sim_tr_str(sim, " changed");
-                sim_tr_end(sim);
+                sim_tr_begin(&sim->net.w, sim->nodes[a->a]->host.name, 0);
+                sim_tr_str(&sim->net.w, "link ");
+                sim_tr_str(&sim->net.w, sim->nodes[a->b]->host.name);
+                sim_tr_str(&sim->net.w, " changed");
+                sim_tr_end(&sim->net.w);
             }
         } else {
             tl_sim_act(sim, a->action, a->a, a->b, a->arg, a->flags);
@@ -1486,12 +1508,12 @@ static void settle(tl_sim *sim)
         n->in_kick = 0;
         node_pump(n);
     }
-    sim_flush_all(sim);
+    sim_flush_all(&sim->net);
 }
 
 int tl_sim_run(tl_sim *sim, uint64_t until_ns)
 {
-    if (sim->failed || sim->finished) {
+    if (sim->net.w.failed || sim->finished) {
         return TL_E_STATE;
     }
     if (sim->over_budget) {
@@ -1499,25 +1521,25 @@ int tl_sim_run(tl_sim *sim, uint64_t until_ns)
     }
     if (!sim->started) {
         sim->started = 1;
-        (void)sim_link_get(sim, 0, 0);
+        (void)sim_link_get(&sim->net, 0, 0);
     }
     sim_event ev;
-    while (sim->heap.n > 0 && sim->heap.v[0].time <= until_ns) {
-        if (sim->opt.max_events != 0 && sim->stats.events >= sim->opt.max_events) {
+    while (sim->net.w.heap.n > 0 && sim->net.w.heap.v[0].time <= until_ns) {
+        if (sim->net.w.opt.max_events != 0 && sim->net.w.stats.events >= sim->net.w.opt.max_events) {
             sim->over_budget = 1; /* the event budget is spent: stop here, trace untouched */
             return TL_E_LIMIT;
         }
-        sim_heap_pop(&sim->heap, &ev);
-        sim->now = ev.time;
-        sim->stats.events++;
+        sim_heap_pop(&sim->net.w.heap, &ev);
+        sim->net.w.now = ev.time;
+        sim->net.w.stats.events++;
         dispatch_event(sim, &ev);
         settle(sim);
-        if (sim->failed) {
+        if (sim->net.w.failed) {
             return TL_E_NOMEM;
         }
     }
-    if (until_ns != UINT64_MAX && sim->now < until_ns) {
-        sim->now = until_ns;
+    if (until_ns != UINT64_MAX && sim->net.w.now < until_ns) {
+        sim->net.w.now = until_ns;
     }
     return TL_OK;
 }
@@ -1529,10 +1551,10 @@ void tl_sim_finish(tl_sim *sim)
     }
     sim->finished = 1;
     oracle_finish(sim);
-    sim_tr_begin(sim, NULL, 0);
-    sim_tr_str(sim, "end events=");
-    sim_tr_u64(sim, sim->stats.events);
-    sim_tr_end(sim);
+    sim_tr_begin(&sim->net.w, NULL, 0);
+    sim_tr_str(&sim->net.w, "end events=");
+    sim_tr_u64(&sim->net.w, sim->net.w.stats.events);
+    sim_tr_end(&sim->net.w);
 }
 
 /* -------------------------------------------------------------- creation */
@@ -1547,12 +1569,13 @@ int tl_sim_create(const tl_sim_options *opt, tl_sim **out)
         return TL_E_NOMEM;
     }
     if (opt) {
-        sim->opt = *opt;
+        sim->net.w.opt = *opt;
     }
-    sim->hash = TL_SIM_FNV_OFFSET;
-    tl_sim_link_defaults(&sim->default_link);
-    if (sim->opt.pcap) {
-        sim_pcap_header(sim->opt.pcap);
+    sim->net.w.hash = TL_SIM_FNV_OFFSET;
+    sim->net.notify = node_notify;
+    tl_sim_link_defaults(&sim->net.default_link);
+    if (sim->net.w.opt.pcap) {
+        sim_pcap_header(sim->net.w.opt.pcap);
     }
     *out = sim;
     return TL_OK;
@@ -1592,53 +1615,57 @@ int tl_sim_node_add(tl_sim *sim, const char *name, const tl_sim_node_options *op
         sim->nodes = v;
         sim->nodes_cap = cap;
     }
+    if (sim_net_host_reserve(&sim->net) != TL_OK) {
+        return TL_E_NOMEM;
+    }
     sim_node *n = calloc(1, sizeof *n);
     if (n == NULL) {
         return TL_E_NOMEM;
     }
     n->sim = sim;
-    n->id = sim->nnodes;
-    snprintf(n->name, sizeof n->name, "%s", name);
-    n->addr = 0x0A000000u | (n->id + 1);
+    n->host.id = sim->nnodes;
+    snprintf(n->host.name, sizeof n->host.name, "%s", name);
+    n->host.addr = 0x0A000000u | (n->host.id + 1);
     if (opt) {
-        n->opt = *opt;
+        n->host.opt = *opt;
     } else {
-        tl_sim_node_defaults(&n->opt);
+        tl_sim_node_defaults(&n->host.opt);
     }
-    if (n->opt.mss == 0) {
-        n->opt.mss = 1460;
+    if (n->host.opt.mss == 0) {
+        n->host.opt.mss = 1460;
     }
-    if (n->opt.sndbuf == 0) {
-        n->opt.sndbuf = 65536;
+    if (n->host.opt.sndbuf == 0) {
+        n->host.opt.sndbuf = 65536;
     }
-    if (n->opt.rcvbuf == 0) {
-        n->opt.rcvbuf = 65536;
+    if (n->host.opt.rcvbuf == 0) {
+        n->host.opt.rcvbuf = 65536;
     }
-    if (n->opt.rto_min_ns == 0) {
-        n->opt.rto_min_ns = 1000;
+    if (n->host.opt.rto_min_ns == 0) {
+        n->host.opt.rto_min_ns = 1000;
     }
-    if (n->opt.rto_max_ns < n->opt.rto_min_ns) {
-        n->opt.rto_max_ns = n->opt.rto_min_ns;
+    if (n->host.opt.rto_max_ns < n->host.opt.rto_min_ns) {
+        n->host.opt.rto_max_ns = n->host.opt.rto_min_ns;
     }
-    if (n->opt.rto_initial_ns == 0) {
-        n->opt.rto_initial_ns = n->opt.rto_min_ns;
+    if (n->host.opt.rto_initial_ns == 0) {
+        n->host.opt.rto_initial_ns = n->host.opt.rto_min_ns;
     }
-    if (n->opt.backlog == 0) {
-        n->opt.backlog = 1;
+    if (n->host.opt.backlog == 0) {
+        n->host.opt.backlog = 1;
     }
-    n->state = TL_SIM_NODE_DOWN;
-    n->next_port = 49152;
+    n->host.state = TL_SIM_NODE_DOWN;
+    n->host.next_port = 49152;
     n->engine_event_at = UINT64_MAX;
-    tl_sim_prng_init(&n->tcp_rng, sim->opt.seed, "tcp", name, 0);
-    tl_sim_prng_init(&n->svc_rng, sim->opt.seed, "service", name, 0);
+    tl_sim_prng_init(&n->host.tcp_rng, sim->net.w.opt.seed, "tcp", name, 0);
+    tl_sim_prng_init(&n->svc_rng, sim->net.w.opt.seed, "service", name, 0);
     /* The node starts at the current time, before anything scheduled later. */
-    if (sim_heap_push(&sim->heap, sim->now, EV_NODE_START, n, 0) != TL_OK) {
+    if (sim_heap_push(&sim->net.w.heap, sim->net.w.now, EV_NODE_START, n, 0) != TL_OK) {
         free(n);
         return TL_E_NOMEM;
     }
     sim->nodes[sim->nnodes++] = n;
+    sim_net_host_add(&sim->net, &n->host); /* the same id: nodes and hosts join together */
     if (id) {
-        *id = n->id;
+        *id = n->host.id;
     }
     return TL_OK;
 }
@@ -1646,7 +1673,7 @@ int tl_sim_node_add(tl_sim *sim, const char *name, const tl_sim_node_options *op
 int tl_sim_node_find(const tl_sim *sim, const char *name)
 {
     for (uint32_t i = 0; i < sim->nnodes; i++) {
-        if (strcmp(sim->nodes[i]->name, name) == 0) {
+        if (strcmp(sim->nodes[i]->host.name, name) == 0) {
             return (int)i;
         }
     }
@@ -1655,7 +1682,7 @@ int tl_sim_node_find(const tl_sim *sim, const char *name)
 
 const char *tl_sim_node_name(const tl_sim *sim, uint32_t node)
 {
-    return node < sim->nnodes ? sim->nodes[node]->name : NULL;
+    return node < sim->nnodes ? sim->nodes[node]->host.name : NULL;
 }
 
 uint32_t tl_sim_node_count(const tl_sim *sim) { return sim->nnodes; }
@@ -1673,12 +1700,12 @@ int tl_sim_link_set(tl_sim *sim, uint32_t from, uint32_t to, const tl_sim_link *
     if (l == NULL || from >= sim->nnodes || to >= sim->nnodes) {
         return TL_E_INVAL;
     }
-    sim_link *k = sim_link_get(sim, from, to);
+    sim_link *k = sim_link_get(&sim->net, from, to);
     if (k == NULL) {
         return TL_E_NOMEM;
     }
     note_link(sim, l);
-    link_params(sim, k, l);
+    sim_link_params(&sim->net, k, l);
     k->set = 1;
     return TL_OK;
 }
@@ -1688,13 +1715,13 @@ int tl_sim_link_set_default(tl_sim *sim, const tl_sim_link *l)
     if (l == NULL) {
         return TL_E_INVAL;
     }
-    sim->default_link = *l;
+    sim->net.default_link = *l;
     note_link(sim, l);
-    for (uint32_t a = 0; a < sim->links_n; a++) {
-        for (uint32_t b = 0; b < sim->links_n; b++) {
-            sim_link *k = &sim->links[(size_t)a * sim->links_n + b];
+    for (uint32_t a = 0; a < sim->net.links_n; a++) {
+        for (uint32_t b = 0; b < sim->net.links_n; b++) {
+            sim_link *k = &sim->net.links[(size_t)a * sim->net.links_n + b];
             if (a != b && !k->set) {
-                link_params(sim, k, l);
+                sim_link_params(&sim->net, k, l);
             }
         }
     }
@@ -1753,7 +1780,7 @@ uint32_t tl_sim_service_count(const tl_sim *sim) { return sim->nsvcs; }
 
 uint32_t tl_sim_service_node(const tl_sim *sim, uint32_t svc)
 {
-    return svc < sim->nsvcs ? sim->svcs[svc]->node->id : UINT32_MAX;
+    return svc < sim->nsvcs ? sim->svcs[svc]->node->host.id : UINT32_MAX;
 }
 
 const char *tl_sim_service_name(const tl_sim *sim, uint32_t svc)
@@ -1796,13 +1823,13 @@ static sim_action *action_new(tl_sim *sim)
 
 static int action_push(tl_sim *sim, uint64_t t, sim_action *a)
 {
-    return sim_heap_push(&sim->heap, t, EV_ACTION, a, 0);
+    return sim_heap_push(&sim->net.w.heap, t, EV_ACTION, a, 0);
 }
 
 int tl_sim_at(tl_sim *sim, uint64_t t, tl_sim_action action, uint32_t a, uint32_t b, uint64_t arg,
               unsigned flags)
 {
-    if (t < sim->now || action < TL_SIM_CRASH || action > TL_SIM_HEAL_ALL ||
+    if (t < sim->net.w.now || action < TL_SIM_CRASH || action > TL_SIM_HEAL_ALL ||
         (a >= sim->nnodes && action != TL_SIM_HEAL_ALL)) {
         return TL_E_INVAL;
     }
@@ -1824,7 +1851,7 @@ int tl_sim_at(tl_sim *sim, uint64_t t, tl_sim_action action, uint32_t a, uint32_
 
 int tl_sim_at_link(tl_sim *sim, uint64_t t, uint32_t from, uint32_t to, const tl_sim_link *l)
 {
-    if (t < sim->now || from >= sim->nnodes || to >= sim->nnodes || l == NULL) {
+    if (t < sim->net.w.now || from >= sim->nnodes || to >= sim->nnodes || l == NULL) {
         return TL_E_INVAL;
     }
     sim_action *x = action_new(sim);
@@ -1841,7 +1868,7 @@ int tl_sim_at_link(tl_sim *sim, uint64_t t, uint32_t from, uint32_t to, const tl
 
 int tl_sim_call_at(tl_sim *sim, uint64_t t, void (*fn)(tl_sim *sim, void *arg), void *arg)
 {
-    if (t < sim->now || fn == NULL) {
+    if (t < sim->net.w.now || fn == NULL) {
         return TL_E_INVAL;
     }
     sim_action *x = action_new(sim);
@@ -1854,13 +1881,13 @@ int tl_sim_call_at(tl_sim *sim, uint64_t t, void (*fn)(tl_sim *sim, void *arg), 
     return action_push(sim, t, x);
 }
 
-uint64_t tl_sim_now(const tl_sim *sim) { return sim->now; }
+uint64_t tl_sim_now(const tl_sim *sim) { return sim->net.w.now; }
 
-uint64_t tl_sim_trace_hash(const tl_sim *sim) { return sim->hash; }
+uint64_t tl_sim_trace_hash(const tl_sim *sim) { return sim->net.w.hash; }
 
 tl_sim_node_state tl_sim_node_state_get(const tl_sim *sim, uint32_t node)
 {
-    return node < sim->nnodes ? sim->nodes[node]->state : TL_SIM_NODE_DEAD;
+    return node < sim->nnodes ? sim->nodes[node]->host.state : TL_SIM_NODE_DEAD;
 }
 
 tl_engine *tl_sim_node_engine(tl_sim *sim, uint32_t node)
@@ -1868,7 +1895,7 @@ tl_engine *tl_sim_node_engine(tl_sim *sim, uint32_t node)
     return node < sim->nnodes ? sim->nodes[node]->engine : NULL;
 }
 
-void tl_sim_get_stats(const tl_sim *sim, tl_sim_stats *out) { *out = sim->stats; }
+void tl_sim_get_stats(const tl_sim *sim, tl_sim_stats *out) { *out = sim->net.w.stats; }
 
 int tl_sim_node_stats_get(const tl_sim *sim, uint32_t node, tl_sim_node_stats *out)
 {
@@ -1876,11 +1903,11 @@ int tl_sim_node_stats_get(const tl_sim *sim, uint32_t node, tl_sim_node_stats *o
         return TL_E_INVAL;
     }
     const sim_node *n = sim->nodes[node];
-    *out = n->st;
-    out->state = n->state;
+    *out = n->host.st;
+    out->state = n->host.state;
     out->sndbuf_bytes = 0;
     out->rcvbuf_bytes = 0;
-    for (const sim_sock *s = n->socks; s; s = s->node_next) {
+    for (const sim_sock *s = n->host.socks; s; s = s->node_next) {
         out->sndbuf_bytes += s->sb.len;
         out->rcvbuf_bytes += sim_sock_available(s);
     }
@@ -1892,7 +1919,7 @@ void tl_sim_destroy(tl_sim *sim)
     if (sim == NULL) {
         return;
     }
-    if (!sim->failed) {
+    if (!sim->net.w.failed) {
         tl_sim_finish(sim);
     }
     /* Services first (their reports are no longer asked for), then engines. */
@@ -1912,22 +1939,22 @@ void tl_sim_destroy(tl_sim *sim)
     }
     /* Drop every reference the queues hold, then the sockets' own. */
     sim_event ev;
-    while (sim_heap_pop(&sim->heap, &ev)) {
+    while (sim_heap_pop(&sim->net.w.heap, &ev)) {
         if (ev.kind == EV_SEGMENT) {
             sim_seg *g = ev.ptr;
-            sim_conn_unref(sim, g->conn);
-            g->next_free = sim->seg_free;
-            sim->seg_free = g;
+            sim_conn_unref(&sim->net, g->conn);
+            g->next_free = sim->net.seg_free;
+            sim->net.seg_free = g;
         } else if (ev.kind == EV_TCP_TIMER) {
-            sim_conn_unref(sim, ev.ptr);
+            sim_conn_unref(&sim->net, ev.ptr);
         }
     }
-    sim_heap_free(&sim->heap);
-    while (sim->flush_head) {
-        sim_sock *s = sim->flush_head;
-        sim->flush_head = s->next_flush;
+    sim_heap_free(&sim->net.w.heap);
+    while (sim->net.flush_head) {
+        sim_sock *s = sim->net.flush_head;
+        sim->net.flush_head = s->next_flush;
         s->in_flush = 0;
-        sim_conn_unref(sim, s->conn);
+        sim_conn_unref(&sim->net, s->conn);
     }
     for (uint32_t i = 0; i < sim->nnodes; i++) {
         sim_node *n = sim->nodes[i];
@@ -1938,8 +1965,8 @@ void tl_sim_destroy(tl_sim *sim)
     }
     for (uint32_t i = 0; i < sim->nnodes; i++) {
         sim_node *n = sim->nodes[i];
-        while (n->socks) {
-            sim_sock *s = n->socks;
+        while (n->host.socks) {
+            sim_sock *s = n->host.socks;
             s->state = TCP_CLOSED;
             s->listener = NULL;
             sim_sock_detach(s);
@@ -1947,9 +1974,9 @@ void tl_sim_destroy(tl_sim *sim)
     }
     for (uint32_t i = 0; i < sim->nnodes; i++) {
         sim_node *n = sim->nodes[i];
-        while (n->listeners) {
-            sim_listener *l = n->listeners;
-            n->listeners = l->next;
+        while (n->host.listeners) {
+            sim_listener *l = n->host.listeners;
+            n->host.listeners = l->next;
             free(l);
         }
         chan_clear(n);
@@ -1963,16 +1990,17 @@ void tl_sim_destroy(tl_sim *sim)
         free(n);
     }
     free(sim->nodes);
-    for (uint32_t i = 0; i < sim->links_n * sim->links_n; i++) {
-        sim_link_free(&sim->links[i]);
+    free(sim->net.hosts);
+    for (uint32_t i = 0; i < sim->net.links_n * sim->net.links_n; i++) {
+        sim_link_free(&sim->net.links[i]);
     }
-    free(sim->links);
+    free(sim->net.links);
     free(sim->svcs);
     while (sim->actions) {
         sim_action *a = sim->actions;
         sim->actions = a->next_all;
         free(a);
     }
-    sim_seg_free_all(sim);
+    sim_seg_free_all(&sim->net);
     free(sim);
 }

@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "prng.h"
 
 uint64_t tl_sim_fnv1a(uint64_t h, const void *data, size_t len)
 {

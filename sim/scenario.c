@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "scenario.h"
+#include "services.h"
+#include "values.h"
 
 #define MAX_TOKENS 64
 #define MAX_FILE   (4u << 20)
@@ -105,164 +107,24 @@ static void tok_copy(const tok *t, char *out, size_t cap)
     out[n] = '\0';
 }
 
-/* ------------------------------------------------------------ values */
+/* ------------------------------------------------------------ values (values.c reads the words) */
 
-int scn_parse_u64(const char *text, size_t len, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (len == 0) {
-        return -1;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] < '0' || text[i] > '9') {
-            return -1;
-        }
-        unsigned d = (unsigned)(text[i] - '0');
-        if (v > (UINT64_MAX - d) / 10) {
-            return -1;
-        }
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
-
-typedef struct {
-    const char *suffix;
-    uint64_t mult;
-} unit;
-
-/* DIGITS[.DIGITS]UNIT exactly, value = number * mult (fraction truncated
- * below 1). unit_required: a bare number is refused. */
-static int parse_with_unit(const char *text, size_t len, const unit *units, int unit_required,
-                           uint64_t bare_mult, uint64_t *out)
-{
-    size_t i = 0;
-    uint64_t ip = 0, fp = 0, fscale = 1;
-    while (i < len && text[i] >= '0' && text[i] <= '9') {
-        unsigned d = (unsigned)(text[i] - '0');
-        if (ip > (UINT64_MAX - d) / 10) {
-            return -1;
-        }
-        ip = ip * 10 + d;
-        i++;
-    }
-    if (i == 0) {
-        return -1;
-    }
-    if (i < len && text[i] == '.') {
-        size_t start = ++i;
-        while (i < len && text[i] >= '0' && text[i] <= '9') {
-            if (fscale < 1000000000000000000ull) {
-                fp = fp * 10 + (uint64_t)(text[i] - '0');
-                fscale *= 10;
-            }
-            i++;
-        }
-        if (i == start) {
-            return -1;
-        }
-    }
-    uint64_t mult = 0;
-    if (i == len) {
-        if (unit_required) {
-            return -1;
-        }
-        mult = bare_mult;
-    } else {
-        for (const unit *u = units; u->suffix; u++) {
-            if (strlen(u->suffix) == len - i && memcmp(u->suffix, text + i, len - i) == 0) {
-                mult = u->mult;
-                break;
-            }
-        }
-        if (mult == 0) {
-            return -1;
-        }
-    }
-    if (ip != 0 && mult > UINT64_MAX / ip) {
-        return -1;
-    }
-    uint64_t v = ip * mult;
-    /* fraction: fp / fscale * mult, exact when it divides */
-    uint64_t frac = 0;
-    if (fp != 0) {
-        if (mult <= UINT64_MAX / fp) {
-            frac = fp * mult / fscale;
-        } else {
-            frac = fp / fscale * mult + (fp % fscale) * (mult / fscale);
-        }
-    }
-    if (v > UINT64_MAX - frac) {
-        return -1;
-    }
-    *out = v + frac;
-    return 0;
-}
-
-static const unit time_units[] = {{"ns", 1},
-                                  {"us", 1000},
-                                  {"ms", 1000000},
-                                  {"s", 1000000000ull},
-                                  {"m", 60000000000ull},
-                                  {"h", 3600000000000ull},
-                                  {NULL, 0}};
-static const unit pct_units[] = {{"%", 10000000ull}, {NULL, 0}};
-static const unit rate_units[] = {{"bit", 1}, {"kbit", 1000}, {"mbit", 1000000}, {"gbit", 1000000000ull},
-                                  {"bps", 8}, {"kbps", 8000}, {"mbps", 8000000}, {"gbps", 8000000000ull},
-                                  {NULL, 0}};
-static const unit size_units[] = {
+static const scn_unit pct_units[] = {{"%", 10000000ull}, {NULL, 0}};
+static const scn_unit rate_units[] = {{"bit", 1}, {"kbit", 1000}, {"mbit", 1000000}, {"gbit", 1000000000ull},
+                                      {"bps", 8}, {"kbps", 8000}, {"mbps", 8000000}, {"gbps", 8000000000ull},
+                                      {NULL, 0}};
+static const scn_unit size_units[] = {
     {"b", 1},           {"k", 1024},         {"kb", 1024},     {"kib", 1024},
     {"m", 1048576},     {"mb", 1048576},     {"mib", 1048576}, {"g", 1073741824},
     {"gb", 1073741824}, {"gib", 1073741824}, {NULL, 0}};
 
-int scn_parse_time(const char *text, size_t len, uint64_t *out)
-{
-    return parse_with_unit(text, len, time_units, 1, 0, out);
-}
-
 static int parse_pct(const char *text, size_t len, uint32_t *ppb)
 {
     uint64_t v;
-    if (parse_with_unit(text, len, pct_units, 1, 0, &v) != 0 || v > TL_SIM_PPB) {
+    if (scn_parse_unit(text, len, pct_units, 1, 0, &v) != 0 || v > TL_SIM_PPB) {
         return -1;
     }
     *ppb = (uint32_t)v;
-    return 0;
-}
-
-int scn_parse_bool(const char *text, size_t len, int *out)
-{
-    static const char *yes[] = {"on", "yes", "true", "1"};
-    static const char *no[] = {"off", "no", "false", "0"};
-    for (size_t i = 0; i < 4; i++) {
-        if (strlen(yes[i]) == len && memcmp(yes[i], text, len) == 0) {
-            *out = 1;
-            return 0;
-        }
-        if (strlen(no[i]) == len && memcmp(no[i], text, len) == 0) {
-            *out = 0;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-int scn_parse_range(const char *text, size_t len, uint64_t *lo, uint64_t *hi)
-{
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (text[i] == '.' && text[i + 1] == '.') {
-            if (scn_parse_u64(text, i, lo) != 0 || scn_parse_u64(text + i + 2, len - i - 2, hi) != 0 ||
-                *lo > *hi) {
-                return -1;
-            }
-            return 0;
-        }
-    }
-    if (scn_parse_u64(text, len, lo) != 0) {
-        return -1;
-    }
-    *hi = *lo;
     return 0;
 }
 
@@ -629,7 +491,7 @@ static int parse_options(parser *ps, size_t i, tl_sim_node_options *opt, uint64_
             }
             break;
         case O_SIZE:
-            if (parse_with_unit(v, vn, size_units, 0, 1, &u) != 0 || u == 0 || u > (1u << 30)) {
+            if (scn_parse_unit(v, vn, size_units, 0, 1, &u) != 0 || u == 0 || u > (1u << 30)) {
                 return perr(ps, &vt, "expected a size such as 65536, 64k or 1m (at most 1g) for %s",
                             opt_keys[k].key);
             }
@@ -856,7 +718,7 @@ static int parse_netem(parser *ps, size_t i, tl_sim_link *l, scn_swarm *sw, int 
             }
         } else if (tok_is(t, "rate")) {
             i++;
-            if (i >= ps->nt || parse_with_unit(ps->t[i].p, ps->t[i].n, rate_units, 1, 0, &u) != 0 || u == 0) {
+            if (i >= ps->nt || scn_parse_unit(ps->t[i].p, ps->t[i].n, rate_units, 1, 0, &u) != 0 || u == 0) {
                 return expected(ps, i, "a rate with a unit (bit, kbit, mbit, gbit, bps, kbps, mbps, gbps)");
             }
             l->rate_bps = u;
@@ -1821,29 +1683,6 @@ static int parse_line(parser *ps)
                     "a directive: seeds, duration, tcp, node, link, service, at, heal, expect or report");
 }
 
-/* Human-readable, rounded to 3 decimals: 61.979ms, 1.438s, 250us, 0s. */
-void scn_format_time(char *out, size_t cap, uint64_t ns)
-{
-    static const struct {
-        uint64_t div;
-        const char *unit;
-    } u[] = {{TL_SIM_NS_PER_S, "s"}, {TL_SIM_NS_PER_MS, "ms"}, {1000, "us"}};
-    for (size_t i = 0; i < 3; i++) {
-        if (ns >= u[i].div) {
-            uint64_t whole = ns / u[i].div;
-            uint64_t milli = (ns % u[i].div) * 1000 / u[i].div;
-            if (milli == 0) {
-                snprintf(out, cap, "%llu%s", (unsigned long long)whole, u[i].unit);
-            } else {
-                snprintf(out, cap, "%llu.%03llu%s", (unsigned long long)whole, (unsigned long long)milli,
-                         u[i].unit);
-            }
-            return;
-        }
-    }
-    snprintf(out, cap, ns ? "%lluns" : "%llus", (unsigned long long)ns);
-}
-
 /* ------------------------------------------------------------ the fault timeline */
 
 /* An error about a line other than the current one (checks after the parse). */
@@ -2340,7 +2179,7 @@ void scn_action_stream(const tl_scenario *scn, size_t i, char *name, size_t cap)
 
 static void w_time(FILE *f, uint64_t ns)
 {
-    static const unit *u = time_units;
+    static const scn_unit *u = scn_time_units;
     for (int i = 5; i > 0; i--) {
         if (ns != 0 && ns % u[i].mult == 0) {
             fprintf(f, "%llu%s", (unsigned long long)(ns / u[i].mult), u[i].suffix);

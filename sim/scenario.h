@@ -1,6 +1,9 @@
 /*
  * Parsed scenarios (internal to sim/): what scenario.c builds from a .scn
- * file and runner.c turns into a network. See docs/scenarios.md.
+ * file, verdict.c judges and runner.c turns into a network. See
+ * docs/scenarios.md. Code outside sim/ includes this header for the value
+ * words and the service kinds too (values.h, services.h); the verdict of a
+ * run is verdict.h.
  */
 #ifndef TOFULAB_SIM_SCENARIO_H
 #define TOFULAB_SIM_SCENARIO_H
@@ -8,68 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "services.h"
 #include "sim.h"
+#include "values.h"
 
 #define SCN_NAME_MAX 32 /* with the terminator */
-
-/* ---- service kinds (services.c) ---- */
-
-enum { SCN_KEY_OK = 0, SCN_KEY_UNKNOWN = -1, SCN_KEY_BAD = -2 };
-
-/* How a key's value is read. */
-typedef enum {
-    SCN_K_ADDR,  /* one address; the field is the pattern's `const char *` */
-    SCN_K_ADDRS, /* addresses separated by commas, repeatable, MAX 8 in all (no field) */
-    SCN_K_TIME,  /* a time with a unit, in [min, max] ns; the field is uint64_t */
-    SCN_K_UINT,  /* a decimal count in [min, max]; the field is any unsigned integer */
-    SCN_K_RANGE, /* N or A..B, B at most max; two fields of the same type (off, off2) */
-    SCN_K_BOOL   /* on/off yes/no true/false 1/0; the field is int */
-} scn_key_type;
-
-/* One key of a service kind: its value goes to the field at `off` (`size`
- * bytes) of the pattern's configuration (patterns/STAR.h) inside the kind's
- * cfg. A bad value: "expected EXPECTED for KEY", EXPECTED being `expected`,
- * followed by max when expected_max. */
-typedef struct {
-    const char *name;
-    scn_key_type type;
-    size_t off, size;
-    size_t off2; /* SCN_K_RANGE: the upper end's field */
-    uint64_t min, max;
-    const char *expected;
-    int expected_max;
-} scn_key;
-
-typedef struct {
-    const char *name;
-    const char *alias;  /* or NULL */
-    const char *keys;   /* for messages: "listen=ADDR[,ADDR...] budget=N" (the table's keys in order) */
-    int listens;        /* its addresses are listen addresses (on its own node) */
-    size_t cfg_size;    /* the cfg scn_service_new allocates */
-    size_t pattern_off; /* where the pattern's configuration is in the cfg */
-    const scn_key *table;
-    size_t ntable;
-    void (*init)(void *cfg);      /* the defaults, or NULL */
-    tl_sim_service_create create; /* arg = the cfg */
-} scn_service_kind;
-
-const scn_service_kind *scn_service_kind_find(const char *name);
-/* The i-th kind, NULL past the last. */
-const scn_service_kind *scn_service_kind_at(size_t i);
-/* "echo, request-response (rr), echo-client" */
-const char *scn_service_kind_list(void);
-
-/* A kind's configuration, with its defaults; NULL without memory. */
-void *scn_service_new(const scn_service_kind *k);
-/* One key=value. SCN_KEY_OK, SCN_KEY_UNKNOWN, or SCN_KEY_BAD with what was
- * expected in `expected`. */
-int scn_service_set(const scn_service_kind *k, void *cfg, const char *key, const char *value, char *expected,
-                    size_t cap);
-/* After all keys: 0, or -1 with what is missing in `expected`. */
-int scn_service_check(const scn_service_kind *k, const void *cfg, char *expected, size_t cap);
-/* Every address the service uses, for the parser's host check. */
-size_t scn_service_addresses(const scn_service_kind *k, const void *cfg, const char **out, size_t max);
-void scn_service_free(const scn_service_kind *k, void *cfg);
 
 /* ---- the scenario ---- */
 
@@ -214,15 +160,6 @@ struct tl_scenario {
     char faults_why[160]; /* "link client -> server loses, corrupts or duplicates" */
 };
 
-/* Value parsers shared by the parser and the service kinds (0 ok, -1 bad). */
-int scn_parse_u64(const char *text, size_t len, uint64_t *out);  /* decimal, no sign */
-int scn_parse_time(const char *text, size_t len, uint64_t *out); /* 1.5s 20ms 30us 100ns 2m 1h */
-int scn_parse_bool(const char *text, size_t len, int *out);      /* on off yes no true false 1 0 */
-int scn_parse_range(const char *text, size_t len, uint64_t *lo, uint64_t *hi); /* N or A..B */
-
-/* A duration for people, rounded to 3 decimals: 61.979ms, 1.438s, 250us, 0s. */
-void scn_format_time(char *out, size_t cap, uint64_t ns);
-
 /* Apply the option keys in mask from src to dst. */
 void scn_apply_options(tl_sim_node_options *dst, const tl_sim_node_options *src, uint64_t mask);
 const char *scn_metric_name(scn_metric m);
@@ -242,58 +179,5 @@ int scn_parse_link_words(const char *text, size_t len, tl_sim_link *out, int *on
 
 /* The netem words of a link (" delay 5ms loss 1%"), as tl_scn_write writes them. */
 void scn_write_link_words(FILE *f, const tl_sim_link *l);
-
-/* Metrics by kind of service (scn_service_metric_group): which counters a
- * service reports, so that an expectation on a node that runs no service
- * reporting that metric is an error at parse time. */
-enum { SCN_MG_CLIENT = 1u, SCN_MG_SERVER = 2u, SCN_MG_HEARTBEAT = 4u };
-unsigned scn_service_metric_group(const scn_service_kind *k);
-
-/* ---- a finished run, as the expectations and the oracles read it ----
- *
- * Whichever host ran the scenario — the simulator (runner.c) or real
- * processes on real sockets (hosts/realrun.c) — it answers these, and
- * scn_verdict checks the expectations, the request accounting, the
- * liveness oracle and the reports, and writes the summary and the JSON,
- * the same way for both. */
-typedef struct scn_host scn_host;
-struct scn_host {
-    void *ctx;
-    void (*service_report)(void *ctx, size_t svc, tl_svc_report *out); /* summed over incarnations */
-    int (*service_done)(void *ctx, size_t svc);
-    void (*node_stats)(void *ctx, size_t node, tl_sim_node_stats *out);
-    void (*net_stats)(void *ctx, tl_sim_stats *out);
-    /* the host's own oracles, checked after the expectations (NULL: none) */
-    void (*checks)(const scn_host *h, const tl_scenario *scn, tl_scn_result *res);
-    /* the summary's first line, and the members of the JSON's "stats" object */
-    void (*summary_head)(void *ctx, FILE *f, uint64_t seed, const tl_scn_result *res);
-    void (*json_stats)(void *ctx, FILE *f, const tl_scn_result *res);
-    FILE *failures; /* optional: a "  FAIL ..." line per failed check (the first is in res too) */
-};
-
-uint64_t scn_actual(const tl_scenario *scn, const scn_host *h, const scn_expect *e);
-int scn_holds(scn_op op, uint64_t a, uint64_t v);
-void scn_value_text(const scn_expect *e, uint64_t v, char *out, size_t cap);
-/* Count a failed check; the first one's text goes to res->first_failure. */
-void scn_fail(const scn_host *h, tl_scn_result *res, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-/* What the liveness phase measures from, taken when the faults end:
- * at_heal[nexpects + nservices] (the `since heal` values, then every
- * service's answered + failed). Returns at_heal. */
-uint64_t *scn_at_heal(const tl_scenario *scn, const scn_host *h, uint64_t *at_heal);
-/* After the run (res->trace_hash, end_ns and stats filled): expectations,
- * h->checks, request accounting, reports, the liveness oracle (when live:
- * the faults ended before the end, at_heal taken then), then the summary
- * and the JSON of opt. TL_OK or TL_E_NOMEM. */
-int scn_verdict(const tl_scenario *scn, uint64_t seed, const scn_host *h, const uint64_t *at_heal, int live,
-                const tl_scn_run_options *opt, tl_scn_result *res, unsigned char *expect_failed);
-
-/* tl_scn_run, and expect_failed[i] (if not NULL, nexpects bytes) = 1 when
- * expectation i did not hold. */
-int scn_run(const tl_scenario *scn, uint64_t seed, const tl_scn_run_options *opt, tl_scn_result *res,
-            unsigned char *expect_failed);
 
 #endif /* TOFULAB_SIM_SCENARIO_H */

@@ -6,7 +6,8 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "sched.h"
+#include "tofulab/wire.h"
 
 static inline int ev_less(const sim_event *a, const sim_event *b)
 {

@@ -20,7 +20,8 @@
 #include "../patterns/pattern_client.h"
 #include "../patterns/pattern_server.h"
 #include "../patterns/request_response.h"
-#include "scenario.h"
+#include "services.h"
+#include "values.h"
 
 #define MAX_LISTEN 8
 

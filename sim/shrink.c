@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scenario.h"
 #include "shrink.h"
+#include "runner.h"
+#include "scenario.h"
+#include "values.h"
 
 typedef struct {
     char **line;

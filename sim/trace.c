@@ -12,30 +12,30 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "trace.h"
 
-#define LINE_ROOM (sizeof(((tl_sim *)0)->line) - 2) /* keep room for '\n' */
+#define LINE_ROOM (sizeof(((sim_world *)0)->line) - 2) /* keep room for '\n' */
 
-void sim_tr_strn(tl_sim *sim, const char *s, size_t n)
+void sim_tr_strn(sim_world *w, const char *s, size_t n)
 {
-    size_t room = LINE_ROOM - sim->line_len;
+    size_t room = LINE_ROOM - w->line_len;
     if (n > room) {
         n = room;
     }
-    memcpy(sim->line + sim->line_len, s, n);
-    sim->line_len += n;
+    memcpy(w->line + w->line_len, s, n);
+    w->line_len += n;
 }
 
-void sim_tr_str(tl_sim *sim, const char *s) { sim_tr_strn(sim, s, strlen(s)); }
+void sim_tr_str(sim_world *w, const char *s) { sim_tr_strn(w, s, strlen(s)); }
 
-void sim_tr_ch(tl_sim *sim, char c)
+void sim_tr_ch(sim_world *w, char c)
 {
-    if (sim->line_len < LINE_ROOM) {
-        sim->line[sim->line_len++] = c;
+    if (w->line_len < LINE_ROOM) {
+        w->line[w->line_len++] = c;
     }
 }
 
-void sim_tr_u64(tl_sim *sim, uint64_t v)
+void sim_tr_u64(sim_world *w, uint64_t v)
 {
     char tmp[24];
     size_t k = sizeof tmp;
@@ -43,10 +43,10 @@ void sim_tr_u64(tl_sim *sim, uint64_t v)
         tmp[--k] = (char)('0' + v % 10);
         v /= 10;
     } while (v != 0);
-    sim_tr_strn(sim, tmp + k, sizeof tmp - k);
+    sim_tr_strn(w, tmp + k, sizeof tmp - k);
 }
 
-static void tr_u64_pad(tl_sim *sim, uint64_t v, int width)
+static void tr_u64_pad(sim_world *w, uint64_t v, int width)
 {
     char tmp[24];
     int k = (int)sizeof tmp;
@@ -56,79 +56,79 @@ static void tr_u64_pad(tl_sim *sim, uint64_t v, int width)
         v /= 10;
         digits++;
     } while (v != 0 || digits < width);
-    sim_tr_strn(sim, tmp + k, sizeof tmp - (size_t)k);
+    sim_tr_strn(w, tmp + k, sizeof tmp - (size_t)k);
 }
 
-void sim_tr_dur(tl_sim *sim, uint64_t ns)
+void sim_tr_dur(sim_world *w, uint64_t ns)
 {
     if (ns != 0 && ns % TL_SIM_NS_PER_S == 0) {
-        sim_tr_u64(sim, ns / TL_SIM_NS_PER_S);
-        sim_tr_ch(sim, 's');
+        sim_tr_u64(w, ns / TL_SIM_NS_PER_S);
+        sim_tr_ch(w, 's');
     } else if (ns != 0 && ns % TL_SIM_NS_PER_MS == 0) {
-        sim_tr_u64(sim, ns / TL_SIM_NS_PER_MS);
-        sim_tr_str(sim, "ms");
+        sim_tr_u64(w, ns / TL_SIM_NS_PER_MS);
+        sim_tr_str(w, "ms");
     } else if (ns != 0 && ns % 1000 == 0) {
-        sim_tr_u64(sim, ns / 1000);
-        sim_tr_str(sim, "us");
+        sim_tr_u64(w, ns / 1000);
+        sim_tr_str(w, "us");
     } else {
-        sim_tr_u64(sim, ns);
-        sim_tr_str(sim, "ns");
+        sim_tr_u64(w, ns);
+        sim_tr_str(w, "ns");
     }
 }
 
-void sim_tr_begin(tl_sim *sim, const sim_node *n, unsigned channel)
+void sim_tr_begin(sim_world *w, const char *who, unsigned channel)
 {
-    sim->line_len = 0;
-    sim_tr_u64(sim, sim->now / TL_SIM_NS_PER_S);
-    sim_tr_ch(sim, '.');
-    tr_u64_pad(sim, sim->now % TL_SIM_NS_PER_S, 9);
-    sim_tr_ch(sim, ' ');
-    sim_tr_str(sim, n ? n->name : "*");
-    sim_tr_str(sim, " ch=");
-    sim_tr_u64(sim, channel);
-    sim_tr_ch(sim, ' ');
+    w->line_len = 0;
+    sim_tr_u64(w, w->now / TL_SIM_NS_PER_S);
+    sim_tr_ch(w, '.');
+    tr_u64_pad(w, w->now % TL_SIM_NS_PER_S, 9);
+    sim_tr_ch(w, ' ');
+    sim_tr_str(w, who ? who : "*");
+    sim_tr_str(w, " ch=");
+    sim_tr_u64(w, channel);
+    sim_tr_ch(w, ' ');
 }
 
-void sim_tr_header(tl_sim *sim, const tl_header *h, int with_status)
+void sim_tr_header(sim_world *w, const tl_header *h, int with_status)
 {
     unsigned op = tl_proto_opcode(h->proto);
     const char *name = tl_opcode_name(op);
     if (name) {
-        sim_tr_str(sim, name);
+        sim_tr_str(w, name);
     } else {
-        sim_tr_str(sim, "op");
-        sim_tr_u64(sim, op);
+        sim_tr_str(w, "op");
+        sim_tr_u64(w, op);
     }
-    sim_tr_str(sim, " id=");
-    sim_tr_u64(sim, h->message_id);
-    sim_tr_str(sim, tl_proto_more(h->proto) ? " more=1 thl=" : " more=0 thl=");
-    sim_tr_u64(sim, h->thl);
-    sim_tr_str(sim, " bl=");
-    sim_tr_u64(sim, h->bl);
+    sim_tr_str(w, " id=");
+    sim_tr_u64(w, h->message_id);
+    sim_tr_str(w, tl_proto_more(h->proto) ? " more=1 thl=" : " more=0 thl=");
+    sim_tr_u64(w, h->thl);
+    sim_tr_str(w, " bl=");
+    sim_tr_u64(w, h->bl);
     if (with_status) {
         if (tl_proto_origin_engine(h->proto)) {
-            sim_tr_str(sim, " origin=engine");
+            sim_tr_str(w, " origin=engine");
         }
         if (h->status != 0) {
-            sim_tr_str(sim, " status=");
-            sim_tr_str(sim, tl_status_name(h->status));
+            sim_tr_str(w, " status=");
+            sim_tr_str(w, tl_status_name(h->status));
         }
     }
 }
 
-void sim_tr_end(tl_sim *sim)
+void sim_tr_end(sim_world *w)
 {
-    sim->line[sim->line_len] = '\n';
-    sim->hash = tl_sim_fnv1a(sim->hash, sim->line, sim->line_len + 1);
-    sim->stats.trace_lines++;
-    if (sim->opt.trace) {
-        fwrite(sim->line, 1, sim->line_len + 1, sim->opt.trace);
+    w->line[w->line_len] = '\n';
+    w->hash = tl_sim_fnv1a(w->hash, w->line, w->line_len + 1);
+    w->stats.trace_lines++;
+    if (w->opt.trace) {
+        fwrite(w->line, 1, w->line_len + 1, w->opt.trace);
     }
-    if (sim->opt.on_trace) {
-        sim->line[sim->line_len] = '\0';
-        sim->opt.on_trace(sim->opt.trace_ctx, sim->line, sim->line_len);
+    if (w->opt.on_trace) {
+        w->line[w->line_len] = '\0';
+        w->opt.on_trace(w->opt.trace_ctx, w->line, w->line_len);
     }
-    sim->line_len = 0;
+    w->line_len = 0;
 }
 
 /* ------------------------------------------------------------------ pcap */
@@ -202,7 +202,7 @@ static uint16_t csum_fold(uint32_t sum)
 void tl_sim_pcap_write(FILE *f, const tl_sim_pcap_packet *g)
 {
     uint8_t pkt[16 + 20 + 28];
-    int syn = (g->flags & SEG_SYN) != 0;
+    int syn = (g->flags & 0x02) != 0; /* SYN (tl_sim_pcap_packet.flags are TCP's) */
     size_t thl = syn ? 28 : 20;
     size_t total = 20 + thl + g->len;
     uint8_t *rec = pkt;
@@ -263,33 +263,4 @@ void tl_sim_pcap_write(FILE *f, const tl_sim_pcap_packet *g)
     if (g->len > 0) {
         fwrite(g->payload, 1, g->len, f);
     }
-}
-
-void sim_pcap_segment(tl_sim *sim, const sim_conn *c, const sim_seg *g, const uint8_t *payload)
-{
-    const sim_sock *src = &c->ep[g->dir];
-    const sim_sock *dst = &c->ep[!g->dir];
-    const sim_node *sn = c->node[g->dir];
-    const sim_node *dn = c->node[!g->dir];
-    int syn = (g->flags & SEG_SYN) != 0;
-    tl_sim_pcap_packet p;
-
-    memset(&p, 0, sizeof p);
-    p.t_ns = sim->now;
-    p.src = sn->addr;
-    p.dst = dn->addr;
-    p.sport = c->port[g->dir];
-    p.dport = c->port[!g->dir];
-    p.seq = (uint32_t)(src->iss + g->seq);
-    p.ack = (g->flags & SEG_ACK) ? (uint32_t)(dst->iss + g->ack) : 0;
-    p.flags = g->flags;
-    uint64_t w = syn ? g->wnd : g->wnd >> src->ws_shift;
-    p.window = (uint16_t)(w > 65535 ? 65535 : w);
-    p.ip_id = ((sim_node *)sn)->ip_id++;
-    p.mss = (uint16_t)(sn->opt.mss > 65535 ? 65535 : sn->opt.mss);
-    p.ws_shift = src->ws_shift;
-    p.payload = payload;
-    p.len = g->len;
-    tl_sim_pcap_write(sim->opt.pcap, &p);
-    sim->stats.pcap_records++;
 }

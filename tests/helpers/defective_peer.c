@@ -39,8 +39,8 @@ typedef struct {
     int done;
     uint16_t channel;
     int bye_sent;
-    int responded; /* DP_HTTP, DP_TLS: the canned answer went out */
-    int orderly;   /* close with FIN, not RST */
+    int responded;   /* DP_HTTP, DP_TLS: the canned answer went out */
+    int orderly;     /* close with FIN, not RST */
     unsigned hellos; /* HelloRequests received (DP_HANG_HELLO2) */
     int hung;        /* DP_HANG_HELLO2: answers nothing more */
     int saw_more;    /* a Request with more came before this frame (DP_WRONG_ID_AFTER_MORE) */
@@ -90,11 +90,26 @@ const char *dp_defect_name(dp_defect d)
     return (unsigned)d < DP_DEFECT_COUNT ? names[d] : "?";
 }
 
-static const char *const dp_keys[DP_DEFECT_COUNT] = {
-    "correct",         "le-header",     "drop-text",      "echo-body",   "wrong-id",
-    "no-bye-response", "close-on-more", "wrong-opcode",   "tofu",        "hang",
-    "flood",           "nagle",         "http",           "tls",         "lose-request",
-    "abort-opcode",    "crash-big-text", "hang-hello2",   "wrong-id-after-more", "bye-closes"};
+static const char *const dp_keys[DP_DEFECT_COUNT] = {"correct",
+                                                     "le-header",
+                                                     "drop-text",
+                                                     "echo-body",
+                                                     "wrong-id",
+                                                     "no-bye-response",
+                                                     "close-on-more",
+                                                     "wrong-opcode",
+                                                     "tofu",
+                                                     "hang",
+                                                     "flood",
+                                                     "nagle",
+                                                     "http",
+                                                     "tls",
+                                                     "lose-request",
+                                                     "abort-opcode",
+                                                     "crash-big-text",
+                                                     "hang-hello2",
+                                                     "wrong-id-after-more",
+                                                     "bye-closes"};
 
 const char *dp_defect_key(dp_defect d) { return (unsigned)d < DP_DEFECT_COUNT ? dp_keys[d] : "?"; }
 

@@ -386,7 +386,6 @@ static void test_fuzz_peer_correct_defective_peer_nothing_found(void **state)
     no_findings("correct", 1, 1000, 0);
 }
 
-
 /* A peer that closes its connection as soon as its ByeResponse is out (as
  * `tofulab serve` does when echoes pile up behind it) while the fuzzer is
  * still writing the case byte by byte: a write then fails with EPIPE, and
@@ -456,7 +455,8 @@ static void test_fuzz_peer_close_after_bye_response_during_write_not_a_finding(v
             fail_msg("replay %d of %d: %s", i + 1, replays, f.detail);
         }
     }
-    print_message("    %d replays of a close after ByeResponse during the case's writes: nothing found\n", replays);
+    print_message("    %d replays of a close after ByeResponse during the case's writes: nothing found\n",
+                  replays);
     dp_server_stop(s);
     env_free(&e);
 }

@@ -577,13 +577,17 @@ static void test_packaging_install_deps_says_what_it_installs(void **state)
     run_install_deps(&r, bin, NULL);
     assert_int_equal(r.exit_code, 0);
     assert_string_equal(r.out, "");
-    assert_string_equal(r.err, "install-deps: installing tshark help2man libmicrohttpd-dev libjansson-dev libclang-rt-19-dev\n");
+    assert_string_equal(
+        r.err,
+        "install-deps: installing tshark help2man libmicrohttpd-dev libjansson-dev libclang-rt-19-dev\n");
     spawn_free(&r);
     log_path = spawn_fmt("%s/apt-get.log", dir);
     log = spawn_read_file(log_path, NULL);
     assert_non_null(log);
-    assert_string_equal(log, "update -qq\ninstall -y -qq --no-install-recommends tshark help2man libmicrohttpd-dev libjansson-dev "
-                             "libclang-rt-19-dev\n");
+    assert_string_equal(
+        log,
+        "update -qq\ninstall -y -qq --no-install-recommends tshark help2man libmicrohttpd-dev libjansson-dev "
+        "libclang-rt-19-dev\n");
     free(log);
     free(log_path);
     keep_or_remove(dir);

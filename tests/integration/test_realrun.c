@@ -1,6 +1,6 @@
 /*
  * Scenarios with real processes (hosts/realrun.h, `tofulab run`): the
- * shipped files of scenarios/real/ pass against a spawned `tofulab serve`
+ * shipped files of scenarios-real/ pass against a spawned `tofulab serve`
  * (the binary named by $TOFULAB, default build/tofulab) and fail, naming
  * the oracle that broke, against a deliberately defective peer — this test
  * binary itself, run as `test_realrun --defective-peer ADDR INCARNATION`: a
@@ -312,9 +312,9 @@ static void test_realrun_shipped_scenarios_pass_against_tofulab_serve(void **sta
     (void)state;
     real_job jobs[3];
     memset(jobs, 0, sizeof jobs);
-    jobs[0].file = "scenarios/real/crash-restart.scn";
-    jobs[1].file = "scenarios/real/pause-resume.scn";
-    jobs[2].file = "scenarios/real/partition-heal.scn";
+    jobs[0].file = "scenarios-real/crash-restart.scn";
+    jobs[1].file = "scenarios-real/pause-resume.scn";
+    jobs[2].file = "scenarios-real/partition-heal.scn";
     run_parallel(jobs, 3);
     for (int i = 0; i < 3; i++) {
         assert_passed(&jobs[i]);
@@ -334,8 +334,8 @@ static void test_realrun_defective_peer_fails_naming_the_liveness_oracle(void **
     snprintf(exec, sizeof exec, "'%s' --defective-peer {addr} {incarnation}", self_path);
     real_job jobs[2];
     memset(jobs, 0, sizeof jobs);
-    jobs[0].file = "scenarios/real/crash-restart.scn";
-    jobs[1].file = "scenarios/real/pause-resume.scn";
+    jobs[0].file = "scenarios-real/crash-restart.scn";
+    jobs[1].file = "scenarios-real/pause-resume.scn";
     jobs[0].exec = jobs[1].exec = exec;
     run_parallel(jobs, 2);
     for (int i = 0; i < 2; i++) {
@@ -363,12 +363,12 @@ static void test_realrun_heartbeat_scenarios_detect_within_the_bound(void **stat
     (void)state;
     real_job jobs[2];
     memset(jobs, 0, sizeof jobs);
-    jobs[0].file = "scenarios/real/silent-death-heartbeat.scn";
+    jobs[0].file = "scenarios-real/silent-death-heartbeat.scn";
     /* heartbeats ten times faster under libfaketime; an ASan build hangs
      * under its preload (ci/check.sh): the normal build is the peer then */
     const char *fb = getenv("TOFULAB_FAKETIME_BIN");
     jobs[1].tofulab = fb != NULL && fb[0] ? fb : NULL;
-    jobs[1].file = "scenarios/real/heartbeat-faketime.scn";
+    jobs[1].file = "scenarios-real/heartbeat-faketime.scn";
     run_parallel(jobs, 2);
     for (int i = 0; i < 2; i++) {
         assert_passed(&jobs[i]);

@@ -3208,7 +3208,6 @@ static void test_engine_send_queue_limit_stops_reading_until_peer_reads(void **s
     pair_free(&net);
 }
 
-
 /* After its ByeResponse the responder never sends again (6.6) but keeps
  * reading; a peer that goes on sending after its ByeRequest has its echoes
  * queued for good. Past max_send_queue the channel would neither read nor

@@ -410,7 +410,7 @@ static void test_sim_scenario_write_every_file_same_trace_hash(void **state)
         tl_scn_seeds(back, &c, &d);
         assert_true(a == c && b == d);
         assert_true(tl_scn_duration(scn) == tl_scn_duration(back));
-        /* scenarios/real/: real processes, written back the same, not simulated */
+        /* scenarios-real/: real processes, written back the same, not simulated */
         assert_true((tl_scn_real_node(scn, NULL) == NULL) == (tl_scn_real_node(back, NULL) == NULL));
         if (tl_scn_real_node(scn, NULL) == NULL && hash_of(scn, a, 0, NULL) != hash_of(back, a, 0, NULL)) {
             fail_msg("%s written back runs differently:\n%s", g.gl_pathv[i], text);
@@ -602,6 +602,41 @@ static void test_sim_sweep_cli_failing_seed_prints_replay_and_exits_1(void **sta
                            "--shard", "2/2",   NULL};
     run_tofulab(&r, shard);
     assert_non_null(strstr(r.out, "shard 2/2: 4 runs\n"));
+    result_free(&r);
+}
+
+/* Files given together may mix in real-process files (scenarios-real/): `sim sweep` skips the
+ * real-process files among the files it is given and names them on stderr
+ * (the simulator's files run); alone they are refused (exit 2, one line). */
+static void test_sim_sweep_cli_real_process_files_skipped_and_named(void **state)
+{
+    (void)state;
+    const char *mixed[] = {"sim",
+                           "sweep",
+                           "scenarios-real/crash-restart.scn",
+                           "scenarios/request-response/basic.scn",
+                           "scenarios-real/pause-resume.scn",
+                           "--seeds",
+                           "1..3",
+                           "--quiet",
+                           NULL};
+    result r;
+    run_tofulab(&r, mixed);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "1 scenario x 3 seeds = 3 runs: 3 passed, 0 failed\n"));
+    assert_non_null(strstr(r.err,
+                           "tofulab: sim sweep: skipped 2 files of real processes (`tofulab run FILE` runs "
+                           "them): scenarios-real/crash-restart.scn scenarios-real/pause-resume.scn\n"));
+    result_free(&r);
+
+    const char *only_real[] = {"sim", "sweep", "scenarios-real/crash-restart.scn",
+                               "scenarios-real/pause-resume.scn", NULL};
+    run_tofulab(&r, only_real);
+    assert_int_equal(r.code, 2);
+    assert_int_equal(count_lines(r.err), 1);
+    assert_non_null(strstr(r.err, "scenarios-real/crash-restart.scn:"));
+    assert_non_null(strstr(r.err, "is a real process"));
+    assert_string_equal(r.out, "");
     result_free(&r);
 }
 
@@ -925,6 +960,7 @@ int main(void)
         cmocka_unit_test(test_sim_sweep_cli_bad_usage_exits_2_one_line),
         cmocka_unit_test(test_sim_sweep_cli_failing_seed_prints_replay_and_exits_1),
         cmocka_unit_test(test_sim_sweep_cli_seeds_beyond_limits_exit_2_naming_limit),
+        cmocka_unit_test(test_sim_sweep_cli_real_process_files_skipped_and_named),
         cmocka_unit_test(test_sim_sweep_cli_plan_runs_each_file_its_seeds),
         cmocka_unit_test(test_sim_sweep_cli_failures_dir_has_check_replay_and_shrunk_scenario),
         cmocka_unit_test(test_sim_sweep_cli_all_passing_exits_0),
