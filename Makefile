@@ -38,6 +38,11 @@ ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
+# SAN=thread: ThreadSanitizer (clang; `make tsan`, ci/tsan.sh).
+ifeq ($(SAN),thread)
+CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
+endif
 
 CORE_SRC  := $(sort $(wildcard engine/core/*.c))
 POSIX_SRC := $(sort $(wildcard engine/posix/*.c))
@@ -122,6 +127,11 @@ test: deps
 # Tests under ASan+UBSan (clang), then under Valgrind memcheck.
 check: deps
 	@sh ci/check.sh
+
+# Tests under ThreadSanitizer (clang; ci/tsan.sh).
+.PHONY: tsan
+tsan: deps
+	@sh ci/tsan.sh
 
 bench: $(BENCH) $(BIN)
 	@$(BENCH)

@@ -1,9 +1,9 @@
 #!/bin/sh
 # make check: the test suite under ASan+UBSan (clang), then under Valgrind
-# memcheck with 0 errors and 0 leaks required. Quiet as make test is (one
-# line per binary, the details of a failure; V=1 prints everything); each
-# pass ends with its total, "asan+ubsan: N passed, N failed" and
-# "valgrind: N passed, N failed".
+# memcheck with 0 errors and 0 leaks required, then under ThreadSanitizer
+# with 0 reports. Quiet as make test is (one line per binary, the details of
+# a failure; V=1 prints everything); each pass ends with its total,
+# "asan+ubsan: N passed, N failed", "valgrind: ..." and "tsan: ...".
 set -u
 cd "$(dirname "$0")/.." || exit 2
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -33,4 +33,18 @@ if step "build" build make --no-print-directory -j"$jobs" tests; then
         --show-leak-kinds=all --errors-for-leak-kinds=all --track-fds=no
 fi
 steps_since "valgrind"
+
+# ThreadSanitizer: the POSIX host's threads (leader/follower receive, the
+# reactor standing by). About 3 minutes here, beside Valgrind's many more;
+# `make tsan` runs this pass alone (ci/tsan.sh).
+echo "== ThreadSanitizer (clang)"
+steps_mark
+if step "build (clang, TSan)" build make --no-print-directory -j"$jobs" CC=clang SAN=thread OPT=-O1 \
+    BUILD=build-tsan tests; then
+    TOFULAB_FAKETIME_BIN="$root/build/tofulab" \
+    TSAN_OPTIONS="halt_on_error=1 abort_on_error=1 second_deadlock_stack=1 report_signal_unsafe=0 handle_segv=0" \
+    TOFULAB_CHECK=tsan TOFULAB="$root/build-tsan/tofulab" \
+        steps_cmocka "$root/build-tsan/tests"
+fi
+steps_since "tsan"
 steps_ok

@@ -251,12 +251,22 @@ static void mark_io(tl_engine *e, channel *ch)
     if (ch->io_queued) {
         return;
     }
-    tl_command c;
-    memset(&c, 0, sizeof c);
-    c.kind = TL_CMD_IO;
-    c.channel = ch->number;
+    /* The most frequent command: its fields written in place (a tl_command
+     * carries an address of several hundred bytes that IO does not use). */
+    if (cmd_reserve(e, e->cmd_count + 1) != TL_OK) {
+        e->stats.alloc_failures++;
+        return;
+    }
+    tl_command *c = &e->cmds[(e->cmd_head + e->cmd_count) % e->cmd_cap];
+    c->kind = TL_CMD_IO;
+    c->channel = ch->number;
+    c->reset = 0;
+    c->listener = 0;
+    e->cmd_count++;
     ch->io_queued = 1;
-    push_command(e, &c);
+    if (e->opt.on_host_work) {
+        e->opt.on_host_work(e->opt.cb_ctx);
+    }
 }
 
 /* -------------------------------------------------------------- channels */
@@ -1261,17 +1271,24 @@ int tl_engine_post(tl_engine *e, uint32_t gid, tl_message **msg, tl_post_out *ou
 int tl_engine_next_command(tl_engine *e, tl_command *out)
 {
     while (e->cmd_count > 0) {
-        tl_command c = e->cmds[e->cmd_head];
+        const tl_command *c = &e->cmds[e->cmd_head];
         e->cmd_head = (e->cmd_head + 1) % e->cmd_cap;
         e->cmd_count--;
-        if (c.kind == TL_CMD_IO) {
-            channel *ch = ch_find(e, c.channel);
+        if (c->kind == TL_CMD_IO) {
+            channel *ch = ch_find(e, c->channel);
             if (ch == NULL) {
                 continue; /* closed since: its CLOSE follows */
             }
             ch->io_queued = 0;
+            /* IO has no address: only its fields are copied out. */
+            out->kind = TL_CMD_IO;
+            out->channel = c->channel;
+            out->reset = 0;
+            out->listener = 0;
+            out->addr.kind = (tl_addr_kind)0;
+            return 1;
         }
-        *out = c;
+        *out = *c;
         return 1;
     }
     return 0;

@@ -1,15 +1,29 @@
 /*
  * The POSIX host (ARCHITECTURE.md 1): the sans-I/O engine core driven by real
- * TCP and Unix stream sockets. One reactor thread per tl_posix owns every
- * socket and an epoll set; one mutex serialises every engine call (the core is
- * not thread-safe); each group has a condition variable on CLOCK_MONOTONIC
- * time for the blocking waitReceive of PROTOCOL.md 6.11.
+ * TCP and Unix stream sockets. One mutex per tl_posix serialises every engine
+ * call (the core is not thread-safe) and every field of the host; each group
+ * has a condition variable on CLOCK_MONOTONIC time for the blocking
+ * waitReceive of PROTOCOL.md 6.11.
  *
- * Commands from the core (engine.h) are executed by the reactor: LISTEN
- * (6.3), CONNECT (6.4, A10), CLOSE (RST through SO_LINGER {1,0}, 6.3/6.13)
- * and IO (interest changed). A channel named by an IO command is marked
- * "dirty"; a dirty channel gets its stashed input re-offered, its output
- * flushed and its epoll interest recomputed from tl_engine_io_state.
+ * Threads (ARCHITECTURE.md, "Threads of the POSIX host"; issue 14): the
+ * sockets are driven by one leader at a time - whoever runs host_poll: settle,
+ * epoll_wait without the mutex, tick, handle the events. An application
+ * thread waiting in tl_posix_wait_receive leads when nobody does, so the
+ * frame it waits for is read and returned on its own thread (no hand-off);
+ * the reactor thread stands by (reactor_cv) and leads when no application
+ * thread does - after POSIX_STANDBY_NS without one, at once when there is
+ * host work and nobody polls (want_poller), or when several wait. A leader
+ * inside epoll_wait is woken through the eventfd, once per kick
+ * (kick_pending), when another thread gives the host work or delivers to the
+ * leader's group (on_deliver).
+ *
+ * Commands from the core (engine.h) are executed by the leader, or by a
+ * posting thread that settles at once: LISTEN (6.3), CONNECT (6.4, A10),
+ * CLOSE (RST through SO_LINGER {1,0}, 6.3/6.13) and IO (interest changed). A
+ * channel named by an IO command is marked "dirty"; a dirty channel gets its
+ * stashed input re-offered, its output flushed (small pieces staged into one
+ * segment, conn_flush) and its epoll interest recomputed from
+ * tl_engine_io_state. TCP sockets have TCP_NODELAY (A24).
  *
  * Limits (docs/serve.md; all off unless tl_posix_options / tl_engine_options
  * set them). Reads take at most tl_io_state.read_max bytes, so what the core
@@ -19,9 +33,8 @@
  * refuse_without_descriptor). The core's on_violation and the refusals are
  * turned into one log line each, naming the connection (describe_fd). The OS
  * reason of a failed listen or connect is kept per channel (record_error).
- * Whoever reworks the receive path (leader/follower, issue 14) keeps: read at
- * most read_max; tick before input so the core dates frames and activity;
- * call the core's callbacks under the one lock as today.
+ * Every leader ticks the core with a fresh clock before input, so the core
+ * dates frames and activity.
  */
 #define _GNU_SOURCE
 
@@ -32,6 +45,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -49,7 +63,9 @@
 
 #define POSIX_CHANNELS          65536u
 #define POSIX_READ_BUF          65536u /* one read() at most this much */
-#define POSIX_IOV_MAX           64     /* gather entries per sendmsg, across queued frames */
+#define POSIX_IOV_MAX           1024   /* gather entries per sendmsg, across queued frames (IOV_MAX) */
+#define POSIX_WBUF              65536u /* staging buffer of a sendmsg's small pieces */
+#define POSIX_COALESCE_SEG      1024u  /* pieces shorter than this are staged */
 #define POSIX_EVENTS            128    /* epoll events per wait */
 #define POSIX_MAX_WAIT_MS       1000   /* epoll_wait never sleeps longer (deadline cap) */
 #define POSIX_READS_PER_EVENT   16     /* fairness: reads per readiness event and channel */
@@ -58,6 +74,8 @@
 #define POSIX_WAKE_TAG          UINT64_MAX /* epoll tag of the eventfd */
 #define POSIX_ERRORS            64         /* failed listens/connects whose OS reason is kept */
 #define POSIX_ACCEPT_BACKOFF_NS 100000000u /* listeners rest this long when no descriptor is left at all */
+#define POSIX_STANDBY_NS        1000000u   /* the reactor stands by this long for an application leader */
+#define POSIX_STANDBY_LEAD_NS   10000000u  /* and looks again this often while one leads */
 
 /* One socket: a connection (client or server side) or a listener. */
 typedef struct posix_conn {
@@ -89,8 +107,15 @@ typedef struct posix_group {
     struct posix_group *next;
 } posix_group;
 
+/* Who drives the sockets (epoll_wait and the events after it): the leader.
+ * An application thread waiting in tl_posix_wait_receive leads when nobody
+ * does, so that its reply is read, delivered and returned on its own thread
+ * (no hand-off); the reactor thread leads when no application thread waits,
+ * or when several do (docs/ARCHITECTURE.md, "Threads of the POSIX host"). */
+typedef enum { LEAD_NONE = 0, LEAD_REACTOR = 1, LEAD_APP = 2 } lead_role;
+
 struct tl_posix {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;     /* the one lock: every engine call and every field below */
     pthread_cond_t idle_cv; /* destroy waits here until no waiter is left */
     tl_engine *eng;
     pthread_t thread;
@@ -100,14 +125,30 @@ struct tl_posix {
     int shutdown;
     int work_pending;             /* on_host_work ran during the current locked call */
     uint64_t posts_since_receive; /* posts since the application last received */
-    uint64_t reactor_wake_at;     /* when the sleeping reactor wakes by itself */
-    unsigned waiters;
+    unsigned waiters;             /* threads inside tl_posix_wait_receive */
+    /* Leader/follower (see lead_role). */
+    lead_role leader;
+    int polling;               /* the leader is inside epoll_wait (without the lock) */
+    uint64_t poll_wake_at;     /* when that epoll_wait returns by itself */
+    uint32_t lead_group;       /* LEAD_APP: the group its thread waits for */
+    int lead_delivered;        /* LEAD_APP: a message was delivered to lead_group this turn */
+    int kick_pending;          /* the eventfd was written and not yet read */
+    int kick_due;              /* the eventfd is to be written when the lock is released */
+    pthread_cond_t reactor_cv; /* the reactor thread stands by here while not leading */
+    int reactor_parked;
+    int reactor_wanted; /* work for the host and nobody polls: the reactor leads at once */
+    int lead_wanted;    /* the one waiting application thread asks the reactor for the lead */
+    uint32_t lead_wanted_group;
+    uint64_t app_left_at; /* when an application thread last stopped leading */
     uint32_t next_gen;
     posix_group *groups;
     posix_conn **conns; /* by channel number */
     uint16_t *dirty;
     size_t ndirty;
-    uint8_t *rbuf; /* the reactor's read buffer */
+    uint8_t *rbuf; /* the leader's read buffer */
+    tl_iov *iov;   /* the leader's gather lists (POSIX_IOV_MAX each) */
+    struct iovec *iovec;
+    uint8_t *wbuf; /* POSIX_WBUF */
     /* Host limits (tl_posix_options, docs/serve.md). */
     tl_posix_options popt;
     tl_posix_host_stats hstats;
@@ -137,14 +178,43 @@ static void wake_reactor(tl_posix *p)
     do {
         r = write(p->wakefd, &one, sizeof one);
     } while (r < 0 && errno == EINTR);
-    /* EAGAIN: the counter is saturated, the reactor is woken anyway. */
+    /* EAGAIN: the counter is saturated, the poller is woken anyway. */
 }
 
-/* Leave an application-side call: write the eventfd after unlocking when the
- * core queued work for the reactor during the call (never from the reactor). */
+/* Under the lock: the host has work (p->work_pending) that whoever drives
+ * the sockets must do. A leader inside epoll_wait is woken through the
+ * eventfd (once: kick_pending stays set until it reads it); with nobody
+ * leading the reactor thread is asked to lead now. Returns 1 when the
+ * caller must write the eventfd (after unlocking). */
+static int want_poller(tl_posix *p)
+{
+    if (p->polling) {
+        if (p->kick_pending) {
+            return 0;
+        }
+        p->kick_pending = 1;
+        return 1;
+    }
+    if (p->leader == LEAD_NONE) {
+        p->reactor_wanted = 1;
+        if (p->reactor_parked) {
+            pthread_cond_signal(&p->reactor_cv);
+        }
+    }
+    /* A leader that is not inside epoll_wait holds the lock: it settles the
+     * work before it polls again. */
+    return 0;
+}
+
+/* Leave an application-side call: the core queued work for the host during
+ * the call; have it done (want_poller). */
 static void unlock_and_kick(tl_posix *p)
 {
-    int kick = p->work_pending;
+    int kick = p->kick_due;
+    p->kick_due = 0;
+    if (p->work_pending && want_poller(p)) {
+        kick = 1;
+    }
     p->work_pending = 0;
     pthread_mutex_unlock(&p->mu);
     if (kick) {
@@ -158,6 +228,16 @@ static void set_linger(int fd, int on)
     lg.l_onoff = on;
     lg.l_linger = 0;
     (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
+/* TCP_NODELAY on every TCP connection (a divergence from tofu, which never
+ * sets it: A24). Frames are written whole, a queue of them in one sendmsg,
+ * so Nagle's algorithm only ever delays a reply behind an unacknowledged
+ * one - by a delayed ACK, 40 ms on Linux. */
+static void set_nodelay(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 static uint64_t random_seed(void)
@@ -214,6 +294,16 @@ static void on_deliver(void *ctx, uint32_t group)
     posix_group *g = group_find(p, group);
     if (g != NULL) {
         pthread_cond_broadcast(&g->cv);
+    }
+    /* Delivered to the group an application leader waits for: it must not
+     * sleep in epoll_wait (or go on sleeping there: woken through the
+     * eventfd when another thread delivered). */
+    if (p->leader == LEAD_APP && p->lead_group == group) {
+        p->lead_delivered = 1;
+        if (p->polling && !p->kick_pending) {
+            p->kick_pending = 1;
+            p->kick_due = 1;
+        }
     }
 }
 
@@ -583,22 +673,46 @@ static void conn_read(tl_posix *p, posix_conn *c)
 /* Write queued frames until the kernel pushes back or nothing is pending. */
 static void conn_flush(tl_posix *p, posix_conn *c)
 {
-    tl_iov iov[POSIX_IOV_MAX];
-    struct iovec v[POSIX_IOV_MAX];
+    tl_iov *iov = p->iov;
+    struct iovec *v = p->iovec;
     while (!c->finished) {
         int n = tl_engine_output(p->eng, c->channel, iov, POSIX_IOV_MAX);
         if (n <= 0) {
             return;
         }
+        /* Small pieces (headers, short bodies) are copied together into one
+         * staging run: the kernel copies a long segment much faster than
+         * many short ones. Large bodies go as they are. The byte stream is
+         * the same; output_done counts it. */
+        size_t staged = 0;
+        int k = 0, run = -1;
         for (int i = 0; i < n; i++) {
-            v[i].iov_base = (void *)(uintptr_t)iov[i].base;
-            v[i].iov_len = iov[i].len;
+            size_t len = iov[i].len;
+            if (len >= POSIX_COALESCE_SEG) {
+                v[k].iov_base = (void *)(uintptr_t)iov[i].base;
+                v[k].iov_len = len;
+                k++;
+                run = -1;
+                continue;
+            }
+            if (staged + len > POSIX_WBUF) {
+                break; /* send what is gathered; the rest next time round */
+            }
+            memcpy(p->wbuf + staged, iov[i].base, len);
+            if (run < 0) {
+                run = k++;
+                v[run].iov_base = p->wbuf + staged;
+                v[run].iov_len = 0;
+            }
+            v[run].iov_len += len;
+            staged += len;
         }
         struct msghdr mh;
         memset(&mh, 0, sizeof mh);
         mh.msg_iov = v;
-        mh.msg_iovlen = (size_t)n;
+        mh.msg_iovlen = (size_t)k;
         ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        p->hstats.write_calls++;
         if (w < 0) {
             if (errno == EINTR) {
                 continue;
@@ -807,6 +921,7 @@ static void do_connect(tl_posix *p, const tl_command *cmd)
             (void)tl_engine_connect_result(p->eng, cmd->channel, TL_STATUS_COMMUNICATION_FAILED, 1);
             return;
         }
+        set_nodelay(fd);
         set_linger(fd, 1);
         rc = connect(fd, res->ai_addr, res->ai_addrlen);
         err = errno;
@@ -989,6 +1104,9 @@ static void on_accept(tl_posix *p, posix_conn *l, uint32_t events)
             continue;
         }
         set_linger(fd, 1); /* 6.3 step 6 */
+        if (l->kind == TL_ADDR_TCP) {
+            set_nodelay(fd);
+        }
         uint16_t ch = 0;
         int rc = tl_engine_accepted(p->eng, l->channel, &ch);
         if (rc != TL_OK) {
@@ -1049,6 +1167,7 @@ static void on_event(tl_posix *p, const struct epoll_event *ev)
         uint64_t v;
         while (read(p->wakefd, &v, sizeof v) < 0 && errno == EINTR) {
         }
+        p->kick_pending = 0; /* read under the lock: the next kick writes again */
         return;
     }
     uint16_t ch = (uint16_t)(ev->data.u64 & 0xFFFFu);
@@ -1077,16 +1196,20 @@ static void on_event(tl_posix *p, const struct epoll_event *ev)
     }
 }
 
-static int wait_timeout_ms(tl_posix *p)
+/* The epoll timeout at now: the host's next deadline (timers, listeners at
+ * rest) or until, whichever comes first; at most POSIX_MAX_WAIT_MS. */
+static int wait_timeout_ms(tl_posix *p, uint64_t now, uint64_t until)
 {
     uint64_t deadline = tl_engine_next_deadline(p->eng);
     if (p->accept_resume_at != 0 && p->accept_resume_at < deadline) {
         deadline = p->accept_resume_at;
     }
+    if (until < deadline) {
+        deadline = until;
+    }
     if (deadline == UINT64_MAX) {
         return POSIX_MAX_WAIT_MS;
     }
-    uint64_t now = now_ns();
     if (deadline <= now) {
         return 0;
     }
@@ -1113,28 +1236,89 @@ static void resume_listeners(tl_posix *p, uint64_t now)
     }
 }
 
+/* One turn of whoever leads (under the lock, which epoll_wait runs without):
+ * settle queued work, wait for events (until the host's next deadline or
+ * until, at most POSIX_MAX_WAIT_MS; now is the caller's current time), then
+ * tick and handle the events. The wake-up eventfd is read in on_event.
+ * Returns the time after the wait (now when it did not wait). */
+static uint64_t host_poll(tl_posix *p, uint64_t now, uint64_t until)
+{
+    struct epoll_event evs[POSIX_EVENTS];
+    p->lead_delivered = 0;
+    reactor_settle(p);
+    p->work_pending = 0; /* the leader settles its own work before sleeping */
+    if (p->lead_delivered) {
+        return now; /* settling delivered what the leading thread waits for */
+    }
+    int timeout_ms = wait_timeout_ms(p, now, until);
+    p->poll_wake_at = now + (uint64_t)timeout_ms * 1000000u;
+    p->polling = 1;
+    pthread_mutex_unlock(&p->mu);
+    int n = epoll_wait(p->epfd, evs, POSIX_EVENTS, timeout_ms);
+    pthread_mutex_lock(&p->mu);
+    p->polling = 0;
+    /* Fresh time before any call that may start a timer (output_done
+     * starts the A3 grace timer from the core's last known time). */
+    now = now_ns();
+    tl_engine_tick(p->eng, now); /* timers (protection options) close channels here */
+    resume_listeners(p, now);
+    for (int i = 0; i < n && !p->shutdown; i++) {
+        on_event(p, &evs[i]);
+        reactor_settle(p);
+    }
+    reactor_settle(p);
+    return now;
+}
+
+/* The reactor thread: it leads whenever no application thread does, except
+ * right after one stopped leading: that thread is usually back within
+ * microseconds (it posts its request and waits again), so the reactor stands
+ * by for POSIX_STANDBY_NS first and takes over only if nobody came back, or
+ * at once when there is host work and nobody polls (want_poller), or when
+ * several application threads wait (they follow it, as in a plain reactor). */
 static void *reactor_main(void *arg)
 {
     tl_posix *p = arg;
-    struct epoll_event evs[POSIX_EVENTS];
     pthread_mutex_lock(&p->mu);
     tl_engine_tick(p->eng, now_ns());
     while (!p->shutdown) {
-        reactor_settle(p);
-        int timeout = wait_timeout_ms(p);
-        p->reactor_wake_at = now_ns() + (uint64_t)timeout * 1000000u;
-        p->work_pending = 0; /* the reactor settles its own work before sleeping */
-        pthread_mutex_unlock(&p->mu);
-        int n = epoll_wait(p->epfd, evs, POSIX_EVENTS, timeout);
-        pthread_mutex_lock(&p->mu);
-        /* Fresh time before any call that may start a timer (output_done
-         * starts the A3 grace timer from the core's last known time). */
         uint64_t now = now_ns();
-        tl_engine_tick(p->eng, now); /* timers (protection options) close channels here */
-        resume_listeners(p, now);
-        for (int i = 0; i < n && !p->shutdown; i++) {
-            on_event(p, &evs[i]);
-            reactor_settle(p);
+        int app_back_soon = p->app_left_at != 0 && now - p->app_left_at < POSIX_STANDBY_NS;
+        if (p->leader == LEAD_APP || (p->leader == LEAD_NONE && !p->reactor_wanted && app_back_soon)) {
+            /* While an application thread leads there is nothing to do: look
+             * again now and then (it may leave and not come back). */
+            uint64_t until =
+                p->leader == LEAD_APP ? now + POSIX_STANDBY_LEAD_NS : p->app_left_at + POSIX_STANDBY_NS;
+            uint64_t deadline = tl_engine_next_deadline(p->eng);
+            struct timespec ts;
+            if (p->leader == LEAD_NONE && deadline < until) {
+                until = deadline; /* a timer is due before the application is expected back */
+            }
+            ts.tv_sec = (time_t)(until / 1000000000ull);
+            ts.tv_nsec = (long)(until % 1000000000ull);
+            p->reactor_parked = 1;
+            p->hstats.reactor_standbys++;
+            (void)pthread_cond_timedwait(&p->reactor_cv, &p->mu, &ts);
+            p->reactor_parked = 0;
+            if (p->leader == LEAD_NONE && tl_engine_next_deadline(p->eng) <= now_ns()) {
+                p->reactor_wanted = 1;
+            }
+            continue;
+        }
+        p->reactor_wanted = 0;
+        p->leader = LEAD_REACTOR;
+        p->hstats.polls_by_reactor++;
+        (void)host_poll(p, now, UINT64_MAX);
+        p->leader = LEAD_NONE;
+        if (p->lead_wanted) {
+            /* The one waiting application thread asked for the lead: hand it
+             * over and stand by. */
+            posix_group *g = group_find(p, p->lead_wanted_group);
+            p->lead_wanted = 0;
+            p->app_left_at = now_ns();
+            if (g != NULL) {
+                pthread_cond_broadcast(&g->cv);
+            }
         }
     }
     pthread_mutex_unlock(&p->mu);
@@ -1161,10 +1345,14 @@ static void posix_free(tl_posix *p)
         close(p->spare_fd);
     }
     pthread_cond_destroy(&p->idle_cv);
+    pthread_cond_destroy(&p->reactor_cv);
     pthread_mutex_destroy(&p->mu);
     free(p->conns);
     free(p->dirty);
     free(p->rbuf);
+    free(p->iov);
+    free(p->iovec);
+    free(p->wbuf);
     free(p);
 }
 
@@ -1196,10 +1384,21 @@ int tl_posix_create_ex(const tl_engine_options *opt, const tl_posix_options *pop
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->idle_cv, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* timed waits on now_ns() deadlines */
+        pthread_cond_init(&p->reactor_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     p->conns = calloc(POSIX_CHANNELS, sizeof *p->conns);
     p->dirty = malloc(POSIX_CHANNELS * sizeof *p->dirty);
     p->rbuf = malloc(POSIX_READ_BUF);
-    if (p->conns == NULL || p->dirty == NULL || p->rbuf == NULL) {
+    p->iov = malloc(POSIX_IOV_MAX * sizeof *p->iov);
+    p->iovec = malloc(POSIX_IOV_MAX * sizeof *p->iovec);
+    p->wbuf = malloc(POSIX_WBUF);
+    if (p->conns == NULL || p->dirty == NULL || p->rbuf == NULL || p->iov == NULL || p->iovec == NULL ||
+        p->wbuf == NULL) {
         posix_free(p);
         return TL_E_NOMEM;
     }
@@ -1260,23 +1459,25 @@ void tl_posix_destroy(tl_posix *p)
     for (posix_group *g = p->groups; g != NULL; g = g->next) {
         pthread_cond_broadcast(&g->cv);
     }
+    pthread_cond_signal(&p->reactor_cv);
     pthread_mutex_unlock(&p->mu);
-    wake_reactor(p);
+    wake_reactor(p); /* whoever is inside epoll_wait, the reactor or an application leader */
     if (p->thread_started) {
         pthread_join(p->thread, NULL);
         p->thread_started = 0;
     }
 
     pthread_mutex_lock(&p->mu);
+    /* Waiters woken above return TL_E_CLOSED; the last one signals. An
+     * application leader is out of epoll_wait before the sockets close. */
+    while (p->waiters > 0) {
+        pthread_cond_wait(&p->idle_cv, &p->mu);
+    }
     /* 6.13: every socket closed with RST; UDS listener paths removed. */
     for (uint32_t ch = 0; ch < POSIX_CHANNELS; ch++) {
         if (p->conns[ch] != NULL) {
             conn_close(p, p->conns[ch], 1);
         }
-    }
-    /* Waiters woken above return TL_E_CLOSED; the last one signals. */
-    while (p->waiters > 0) {
-        pthread_cond_wait(&p->idle_cv, &p->mu);
     }
     pthread_mutex_unlock(&p->mu);
     posix_free(p);
@@ -1379,47 +1580,46 @@ int tl_posix_post(tl_posix *p, uint32_t group, tl_message **msg, tl_post_out *ou
         return TL_E_CLOSED;
     }
     /* The core dates timers it starts at post (A21 connect timeout) from its
-     * last tick: give it the time first. */
-    tl_engine_tick(p->eng, now_ns());
+     * last tick: give it the time first (only those posts start one). */
+    unsigned op = (msg != NULL && *msg != NULL) ? tl_proto_opcode((*msg)->hdr.proto) : 0;
+    if (op == TL_OP_HELLO_REQUEST || op == TL_OP_WELCOME_REQUEST) {
+        tl_engine_tick(p->eng, now_ns());
+    }
     int rc = tl_engine_post(p->eng, group, msg, out);
     if (rc == TL_OK && p->posts_since_receive++ == 0 && p->work_pending) {
+        tl_engine_tick(p->eng, now_ns()); /* output_done may start the A3 grace timer */
         /* The first post after a receive (request/response): do the host's
          * work on this thread, so the frame leaves now instead of after a
          * reactor wake-up. Back-to-back posts (streaming) leave it to the
          * reactor, which batches them into one writev. */
         reactor_settle(p);
-        p->work_pending = tl_engine_next_deadline(p->eng) < p->reactor_wake_at;
+        /* Whoever polls next computes its timeout afresh; a leader inside
+         * epoll_wait is woken only when a timer is now due before it wakes. */
+        p->work_pending = p->polling && tl_engine_next_deadline(p->eng) < p->poll_wake_at;
     }
     unlock_and_kick(p); /* the core queued work for the reactor: wake it */
     return rc;
 }
 
-static void deadline_after(uint64_t timeout_ns, struct timespec *ts)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    uint64_t sec = timeout_ns / 1000000000ull;
-    uint64_t nsec = (uint64_t)ts->tv_nsec + timeout_ns % 1000000000ull;
-    if (nsec >= 1000000000ull) {
-        nsec -= 1000000000ull;
-        sec++;
-    }
-    ts->tv_sec += (time_t)sec;
-    ts->tv_nsec = (long)nsec;
-}
-
+/* Blocking receive (6.11) without a hand-off: while nobody drives the
+ * sockets the waiting thread does (it leads), so the frame it waits for is
+ * read, delivered and returned on this thread; meanwhile frames for other
+ * groups are delivered to their waiters as the reactor would. With another
+ * leader the thread follows: it sleeps on its group's condition variable
+ * until a message is delivered to it, and asks the reactor for the lead when
+ * it is the only thread waiting. */
 int tl_posix_wait_receive(tl_posix *p, uint32_t group, uint64_t timeout_ns, tl_message **out)
 {
-    struct timespec deadline;
     int infinite = timeout_ns == TL_WAIT_INFINITE || timeout_ns / 1000000000ull > (uint64_t)INT32_MAX;
+    uint64_t deadline_ns = UINT64_MAX;
+    uint64_t now = 0; /* read when first needed: a message already waiting costs no clock read */
+    int led = 0;
     int rc;
 
     if (p == NULL || out == NULL) {
         return TL_E_INVAL;
     }
     *out = NULL;
-    if (!infinite && timeout_ns > 0) {
-        deadline_after(timeout_ns, &deadline);
-    }
     pthread_mutex_lock(&p->mu);
     if (p->shutdown) {
         pthread_mutex_unlock(&p->mu);
@@ -1436,9 +1636,52 @@ int tl_posix_wait_receive(tl_posix *p, uint32_t group, uint64_t timeout_ns, tl_m
     }
     g->refs++;
     p->waiters++;
+    now = now_ns();
+    if (!infinite) {
+        deadline_ns = now + timeout_ns;
+    }
     for (;;) {
-        int w =
-            infinite ? pthread_cond_wait(&g->cv, &p->mu) : pthread_cond_timedwait(&g->cv, &p->mu, &deadline);
+        if (p->leader == LEAD_NONE && p->waiters == 1) {
+            /* Lead: drive the sockets on this thread. */
+            p->leader = LEAD_APP;
+            p->lead_group = group;
+            p->hstats.polls_by_application++;
+            led = 1;
+            now = host_poll(p, now, deadline_ns);
+            p->leader = LEAD_NONE;
+        } else {
+            /* Follow. Alone behind the reactor: ask it for the lead (it hands
+             * over after its current turn and broadcasts this group). */
+            int unlocked = 0;
+            if (p->leader == LEAD_REACTOR && p->waiters == 1 && !p->lead_wanted) {
+                p->lead_wanted = 1;
+                p->lead_wanted_group = group;
+                if (p->polling && !p->kick_pending) {
+                    p->kick_pending = 1;
+                    pthread_mutex_unlock(&p->mu);
+                    wake_reactor(p);
+                    pthread_mutex_lock(&p->mu);
+                    unlocked = 1;
+                }
+            } else if (p->leader == LEAD_NONE) {
+                /* Several waiters: the reactor leads for them all. */
+                p->reactor_wanted = 1;
+                if (p->reactor_parked) {
+                    pthread_cond_signal(&p->reactor_cv);
+                }
+            }
+            if (!unlocked) {
+                if (deadline_ns == UINT64_MAX) {
+                    pthread_cond_wait(&g->cv, &p->mu);
+                } else {
+                    struct timespec ts;
+                    ts.tv_sec = (time_t)(deadline_ns / 1000000000ull);
+                    ts.tv_nsec = (long)(deadline_ns % 1000000000ull);
+                    (void)pthread_cond_timedwait(&g->cv, &p->mu, &ts);
+                }
+            }
+            now = now_ns();
+        }
         if (p->shutdown || g->dead) {
             rc = TL_E_CLOSED; /* tofu's ShutdownStarted (6.11, 6.13) */
             break;
@@ -1447,13 +1690,16 @@ int tl_posix_wait_receive(tl_posix *p, uint32_t group, uint64_t timeout_ns, tl_m
         if (rc != TL_E_AGAIN) {
             break;
         }
-        if (w == ETIMEDOUT) {
+        if (deadline_ns != UINT64_MAX && now >= deadline_ns) {
             rc = TL_E_TIMEOUT;
             break;
         }
     }
     if (rc == TL_OK) {
         p->posts_since_receive = 0;
+    }
+    if (led) {
+        p->app_left_at = now;
     }
     g->refs--;
     p->waiters--;
@@ -1467,6 +1713,13 @@ int tl_posix_wait_receive(tl_posix *p, uint32_t group, uint64_t timeout_ns, tl_m
         }
         pthread_mutex_unlock(&p->mu);
         return rc;
+    }
+    if (p->waiters > 0 && p->leader == LEAD_NONE) {
+        /* Others still wait and nobody leads: the reactor does, now. */
+        p->reactor_wanted = 1;
+        if (p->reactor_parked) {
+            pthread_cond_signal(&p->reactor_cv);
+        }
     }
     unlock_and_kick(p);
     return rc;
@@ -1562,4 +1815,16 @@ int tl_posix_peer_name(tl_posix *p, uint16_t channel, char *buf, size_t cap)
     }
     pthread_mutex_unlock(&p->mu);
     return found;
+}
+
+const char *tl_posix_check(tl_posix *p)
+{
+    const char *broken;
+    if (p == NULL) {
+        return "no host";
+    }
+    pthread_mutex_lock(&p->mu);
+    broken = tl_engine_check(p->eng);
+    pthread_mutex_unlock(&p->mu);
+    return broken;
 }

@@ -452,6 +452,8 @@ uint64_t hs_percentile(uint64_t *v, size_t n, double p)
 
 /* ------------------------------------------------------- pipelined load */
 
+#define HS_WINDOW_MAX 64 /* hs_load.window at most (latency bookkeeping) */
+
 typedef struct {
     int fd;
     int hello_done;
@@ -462,6 +464,7 @@ typedef struct {
     uint8_t out[4096];
     size_t out_len, out_off;
     int dead;
+    uint64_t sent_at[HS_WINDOW_MAX]; /* when request id was queued, by id % HS_WINDOW_MAX */
 } hs_client;
 
 #define HS_IN_CAP 65536
@@ -509,6 +512,9 @@ static void load_parse(hs_load *l, hs_client *c)
             }
             c->answered++;
             l->answered++;
+            if (l->lat_ns != NULL && l->lat_count < l->lat_cap) {
+                l->lat_ns[l->lat_count++] = hs_now_ns() - c->sent_at[id % HS_WINDOW_MAX];
+            }
         }
         off += n;
     }
@@ -536,6 +542,7 @@ static void load_fill(hs_load *l, hs_client *c)
             c->sent--;
             break;
         }
+        c->sent_at[(uint64_t)c->sent % HS_WINDOW_MAX] = hs_now_ns();
         c->out_len += (size_t)n;
     }
 }
@@ -550,6 +557,10 @@ int hs_load_run(uint16_t port, hs_load *l)
     l->answered = 0;
     l->errors = 0;
     l->first_error[0] = '\0';
+    l->lat_count = 0;
+    if (l->window > HS_WINDOW_MAX) {
+        l->window = HS_WINDOW_MAX;
+    }
     if (cs == NULL || pf == NULL) {
         free(cs);
         free(pf);

@@ -79,6 +79,11 @@ typedef struct {
     long messages;
     int window;
     int timeout_ms; /* for the whole run */
+    /* optional: each reply's round trip, ns (from the request queued to its
+     * reply parsed), up to lat_cap of them; lat_count gets how many */
+    uint64_t *lat_ns;
+    size_t lat_cap;
+    size_t lat_count;
     /* results */
     long answered; /* replies checked, over all clients */
     long errors;   /* wrong replies, clients lost */

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,15 +46,18 @@ static char self_path[1024];
 
 /* ---- the defective peer (this binary, run by the scenario) ---- */
 
-static dp_server *peer;
+/* Set by the main thread, read by the SIGCONT handler on a connection's
+ * thread: atomic, so the handler sees the server once it is up. */
+static _Atomic(dp_server *) peer;
 
 /* SIGCONT is blocked in every thread but the connections' (defective_peer.c),
  * so the handler runs in the thread that reads the waiting request, first. */
 static void on_cont(int sig)
 {
     (void)sig;
-    if (peer != NULL) {
-        dp_server_lose_next(peer); /* resumed: the next request is lost */
+    dp_server *s = atomic_load(&peer);
+    if (s != NULL) {
+        dp_server_lose_next(s); /* resumed: the next request is lost */
     }
 }
 
@@ -71,13 +75,14 @@ static int defective_peer_main(int argc, char **argv)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_cont;
     sigaction(SIGCONT, &sa, NULL);
-    peer = dp_server_listen(DP_LOSE_REQUEST, argv[2]);
-    if (peer == NULL) {
+    dp_server *s = dp_server_listen(DP_LOSE_REQUEST, argv[2]);
+    atomic_store(&peer, s);
+    if (s == NULL) {
         fprintf(stderr, "defective peer: cannot listen on %s\n", argv[2]);
         return 1;
     }
     if (atoi(argv[3]) > 1) {
-        dp_server_lose_next(peer); /* restarted: the first request is lost */
+        dp_server_lose_next(s); /* restarted: the first request is lost */
     }
     for (;;) { /* until SIGKILL */
         pause();

@@ -246,7 +246,8 @@ typedef struct {
     uint16_t channel;
     int reset;       /* CLOSE */
     int listener;    /* CLOSE: the channel was a listener (UDS: remove the path) */
-    tl_address addr; /* LISTEN, CONNECT, and CLOSE of a listener */
+    tl_address addr; /* LISTEN, CONNECT, and CLOSE of a listener (IO: addr.kind 0, the rest
+                        left as it was) */
 } tl_command;
 
 typedef struct {

@@ -1,6 +1,9 @@
 /*
  * tofulab POSIX host: the engine core on real TCP (IPv4/IPv6) and Unix
- * sockets, one reactor thread with epoll, tofu's thread-safe API (6.11).
+ * sockets with epoll, tofu's thread-safe API (6.11). The thread waiting in
+ * tl_posix_wait_receive drives the sockets itself while no other does
+ * (leader/follower); a reactor thread does when no application thread waits
+ * (docs/ARCHITECTURE.md, "Threads of the POSIX host"). TCP_NODELAY is set.
  * Every function may be called from any thread.
  */
 #ifndef TOFULAB_POSIX_H
@@ -35,7 +38,8 @@ typedef struct {
      * closes for a rule (tl_violation), naming the connection and the rule:
      *   connection 4711 (tcp 127.0.0.1:40112): no HelloRequest within 10 s of
      *   the accept (handshake timeout): closed
-     * Called on the reactor thread (or a posting thread) under the host's
+     * Called on whichever thread drives the sockets (the reactor, a waiting
+     * or a posting application thread) under the host's
      * lock: it must not call into the host. NULL: no lines. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;
@@ -55,9 +59,21 @@ typedef struct {
     uint32_t connections_now;         /* accepted connections open */
     uint32_t connections_peak;
     uint64_t stashed_bytes_now; /* bytes read but not yet taken by the engine (pool empty) */
+    /* Who drove the sockets (docs/ARCHITECTURE.md, "Threads of the POSIX host"):
+     * epoll_wait turns taken by application threads waiting in
+     * tl_posix_wait_receive and by the reactor thread; how often the reactor
+     * stood by while an application thread led; sendmsg calls. */
+    uint64_t polls_by_application;
+    uint64_t polls_by_reactor;
+    uint64_t reactor_standbys;
+    uint64_t write_calls;
 } tl_posix_host_stats;
 
 void tl_posix_host_stats_get(tl_posix *p, tl_posix_host_stats *out);
+
+/* The engine's invariants (tl_engine_check) under the host's lock: NULL when
+ * they hold, else what is broken (a static string). */
+const char *tl_posix_check(tl_posix *p);
 
 /* The operating system's reason a channel's listen or connect failed (e.g.
  * "No such file or directory", "Connection refused", or a resolver's "Name
@@ -79,10 +95,13 @@ void tl_posix_put(tl_posix *p, tl_message **msg);
 int tl_posix_group_create(tl_posix *p, uint32_t *group);
 int tl_posix_group_destroy(tl_posix *p, uint32_t group);
 /* tl_engine_post. A post that follows a receive on this host sends on the
- * calling thread (request/response latency); other posts are left to the
- * reactor, which batches them. */
+ * calling thread (request/response latency); other posts are left to
+ * whoever drives the sockets, which batches them into one sendmsg. */
 int tl_posix_post(tl_posix *p, uint32_t group, tl_message **msg, tl_post_out *out);
 /* Block until the group has a message or timeout_ns passes (0 = poll).
+ * While nobody else drives the sockets, the calling thread does (it reads,
+ * parses and delivers what arrives for every group) until its own message
+ * is there: no other thread wakes to hand it over.
  * TL_OK, TL_E_TIMEOUT, TL_E_NOT_FOUND, or TL_E_CLOSED when the host shuts
  * down or the group is destroyed while waiting (tofu's ShutdownStarted). */
 int tl_posix_wait_receive(tl_posix *p, uint32_t group, uint64_t timeout_ns, tl_message **out);
