@@ -5,9 +5,10 @@
  *
  * Two nodes on the virtual network (sim/): a server running tofu's echo
  * service and a client running the request-response pattern. The input
- * picks the seed, the link (delay, jitter and its distribution, random or
- * burst loss, corruption, duplication, rate), segmentation down to 1-byte
- * segments, random write/read sizes, the workload (count, sizes,
+ * picks the seed, the link (delay, jitter and its distribution, random
+ * loss, Gilbert-Elliott or time-lasting burst loss, corruption,
+ * duplication, rate), segmentation down to 1-byte segments, random
+ * write/read sizes, the workload (count, sizes,
  * concurrency) and up to four timed actions (crash, silent death, pause,
  * resume, restart, listener stop, partition one- or two-way, heal).
  *
@@ -92,6 +93,13 @@ static void sm_plan_read(sm_plan *p, const uint8_t *data, size_t size)
         p->link.ge_p_ppb = (uint32_t)((l2 >> 2) % 11) * 10000000u;
         p->link.ge_r_ppb = 500000000u;
         p->link.ge_bad_loss_ppb = 1000000000u;
+    } else if (l2 & 4) {
+        /* bursts that last a time (`loss burst GOOD BAD`): good 0.5-4 s,
+         * bad 50-200 ms, everything sent in a bad period lost */
+        p->link.loss = TL_SIM_LOSS_BURST;
+        p->link.burst_good_ns = (uint64_t)(1 + ((l2 >> 3) & 7)) * 500 * SM_MS;
+        p->link.burst_bad_ns = (uint64_t)(1 + ((l2 >> 6) & 3)) * 50 * SM_MS;
+        p->link.burst_loss_ppb = 1000000000u;
     }
     if (l3 & 1) {
         p->link.corrupt_ppb = 20000000u; /* 2 % */
@@ -161,6 +169,21 @@ static void sm_plan_read(sm_plan *p, const uint8_t *data, size_t size)
     uint64_t rounds = bytes / window + p->rr.count + 4;
     if (rounds * rtt * 2 > SM_DURATION) {
         p->faults = 1;
+    }
+    /* On a rate-limited link every segment costs 40 bytes of headers: random
+     * segment or write sizes in a small window make segments of a few bytes,
+     * a workload can need ten times the link (found by fuzz_sim: 1 Mbit/s,
+     * a 512-byte window, 30 requests of 8 KiB took 110,000 segments,
+     * tests/regress/sim/rate-tiny-segments). Completion is required when
+     * even full segments fit the link's time in half the horizon, and the
+     * sizes are not random. */
+    if (p->link.rate_bps) {
+        uint64_t seg = p->node.mss < window ? p->node.mss : window;
+        uint64_t wire = 2 * (bytes + (bytes / seg + 1) * 40); /* both ways */
+        if (p->node.segments == TL_SIM_CHOP_RANDOM || p->node.writes == TL_SIM_CHOP_RANDOM ||
+            wire * 8 * 1000000000ull / p->link.rate_bps * 2 > SM_DURATION) {
+            p->faults = 1;
+        }
     }
 }
 
