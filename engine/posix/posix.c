@@ -76,6 +76,7 @@
 #define POSIX_ACCEPT_BACKOFF_NS 100000000u /* listeners rest this long when no descriptor is left at all */
 #define POSIX_STANDBY_NS        1000000u   /* the reactor stands by this long for an application leader */
 #define POSIX_STANDBY_LEAD_NS   10000000u  /* and looks again this often while one leads */
+#define POSIX_POST_BATCH        256u       /* back-to-back posts: the posting thread writes every this many */
 
 /* One socket: a connection (client or server side) or a listener. */
 typedef struct posix_conn {
@@ -90,6 +91,7 @@ typedef struct posix_conn {
     int hup;         /* error/hang-up seen while the engine was not reading */
     int dirty;       /* in the dirty list */
     int registered;  /* in the epoll set */
+    int wblocked;    /* a write was cut short: no room in the kernel until EPOLLOUT */
     uint32_t events; /* registered interest */
     uint16_t port;   /* TCP listener: bound port */
     char *path;      /* UDS listener: path to remove when closed */
@@ -654,6 +656,12 @@ static void conn_read(tl_posix *p, posix_conn *c)
             if (!conn_feed(p, c, p->rbuf, (size_t)r) || (size_t)r < want) {
                 return;
             }
+            if (p->lead_delivered) {
+                /* An application leader got what it waits for: it returns
+                 * and takes the messages while they are in cache; the rest
+                 * waits in the socket (level-triggered: reported again). */
+                return;
+            }
             continue;
         }
         if (r == 0) {
@@ -707,6 +715,10 @@ static void conn_flush(tl_posix *p, posix_conn *c)
             v[run].iov_len += len;
             staged += len;
         }
+        size_t offered = 0;
+        for (int i = 0; i < k; i++) {
+            offered += v[i].iov_len;
+        }
         struct msghdr mh;
         memset(&mh, 0, sizeof mh);
         mh.msg_iov = v;
@@ -719,10 +731,16 @@ static void conn_flush(tl_posix *p, posix_conn *c)
             }
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 conn_finish(p, c, TL_STATUS_SEND_FAILED);
+            } else {
+                c->wblocked = 1;
             }
             return;
         }
         if (w == 0 || tl_engine_output_done(p->eng, c->channel, (size_t)w) != TL_OK) {
+            return;
+        }
+        if ((size_t)w < offered) {
+            c->wblocked = 1; /* the kernel took what it had room for: wait for EPOLLOUT */
             return;
         }
     }
@@ -753,7 +771,7 @@ static void conn_settle(tl_posix *p, posix_conn *c)
     if (c->finished || tl_engine_io_state(p->eng, c->channel, &st) != TL_OK) {
         return;
     }
-    if (st.out_pending > 0) {
+    if (st.out_pending > 0 && !c->wblocked) {
         conn_flush(p, c);
         if (c->finished || tl_engine_io_state(p->eng, c->channel, &st) != TL_OK) {
             return;
@@ -1188,6 +1206,9 @@ static void on_event(tl_posix *p, const struct epoll_event *ev)
         conn_hangup(p, c);
         return;
     }
+    if (ev->events & EPOLLOUT) {
+        c->wblocked = 0;
+    }
     if (ev->events & EPOLLIN) {
         conn_read(p, c);
     }
@@ -1586,12 +1607,18 @@ int tl_posix_post(tl_posix *p, uint32_t group, tl_message **msg, tl_post_out *ou
         tl_engine_tick(p->eng, now_ns());
     }
     int rc = tl_engine_post(p->eng, group, msg, out);
-    if (rc == TL_OK && p->posts_since_receive++ == 0 && p->work_pending) {
+    uint64_t nth = rc == TL_OK ? p->posts_since_receive++ : 1;
+    if (rc == TL_OK && ((nth == 0 && p->work_pending) || nth % POSIX_POST_BATCH == POSIX_POST_BATCH - 1)) {
         tl_engine_tick(p->eng, now_ns()); /* output_done may start the A3 grace timer */
         /* The first post after a receive (request/response): do the host's
          * work on this thread, so the frame leaves now instead of after a
          * reactor wake-up. Back-to-back posts (streaming) leave it to the
-         * reactor, which batches them into one writev. */
+         * reactor, which batches them into one sendmsg - and every
+         * POSIX_POST_BATCH-th of them writes here too: the frames leave
+         * while they are in this thread's cache, the send queue stays short
+         * and its messages are back in the pool for the next get (no
+         * malloc/free churn). A connection whose kernel buffer is full
+         * (wblocked) waits for the leader's EPOLLOUT instead. */
         reactor_settle(p);
         /* Whoever polls next computes its timeout afresh; a leader inside
          * epoll_wait is woken only when a timer is now due before it wakes. */
