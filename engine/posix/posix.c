@@ -62,14 +62,14 @@
 #include <unistd.h>
 
 #define POSIX_CHANNELS          65536u
-#define POSIX_READ_BUF          65536u  /* one read() at most this much */
-#define POSIX_IOV_MAX           1024    /* gather entries per sendmsg, across queued frames (IOV_MAX) */
-#define POSIX_WBUF              65536u  /* staging buffer of a sendmsg's small pieces */
-#define POSIX_COALESCE_SEG      1024u   /* pieces shorter than this are staged */
-#define POSIX_WRITE_MAX         262144u /* bytes gathered for one sendmsg (about a send buffer) */
-#define POSIX_EVENTS            128     /* epoll events per wait */
-#define POSIX_MAX_WAIT_MS       1000    /* epoll_wait never sleeps longer (deadline cap) */
-#define POSIX_READS_PER_EVENT   16      /* fairness: reads per readiness event and channel */
+#define POSIX_READ_BUF          65536u   /* one read() at most this much */
+#define POSIX_IOV_MAX           1024     /* gather entries per sendmsg, across queued frames (IOV_MAX) */
+#define POSIX_WBUF              65536u   /* staging buffer of a sendmsg's small pieces */
+#define POSIX_COALESCE_SEG      1024u    /* pieces shorter than this are staged */
+#define POSIX_WRITE_MAX         1048576u /* bytes gathered for one sendmsg (a loopback send buffer or more) */
+#define POSIX_EVENTS            128      /* epoll events per wait */
+#define POSIX_MAX_WAIT_MS       1000     /* epoll_wait never sleeps longer (deadline cap) */
+#define POSIX_READS_PER_EVENT   16       /* fairness: reads per readiness event and channel */
 #define POSIX_ACCEPTS_PER_EVENT 64
 #define POSIX_LISTEN_BACKLOG    1024       /* 6.3, 6.14 */
 #define POSIX_WAKE_TAG          UINT64_MAX /* epoll tag of the eventfd */
