@@ -23,7 +23,12 @@
  * channel named by an IO command is marked "dirty"; a dirty channel gets its
  * stashed input re-offered, its output flushed (small pieces staged into one
  * segment, conn_flush) and its epoll interest recomputed from
- * tl_engine_io_state. TCP sockets have TCP_NODELAY (A24).
+ * tl_engine_io_state. TCP sockets have TCP_NODELAY (A24). Streams stay short
+ * and warm (ARCHITECTURE.md): every POSIX_POST_BATCH-th back-to-back post
+ * writes on the posting thread, a connection whose write was cut short
+ * (wblocked) waits for EPOLLOUT, one sendmsg gathers at most POSIX_WRITE_MAX
+ * bytes, and an application leader stops reading after the read that
+ * delivered to its group.
  *
  * Limits (docs/serve.md; all off unless tl_posix_options / tl_engine_options
  * set them). Reads take at most tl_io_state.read_max bytes, so what the core
