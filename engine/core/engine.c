@@ -1462,8 +1462,20 @@ static int accept_frame(tl_engine *e, channel *ch, const tl_frame *f)
         e->stats.internal_bits_cleared++;
     }
     m->hdr.proto &= (uint8_t)(TL_PROTO_OPCODE_MASK | TL_PROTO_MORE);
-    if (tl_msg_text_append_raw(m, f->text, f->hdr.thl) != TL_OK ||
-        tl_msg_body_append(m, f->body, f->hdr.bl) != TL_OK) {
+    if (f->hdr.thl == 0 && f->hdr.bl > RX_KEEP_BUFFER && f->body == ch->reader.buf && m->alloc == e->a &&
+        m->body.len == 0) {
+        /* A large body that came in pieces was gathered in the reader's
+         * buffer: the message takes that buffer (same allocator) and the
+         * reader the message's old body buffer - no second copy. */
+        uint8_t *old = m->body.data;
+        size_t old_cap = m->body.cap;
+        m->body.data = ch->reader.buf;
+        m->body.cap = ch->reader.buf_cap;
+        m->body.len = f->hdr.bl;
+        ch->reader.buf = old;
+        ch->reader.buf_cap = old != NULL ? old_cap : 0;
+    } else if (tl_msg_text_append_raw(m, f->text, f->hdr.thl) != TL_OK ||
+               tl_msg_body_append(m, f->body, f->hdr.bl) != TL_OK) {
         pool_put(e, m);
         e->stats.alloc_failures++;
         return TL_E_NOMEM;
@@ -1554,9 +1566,6 @@ int tl_engine_input(tl_engine *e, uint16_t chn, const uint8_t *data, size_t len,
             teardown(e, ch, TL_STATUS_ALLOCATION_FAILED, 0, 1);
             return TL_OK;
         }
-        if (ch->reader.buf_cap > RX_KEEP_BUFFER) {
-            tl_reader_free(&ch->reader); /* between frames: idle channels keep no big buffer */
-        }
         rx_account(e, ch, 0);
         if (tl_proto_opcode(f.hdr.proto) == TL_OP_BYE_RESPONSE) {
             /* The side that receives ByeResponse stops reading and closes (6.8). */
@@ -1568,6 +1577,11 @@ int tl_engine_input(tl_engine *e, uint16_t chn, const uint8_t *data, size_t len,
         if (send_queue_full(e, ch)) {
             break; /* its peer does not read our replies: stop reading too */
         }
+    }
+    if (ch->reader.buf_cap > RX_KEEP_BUFFER && tl_reader_pending(&ch->reader) == 0) {
+        /* Between frames an idle channel keeps no big buffer; input that
+         * ends inside a frame keeps it for the rest of that frame. */
+        tl_reader_free(&ch->reader);
     }
     *consumed = pos;
     if (pos > 0) {
@@ -1600,13 +1614,19 @@ int tl_engine_transport_closed(tl_engine *e, uint16_t chn, tl_status reason)
 
 int tl_engine_output(tl_engine *e, uint16_t chn, tl_iov *iov, int max)
 {
+    return tl_engine_output_bytes(e, chn, iov, max, SIZE_MAX);
+}
+
+int tl_engine_output_bytes(tl_engine *e, uint16_t chn, tl_iov *iov, int max, size_t max_bytes)
+{
     channel *ch = ch_find(e, chn);
     if (ch == NULL || ch->state != ST_OPEN || send_blocked(e, ch)) {
         return 0;
     }
     int n = 0;
     size_t skip = ch->head_written;
-    for (tl_message *m = ch->sendq.head; m != NULL && n < max; m = m->next) {
+    size_t bytes = 0;
+    for (tl_message *m = ch->sendq.head; m != NULL && n < max && bytes < max_bytes; m = m->next) {
         const uint8_t *base[3] = {m->wire_hdr, m->text.data, m->body.data};
         size_t len[3] = {TL_HEADER_SIZE, m->text.len, m->body.len};
         for (int i = 0; i < 3 && n < max; i++) {
@@ -1616,6 +1636,7 @@ int tl_engine_output(tl_engine *e, uint16_t chn, tl_iov *iov, int max)
             }
             iov[n].base = base[i] + skip;
             iov[n].len = len[i] - skip;
+            bytes += iov[n].len;
             skip = 0;
             n++;
         }

@@ -23,7 +23,12 @@
  * channel named by an IO command is marked "dirty"; a dirty channel gets its
  * stashed input re-offered, its output flushed (small pieces staged into one
  * segment, conn_flush) and its epoll interest recomputed from
- * tl_engine_io_state. TCP sockets have TCP_NODELAY (A24).
+ * tl_engine_io_state. TCP sockets have TCP_NODELAY (A24). Streams stay short
+ * and warm (ARCHITECTURE.md): every POSIX_POST_BATCH-th back-to-back post
+ * writes on the posting thread, a connection whose write was cut short
+ * (wblocked) waits for EPOLLOUT, one sendmsg gathers at most POSIX_WRITE_MAX
+ * bytes, and an application leader stops reading after the read that
+ * delivered to its group.
  *
  * Limits (docs/serve.md; all off unless tl_posix_options / tl_engine_options
  * set them). Reads take at most tl_io_state.read_max bytes, so what the core
@@ -62,13 +67,14 @@
 #include <unistd.h>
 
 #define POSIX_CHANNELS          65536u
-#define POSIX_READ_BUF          65536u /* one read() at most this much */
-#define POSIX_IOV_MAX           1024   /* gather entries per sendmsg, across queued frames (IOV_MAX) */
-#define POSIX_WBUF              65536u /* staging buffer of a sendmsg's small pieces */
-#define POSIX_COALESCE_SEG      1024u  /* pieces shorter than this are staged */
-#define POSIX_EVENTS            128    /* epoll events per wait */
-#define POSIX_MAX_WAIT_MS       1000   /* epoll_wait never sleeps longer (deadline cap) */
-#define POSIX_READS_PER_EVENT   16     /* fairness: reads per readiness event and channel */
+#define POSIX_READ_BUF          65536u   /* one read() at most this much */
+#define POSIX_IOV_MAX           1024     /* gather entries per sendmsg, across queued frames (IOV_MAX) */
+#define POSIX_WBUF              65536u   /* staging buffer of a sendmsg's small pieces */
+#define POSIX_COALESCE_SEG      1024u    /* pieces shorter than this are staged */
+#define POSIX_WRITE_MAX         1048576u /* bytes gathered for one sendmsg (a loopback send buffer or more) */
+#define POSIX_EVENTS            128      /* epoll events per wait */
+#define POSIX_MAX_WAIT_MS       1000     /* epoll_wait never sleeps longer (deadline cap) */
+#define POSIX_READS_PER_EVENT   16       /* fairness: reads per readiness event and channel */
 #define POSIX_ACCEPTS_PER_EVENT 64
 #define POSIX_LISTEN_BACKLOG    1024       /* 6.3, 6.14 */
 #define POSIX_WAKE_TAG          UINT64_MAX /* epoll tag of the eventfd */
@@ -76,6 +82,7 @@
 #define POSIX_ACCEPT_BACKOFF_NS 100000000u /* listeners rest this long when no descriptor is left at all */
 #define POSIX_STANDBY_NS        1000000u   /* the reactor stands by this long for an application leader */
 #define POSIX_STANDBY_LEAD_NS   10000000u  /* and looks again this often while one leads */
+#define POSIX_POST_BATCH        256u       /* back-to-back posts: the posting thread writes every this many */
 
 /* One socket: a connection (client or server side) or a listener. */
 typedef struct posix_conn {
@@ -90,6 +97,7 @@ typedef struct posix_conn {
     int hup;         /* error/hang-up seen while the engine was not reading */
     int dirty;       /* in the dirty list */
     int registered;  /* in the epoll set */
+    int wblocked;    /* a write was cut short: no room in the kernel until EPOLLOUT */
     uint32_t events; /* registered interest */
     uint16_t port;   /* TCP listener: bound port */
     char *path;      /* UDS listener: path to remove when closed */
@@ -654,6 +662,12 @@ static void conn_read(tl_posix *p, posix_conn *c)
             if (!conn_feed(p, c, p->rbuf, (size_t)r) || (size_t)r < want) {
                 return;
             }
+            if (p->lead_delivered) {
+                /* An application leader got what it waits for: it returns
+                 * and takes the messages while they are in cache; the rest
+                 * waits in the socket (level-triggered: reported again). */
+                return;
+            }
             continue;
         }
         if (r == 0) {
@@ -676,7 +690,7 @@ static void conn_flush(tl_posix *p, posix_conn *c)
     tl_iov *iov = p->iov;
     struct iovec *v = p->iovec;
     while (!c->finished) {
-        int n = tl_engine_output(p->eng, c->channel, iov, POSIX_IOV_MAX);
+        int n = tl_engine_output_bytes(p->eng, c->channel, iov, POSIX_IOV_MAX, POSIX_WRITE_MAX);
         if (n <= 0) {
             return;
         }
@@ -707,6 +721,10 @@ static void conn_flush(tl_posix *p, posix_conn *c)
             v[run].iov_len += len;
             staged += len;
         }
+        size_t offered = 0;
+        for (int i = 0; i < k; i++) {
+            offered += v[i].iov_len;
+        }
         struct msghdr mh;
         memset(&mh, 0, sizeof mh);
         mh.msg_iov = v;
@@ -719,10 +737,16 @@ static void conn_flush(tl_posix *p, posix_conn *c)
             }
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 conn_finish(p, c, TL_STATUS_SEND_FAILED);
+            } else {
+                c->wblocked = 1;
             }
             return;
         }
         if (w == 0 || tl_engine_output_done(p->eng, c->channel, (size_t)w) != TL_OK) {
+            return;
+        }
+        if ((size_t)w < offered) {
+            c->wblocked = 1; /* the kernel took what it had room for: wait for EPOLLOUT */
             return;
         }
     }
@@ -753,7 +777,7 @@ static void conn_settle(tl_posix *p, posix_conn *c)
     if (c->finished || tl_engine_io_state(p->eng, c->channel, &st) != TL_OK) {
         return;
     }
-    if (st.out_pending > 0) {
+    if (st.out_pending > 0 && !c->wblocked) {
         conn_flush(p, c);
         if (c->finished || tl_engine_io_state(p->eng, c->channel, &st) != TL_OK) {
             return;
@@ -1188,6 +1212,9 @@ static void on_event(tl_posix *p, const struct epoll_event *ev)
         conn_hangup(p, c);
         return;
     }
+    if (ev->events & EPOLLOUT) {
+        c->wblocked = 0;
+    }
     if (ev->events & EPOLLIN) {
         conn_read(p, c);
     }
@@ -1586,12 +1613,18 @@ int tl_posix_post(tl_posix *p, uint32_t group, tl_message **msg, tl_post_out *ou
         tl_engine_tick(p->eng, now_ns());
     }
     int rc = tl_engine_post(p->eng, group, msg, out);
-    if (rc == TL_OK && p->posts_since_receive++ == 0 && p->work_pending) {
+    uint64_t nth = rc == TL_OK ? p->posts_since_receive++ : 1;
+    if (rc == TL_OK && ((nth == 0 && p->work_pending) || nth % POSIX_POST_BATCH == POSIX_POST_BATCH - 1)) {
         tl_engine_tick(p->eng, now_ns()); /* output_done may start the A3 grace timer */
         /* The first post after a receive (request/response): do the host's
          * work on this thread, so the frame leaves now instead of after a
          * reactor wake-up. Back-to-back posts (streaming) leave it to the
-         * reactor, which batches them into one writev. */
+         * reactor, which batches them into one sendmsg - and every
+         * POSIX_POST_BATCH-th of them writes here too: the frames leave
+         * while they are in this thread's cache, the send queue stays short
+         * and its messages are back in the pool for the next get (no
+         * malloc/free churn). A connection whose kernel buffer is full
+         * (wblocked) waits for the leader's EPOLLOUT instead. */
         reactor_settle(p);
         /* Whoever polls next computes its timeout afresh; a leader inside
          * epoll_wait is woken only when a timer is now due before it wakes. */

@@ -354,9 +354,10 @@ static void *engine_server_loop(void *arg)
         } else if (op == TL_OP_BYE_REQUEST) {
             tl_msg_set_opcode(m, TL_OP_BYE_RESPONSE);
             tl_posix_post(s->p, s->group, &m, NULL);
-            if (!s->echo) {
-                break;
-            }
+            /* The client closes after the ByeResponse: the loop is done
+             * (waiting on would only time out, 5 s a run). */
+            tl_posix_put(s->p, &m);
+            break;
         }
         tl_posix_put(s->p, &m);
         if (!s->echo && s->got >= s->count) {

@@ -620,6 +620,73 @@ static void test_engine_bye_grace_timer_closes_responder(void **state)
 
 /* ================================================= 6.9: local abort (A2) */
 
+/* tl_engine_output_bytes stops gathering after the frame in which the entries
+ * reach max_bytes; nothing is lost or reordered by it. */
+static void test_engine_output_bytes_cap_stops_after_frame_rest_follows(void **state)
+{
+    (void)state;
+    pair_init(&net, 2, NULL);
+    uint16_t cc, sc;
+    pair_handshake(&net, ADDR, &cc, &sc);
+    pair_set_stalled(&net, 0, cc, 1);
+    uint64_t a = pair_send(&net, 0, TL_OP_SIGNAL, cc, 0, "first-body");
+    uint64_t b = pair_send(&net, 0, TL_OP_SIGNAL, cc, 0, "second");
+    tl_iov iov[8];
+    int all = tl_engine_output(E(0), cc, iov, 8);
+    assert_int_equal(all, 4); /* two frames: header and body each */
+    int n = tl_engine_output_bytes(E(0), cc, iov, 8, 20);
+    assert_int_equal(n, 2); /* 16 + 10 bytes: the first frame only */
+    assert_int_equal(iov[0].len, TL_HEADER_SIZE);
+    assert_int_equal(iov[1].len, 10);
+    assert_memory_equal(iov[1].base, "first-body", 10);
+    assert_int_equal(tl_engine_output_bytes(E(0), cc, iov, 8, 1), 2);  /* at least one frame */
+    assert_int_equal(tl_engine_output_bytes(E(0), cc, iov, 8, 27), 4); /* 26 < 27: the next frame too */
+    assert_memory_equal(iov[3].base, "second", 6);
+    assert_int_equal(tl_engine_output_bytes(E(0), cc, iov, 8, 0), 0); /* nothing asked, nothing given */
+    pair_set_stalled(&net, 0, cc, 0);
+    pair_run(&net);
+    tl_message *m = pair_expect(&net, 1, TL_OP_SIGNAL, 0, TL_STATUS_SUCCESS, sc, (int64_t)a);
+    assert_body(m, "first-body");
+    pair_put(&net, 1, &m);
+    m = pair_expect(&net, 1, TL_OP_SIGNAL, 0, TL_STATUS_SUCCESS, sc, (int64_t)b);
+    assert_body(m, "second");
+    pair_put(&net, 1, &m);
+    pair_free(&net);
+}
+
+/* Large bodies that arrive in pieces are gathered in the reader's buffer and
+ * handed to the message without a second copy: each arrives whole and
+ * intact, one after another, also when the pooled message had a big buffer. */
+static void test_engine_large_body_in_pieces_delivered_intact(void **state)
+{
+    (void)state;
+    static char big[3][20001];
+    pair_init(&net, 2, NULL);
+    uint16_t cc, sc;
+    pair_handshake(&net, ADDR, &cc, &sc);
+    pair_set_chunk(&net, PAIR_CHUNK_FIXED, 777, 0);
+    for (int k = 0; k < 3; k++) {
+        size_t len = k == 1 ? 5000 : 20000;
+        for (size_t i = 0; i < len; i++) {
+            big[k][i] = (char)('a' + (i * 7 + (size_t)k) % 26);
+        }
+        big[k][len] = '\0';
+    }
+    for (int round = 0; round < 2; round++) {
+        uint64_t id[3];
+        for (int k = 0; k < 3; k++) {
+            id[k] = pair_send(&net, 0, TL_OP_SIGNAL, cc, 0, big[k]);
+        }
+        pair_run(&net);
+        for (int k = 0; k < 3; k++) {
+            tl_message *m = pair_expect(&net, 1, TL_OP_SIGNAL, 0, TL_STATUS_SUCCESS, sc, (int64_t)id[k]);
+            assert_body(m, big[k]);
+            pair_put(&net, 1, &m); /* back to the pool with its big body buffer */
+        }
+    }
+    pair_free(&net);
+}
+
 static void test_engine_local_abort_bye_signal_returned_nothing_transmitted(void **state)
 {
     (void)state;
@@ -3449,6 +3516,8 @@ int main(void)
         cmocka_unit_test(test_engine_bye_simultaneous_requests_strict_bye_completes),
         cmocka_unit_test(test_engine_bye_strict_nothing_sent_after_bye_response),
         cmocka_unit_test(test_engine_bye_grace_timer_closes_responder),
+        cmocka_unit_test(test_engine_output_bytes_cap_stops_after_frame_rest_follows),
+        cmocka_unit_test(test_engine_large_body_in_pieces_delivered_intact),
         cmocka_unit_test(test_engine_local_abort_bye_signal_returned_nothing_transmitted),
         cmocka_unit_test(test_engine_pool_empty_one_signal_per_episode),
         cmocka_unit_test(test_engine_pool_empty_each_starving_channel_signalled),

@@ -298,6 +298,11 @@ int tl_engine_transport_closed(tl_engine *e, uint16_t channel, tl_status reason)
 /* Gather list of bytes to send on a channel, across queued frames (for writev),
  * up to max entries. Returns the number of entries (0 = nothing to send). */
 int tl_engine_output(tl_engine *e, uint16_t channel, tl_iov *iov, int max);
+/* The same, stopping after the frame in which the entries reach max_bytes
+ * (so at least one frame when max_bytes > 0; none for 0): a host that writes
+ * at most about that much at a time (a socket's send buffer) does not gather
+ * a long queue it cannot send. */
+int tl_engine_output_bytes(tl_engine *e, uint16_t channel, tl_iov *iov, int max, size_t max_bytes);
 /* n bytes of that output were written; n must not pass what
  * tl_engine_output offered (TL_E_INVAL, and nothing changes). */
 int tl_engine_output_done(tl_engine *e, uint16_t channel, size_t n);
