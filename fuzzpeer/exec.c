@@ -122,15 +122,17 @@ static const char *op_name(unsigned op)
  * ignores and the reference server echoes, a ByeSignal tofu echoes and the
  * reference server does not) make more than one reading possible, so the
  * matcher keeps every position consistent with the replies seen (a small
- * NFA over the predictions). */
-#define MAX_STATES 16
+ * NFA over the predictions). A position is an index 0..n, so n + 1 slots hold
+ * every reading: none is ever dropped (16 fixed slots once dropped the right
+ * reading after 16 optional frames in a row, and a correct peer was reported). */
 
 typedef struct {
     const fp_ctx *x;
     fp_lane *l;
     const fp_model *m;
     fp_outcome *o;
-    size_t states[MAX_STATES]; /* index of the first prediction not yet answered */
+    size_t *states; /* index of the first prediction not yet answered, per reading */
+    size_t *next;   /* scratch for the next set; both hold m->n + 1 */
     size_t nstates;
     size_t first_unchecked; /* index of the first FP_P_UNCHECKED frame, or m->n */
     int have_channel;
@@ -204,6 +206,7 @@ static const fp_pred *first_pending(const match_state *st)
     return best;
 }
 
+/* v holds distinct indexes 0..n of the model, so it never outgrows n + 1. */
 static void add_state(size_t *v, size_t *n, size_t s)
 {
     size_t i;
@@ -213,9 +216,7 @@ static void add_state(size_t *v, size_t *n, size_t s)
             return;
         }
     }
-    if (*n < MAX_STATES) {
-        v[(*n)++] = s;
-    }
+    v[(*n)++] = s;
 }
 
 static void on_reply(match_state *st, const tl_frame *f)
@@ -223,7 +224,7 @@ static void on_reply(match_state *st, const tl_frame *f)
     const fp_model *m = st->m;
     const tl_header *r = &f->hdr;
     fp_outcome *o = st->o;
-    size_t next[MAX_STATES], nnext = 0, i;
+    size_t *next = st->next, nnext = 0, i;
     uint8_t sig_byte;
 
     /* The reply pattern (AFLNet's response codes): op, flags, size class. */
@@ -402,6 +403,12 @@ int fp_exec_case(const fp_ctx *x, fp_lane *l, const fp_case *c, const fp_model *
     st.m = m;
     st.o = o;
     st.t0 = tlc_now_us();
+    st.states = malloc(2 * (m->n + 1) * sizeof *st.states);
+    if (st.states == NULL) {
+        o->connect_err = ENOMEM;
+        return 0;
+    }
+    st.next = st.states + m->n + 1;
     st.nstates = 1;
     st.states[0] = 0;
     o->pattern = 0;
@@ -411,6 +418,7 @@ int fp_exec_case(const fp_ctx *x, fp_lane *l, const fp_case *c, const fp_model *
     fd = fp_connect(x, tlc_now_us() + (uint64_t)x->opt.liveness_ms * 1000u, &err);
     if (fd < 0) {
         o->connect_err = err ? err : EIO;
+        free(st.states);
         return 0;
     }
     tl_reader_reset(&l->reader);
@@ -577,6 +585,7 @@ int fp_exec_case(const fp_ctx *x, fp_lane *l, const fp_case *c, const fp_model *
 
         o->pattern |= (ended << 48) | (count << 51) | (slow << 54);
     }
+    free(st.states);
     return 0;
 }
 

@@ -455,6 +455,65 @@ static void test_fuzz_peer_close_after_bye_response_during_write_not_a_finding(v
     dp_server_stop(s);
     env_free(&e);
 }
+/* Seventeen frames with the origin bit (tofu ignores them, the reference
+ * engine clears the bit and echoes them: each reply optional), then the same
+ * Request without it and a Signal. A correct peer that ignores the seventeen
+ * answers two frames; the matcher must keep the reading in which the first
+ * reply is the last Request's echo (it once kept 16 readings and dropped that
+ * one: the correct peer was reported, found by the test above). */
+static void test_fuzz_peer_many_optional_replies_in_a_row_not_a_finding(void **state)
+{
+    tl_fuzzpeer_options o;
+    tl_fuzzpeer_finding f;
+    char err[600] = "", addr[300], file[300];
+    static uint8_t bytes[4096];
+    const uint8_t body[2] = {0, 2};
+    size_t len = 0;
+    env e;
+    int n, failed = 0;
+
+    (void)state;
+    env_init(&e, NULL);
+    dp_server *s = dp_server_start(DP_CORRECT, e.sock, addr, sizeof addr);
+    assert_non_null(s);
+    for (int i = 0; i < 18; i++) {
+        tl_header h = {0x3A00, (uint8_t)(TL_OP_REQUEST | (i < 17 ? TL_PROTO_ORIGIN : 0u)),
+                       0,      0x032B1A000000C000ull,
+                       0,      0};
+        n = tl_frame_encode(&h, NULL, 0, body, sizeof body, bytes + len, sizeof bytes - len);
+        assert_true(n > 0);
+        len += (size_t)n;
+    }
+    {
+        tl_header h = {0x1A2B, TL_OP_SIGNAL, 32, 9, 0, 0};
+        n = tl_frame_encode(&h, NULL, 0, NULL, 0, bytes + len, sizeof bytes - len);
+        assert_true(n > 0);
+        len += (size_t)n;
+    }
+    snprintf(file, sizeof file, "%s/conn-1.bin", e.dir);
+    {
+        FILE *fb = fopen(file, "wb");
+
+        assert_non_null(fb);
+        assert_int_equal(fwrite(bytes, 1, len, fb), len);
+        fclose(fb);
+    }
+    options(&e, &o);
+    o.spawn = NULL;
+    o.hang_ms = 5000u * scale();
+    {
+        const char *files[1] = {file};
+
+        memset(&f, 0, sizeof f);
+        assert_int_equal(tl_fuzzpeer_replay(&o, files, 1, &failed, &f, err, sizeof err), TL_OK);
+    }
+    dp_server_stop(s);
+    if (failed) {
+        fail_msg("a correct peer was reported: %s", f.detail);
+    }
+    env_free(&e);
+}
+
 /* --no-echo: a peer that does not run EchoService is judged on crashes,
  * liveness and HelloResponses only: a reply body that is not the header copy
  * (an echo-only defect) goes unreported, while a peer that stops answering
@@ -757,6 +816,7 @@ int main(void)
         cmocka_unit_test(test_fuzz_peer_serve_running_nothing_found),
         cmocka_unit_test(test_fuzz_peer_correct_defective_peer_nothing_found),
         cmocka_unit_test(test_fuzz_peer_close_after_bye_response_during_write_not_a_finding),
+        cmocka_unit_test(test_fuzz_peer_many_optional_replies_in_a_row_not_a_finding),
         cmocka_unit_test(test_fuzz_peer_no_echo_judges_hello_only),
         cmocka_unit_test(test_fuzz_peer_cli_bad_input_exits_2_naming_what_and_where),
         cmocka_unit_test(test_fuzz_peer_cli_help_documents_every_option),
