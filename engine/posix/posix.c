@@ -82,7 +82,7 @@
 #define POSIX_ACCEPT_BACKOFF_NS 100000000u /* listeners rest this long when no descriptor is left at all */
 #define POSIX_STANDBY_NS        1000000u   /* the reactor stands by this long for an application leader */
 #define POSIX_STANDBY_LEAD_NS   10000000u  /* and looks again this often while one leads */
-#define POSIX_POST_BATCH        256u       /* back-to-back posts: the posting thread writes every this many */
+#define POSIX_POST_BATCH        128u       /* back-to-back posts: the posting thread writes every this many */
 
 /* One socket: a connection (client or server side) or a listener. */
 typedef struct posix_conn {
