@@ -82,7 +82,7 @@
 #define POSIX_ACCEPT_BACKOFF_NS 100000000u /* listeners rest this long when no descriptor is left at all */
 #define POSIX_STANDBY_NS        1000000u   /* the reactor stands by this long for an application leader */
 #define POSIX_STANDBY_LEAD_NS   10000000u  /* and looks again this often while one leads */
-#define POSIX_POST_BATCH        256u       /* back-to-back posts: the posting thread writes every this many */
+#define POSIX_POST_BATCH        128u       /* back-to-back posts: the posting thread writes every this many */
 
 /* One socket: a connection (client or server side) or a listener. */
 typedef struct posix_conn {
@@ -140,6 +140,7 @@ struct tl_posix {
     uint64_t poll_wake_at;     /* when that epoll_wait returns by itself */
     uint32_t lead_group;       /* LEAD_APP: the group its thread waits for */
     int lead_delivered;        /* LEAD_APP: a message was delivered to lead_group this turn */
+    int flush_held;            /* tl_posix_post left a reply queued (see there) */
     int kick_pending;          /* the eventfd was written and not yet read */
     int kick_due;              /* the eventfd is to be written when the lock is released */
     pthread_cond_t reactor_cv; /* the reactor thread stands by here while not leading */
@@ -1031,6 +1032,7 @@ static void do_command(tl_posix *p, const tl_command *cmd)
 static void reactor_settle(tl_posix *p)
 {
     tl_command cmd;
+    p->flush_held = 0;
     for (;;) {
         while (tl_engine_next_command(p->eng, &cmd)) {
             do_command(p, &cmd);
@@ -1327,8 +1329,8 @@ static void *reactor_main(void *arg)
             p->hstats.reactor_standbys++;
             (void)pthread_cond_timedwait(&p->reactor_cv, &p->mu, &ts);
             p->reactor_parked = 0;
-            if (p->leader == LEAD_NONE && tl_engine_next_deadline(p->eng) <= now_ns()) {
-                p->reactor_wanted = 1;
+            if (p->leader == LEAD_NONE && (p->flush_held || tl_engine_next_deadline(p->eng) <= now_ns())) {
+                p->reactor_wanted = 1; /* a timer is due, or replies held by tl_posix_post wait */
             }
             continue;
         }
@@ -1614,7 +1616,20 @@ int tl_posix_post(tl_posix *p, uint32_t group, tl_message **msg, tl_post_out *ou
     }
     int rc = tl_engine_post(p->eng, group, msg, out);
     uint64_t nth = rc == TL_OK ? p->posts_since_receive++ : 1;
-    if (rc == TL_OK && ((nth == 0 && p->work_pending) || nth % POSIX_POST_BATCH == POSIX_POST_BATCH - 1)) {
+    int data = op == TL_OP_REQUEST || op == TL_OP_RESPONSE || op == TL_OP_SIGNAL;
+    if (rc == TL_OK && data && nth == 0 && p->work_pending && p->leader == LEAD_NONE &&
+        tl_engine_pending(p->eng, group) > 0) {
+        /* A reply while its group has more received messages waiting: the
+         * application is back at once for the next one and posts again; the
+         * frames leave together with the last reply's (one write). Nobody
+         * leads, so nobody is woken for it: the next post after the group's
+         * last message, any wait_receive before it sleeps, or the reactor
+         * after its stand-by (at most POSIX_STANDBY_LEAD_NS) writes them.
+         * Only data: commands (connect, listen, close) are never held. */
+        p->flush_held = 1;
+        p->work_pending = 0;
+    } else if (rc == TL_OK &&
+               ((nth == 0 && p->work_pending) || nth % POSIX_POST_BATCH == POSIX_POST_BATCH - 1)) {
         tl_engine_tick(p->eng, now_ns()); /* output_done may start the A3 grace timer */
         /* The first post after a receive (request/response): do the host's
          * work on this thread, so the frame leaves now instead of after a
@@ -1704,6 +1719,10 @@ int tl_posix_wait_receive(tl_posix *p, uint32_t group, uint64_t timeout_ns, tl_m
                 }
             }
             if (!unlocked) {
+                if (p->flush_held) {
+                    reactor_settle(p); /* held replies leave before this thread sleeps */
+                    p->work_pending = 0;
+                }
                 if (deadline_ns == UINT64_MAX) {
                     pthread_cond_wait(&g->cv, &p->mu);
                 } else {

@@ -742,6 +742,42 @@ static void test_posix_raw_hello_gets_hello_response_from_server_channel(void **
     world_stop(&w);
 }
 
+/* Replies to pipelined requests leave in one write once the last queued one
+ * is answered (tl_posix_post holds them while the group has more received);
+ * an application that answers one and then stays away from the host still
+ * gets its reply out: the reactor writes it (at most its stand-by later). */
+static void test_posix_raw_reply_held_while_more_queued_leaves_without_app(void **state)
+{
+    (void)state;
+    world w;
+    uint8_t two[512];
+    world_start(&w, 0);
+    int fd = raw_connect(&w);
+    uint16_t sc = raw_hello(&w, fd, 80, 1);
+    size_t n = frame_build(two, sizeof two, 0x1A2B, 0x00, 81, NULL, "first");
+    n += frame_build(two + n, sizeof two - n, 0x1A2B, 0x00, 82, NULL, "second");
+    raw_send(fd, two, n); /* one write: both requests are usually delivered together */
+    tl_message *m = expect_msg(w.srv, w.sg, TL_OP_REQUEST, 0, 0, sc, "first Request");
+    assert_int_equal(m->hdr.message_id, 81);
+    tl_msg_set_opcode(m, TL_OP_RESPONSE);
+    post_ok(w.srv, w.sg, &m);
+    /* The application does not come back for the second request. */
+    raw_frame f;
+    raw_read_frame(fd, &f);
+    assert_int_equal(f.h.proto, 0x01);
+    assert_int_equal(f.h.message_id, 81);
+    assert_string_equal(f.body, "first");
+    m = expect_msg(w.srv, w.sg, TL_OP_REQUEST, 0, 0, sc, "second Request");
+    assert_int_equal(m->hdr.message_id, 82);
+    tl_msg_set_opcode(m, TL_OP_RESPONSE);
+    post_ok(w.srv, w.sg, &m);
+    raw_read_frame(fd, &f);
+    assert_int_equal(f.h.message_id, 82);
+    assert_string_equal(f.body, "second");
+    close(fd);
+    expect_and_put(w.srv, w.sg, TL_OP_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, sc, 80, "raw peer gone");
+    world_stop(&w);
+}
 /* ------------------------------------------------- request/response */
 
 static void request_response_case(int uds)
@@ -1978,6 +2014,7 @@ int main(void)
         cmocka_unit_test(test_posix_tcp_hello_arrives_on_server_local_channel),
         cmocka_unit_test(test_posix_uds_hello_arrives_on_server_local_channel),
         cmocka_unit_test(test_posix_raw_hello_gets_hello_response_from_server_channel),
+        cmocka_unit_test(test_posix_raw_reply_held_while_more_queued_leaves_without_app),
         cmocka_unit_test(test_posix_tcp_request_response_both_ways),
         cmocka_unit_test(test_posix_uds_request_response_both_ways),
         cmocka_unit_test(test_posix_tcp_max_size_frames_round_trip_intact),
