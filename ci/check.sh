@@ -8,6 +8,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 jobs=$(nproc 2>/dev/null || echo 2)
 . ci/steps.sh
+. ci/tsan-pass.sh
 root=$(pwd)
 
 echo "== ASan + UBSan (clang)"
@@ -34,17 +35,7 @@ if step "build" build make --no-print-directory -j"$jobs" tests; then
 fi
 steps_since "valgrind"
 
-# ThreadSanitizer: the POSIX host's threads (leader/follower receive, the
-# reactor standing by). About 3 minutes here, beside Valgrind's many more;
-# `make tsan` runs this pass alone (ci/tsan.sh).
-echo "== ThreadSanitizer (clang)"
-steps_mark
-if step "build (clang, TSan)" build make --no-print-directory -j"$jobs" CC=clang SAN=thread OPT=-O1 \
-    BUILD=build-tsan tests; then
-    TOFULAB_FAKETIME_BIN="$root/build/tofulab" \
-    TSAN_OPTIONS="halt_on_error=1 abort_on_error=1 second_deadlock_stack=1 report_signal_unsafe=0 handle_segv=0" \
-    TOFULAB_CHECK=tsan TOFULAB="$root/build-tsan/tofulab" \
-        steps_cmocka "$root/build-tsan/tests"
-fi
-steps_since "tsan"
+# ThreadSanitizer (ci/tsan-pass.sh): about 3 minutes here, beside Valgrind's
+# many more; `make tsan` runs this pass alone.
+tsan_pass
 steps_ok
