@@ -106,6 +106,11 @@ struct tl_engine {
     uint32_t ngroups, groups_cap;
     tl_command *cmds;
     size_t cmd_head, cmd_count, cmd_cap;
+    /* One large reader buffer kept between frames for the next channel that
+     * gathers a large frame (a stream of 64 KiB bodies allocates nothing per
+     * frame); idle channels keep none (RX_KEEP_BUFFER). */
+    uint8_t *rx_spare;
+    size_t rx_spare_cap;
     tl_engine_stats stats;
 };
 
@@ -969,6 +974,7 @@ void tl_engine_destroy(tl_engine *e)
     for (unsigned i = 0; i < PAGE_SIZE; i++) {
         e->a->free(e->a->ctx, e->pages[i]);
     }
+    e->a->free(e->a->ctx, e->rx_spare);
     tl_theap_free(&e->timers, e->a);
     e->a->free(e->a->ctx, e->groups);
     e->a->free(e->a->ctx, e->cmds);
@@ -1527,6 +1533,12 @@ int tl_engine_input(tl_engine *e, uint16_t chn, const uint8_t *data, size_t len,
     if (ch->rx_paused || ch->starving || send_queue_full(e, ch)) {
         return TL_OK; /* not reading: the host offers the bytes again later */
     }
+    if (ch->reader.buf == NULL && e->rx_spare != NULL) {
+        ch->reader.buf = e->rx_spare; /* returned below when the input ends between frames */
+        ch->reader.buf_cap = e->rx_spare_cap;
+        e->rx_spare = NULL;
+        e->rx_spare_cap = 0;
+    }
     while (pos < len) {
         size_t avail = len - pos;
         if (ch->rx == NULL && (!lazy || tl_reader_would_complete(&ch->reader, data + pos, avail))) {
@@ -1579,8 +1591,15 @@ int tl_engine_input(tl_engine *e, uint16_t chn, const uint8_t *data, size_t len,
         }
     }
     if (ch->reader.buf_cap > RX_KEEP_BUFFER && tl_reader_pending(&ch->reader) == 0) {
-        /* Between frames an idle channel keeps no big buffer; input that
-         * ends inside a frame keeps it for the rest of that frame. */
+        /* Between frames an idle channel keeps no big buffer (input that
+         * ends inside a frame keeps it for the rest of that frame): the
+         * engine keeps one for whichever channel gathers a large frame next. */
+        if (e->rx_spare == NULL) {
+            e->rx_spare = ch->reader.buf;
+            e->rx_spare_cap = ch->reader.buf_cap;
+            ch->reader.buf = NULL;
+            ch->reader.buf_cap = 0;
+        }
         tl_reader_free(&ch->reader);
     }
     *consumed = pos;

@@ -687,6 +687,57 @@ static void test_engine_large_body_in_pieces_delivered_intact(void **state)
     pair_free(&net);
 }
 
+/* A stream of large bodies arriving in pieces allocates nothing per frame
+ * once warm: the reader's big buffer goes to the engine's spare between
+ * frames (an idle channel keeps none) and is taken again by the next large
+ * frame; the message's old body buffer takes its place. */
+static size_t counted_allocs;
+static void *count_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    counted_allocs++;
+    return malloc(size);
+}
+static void *count_realloc(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    counted_allocs++;
+    return realloc(ptr, size);
+}
+static void count_free(void *ctx, void *ptr)
+{
+    (void)ctx;
+    free(ptr);
+}
+
+static void test_engine_large_body_stream_allocates_nothing_per_frame_once_warm(void **state)
+{
+    (void)state;
+    static const tl_allocator counting = {count_alloc, count_realloc, count_free, NULL};
+    static char big[30001];
+    tl_engine_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.allocator = &counting;
+    pair_init(&net, 2, &opt);
+    uint16_t cc, sc;
+    pair_handshake(&net, ADDR, &cc, &sc);
+    pair_set_chunk(&net, PAIR_CHUNK_FIXED, 4096, 0);
+    memset(big, 'z', 30000);
+    size_t warm = 0;
+    for (int round = 0; round < 6; round++) {
+        if (round == 2) {
+            warm = counted_allocs;
+        }
+        uint64_t id = pair_send(&net, 0, TL_OP_SIGNAL, cc, 0, big);
+        pair_run(&net);
+        tl_message *m = pair_expect(&net, 1, TL_OP_SIGNAL, 0, TL_STATUS_SUCCESS, sc, (int64_t)id);
+        assert_body(m, big);
+        pair_put(&net, 1, &m);
+    }
+    assert_int_equal(counted_allocs, warm); /* rounds 2..5: no allocation on either side */
+    pair_free(&net);
+}
+
 static void test_engine_local_abort_bye_signal_returned_nothing_transmitted(void **state)
 {
     (void)state;
@@ -3518,6 +3569,7 @@ int main(void)
         cmocka_unit_test(test_engine_bye_grace_timer_closes_responder),
         cmocka_unit_test(test_engine_output_bytes_cap_stops_after_frame_rest_follows),
         cmocka_unit_test(test_engine_large_body_in_pieces_delivered_intact),
+        cmocka_unit_test(test_engine_large_body_stream_allocates_nothing_per_frame_once_warm),
         cmocka_unit_test(test_engine_local_abort_bye_signal_returned_nothing_transmitted),
         cmocka_unit_test(test_engine_pool_empty_one_signal_per_episode),
         cmocka_unit_test(test_engine_pool_empty_each_starving_channel_signalled),
