@@ -25,10 +25,15 @@
  * segment, conn_flush) and its epoll interest recomputed from
  * tl_engine_io_state. TCP sockets have TCP_NODELAY (A24). Streams stay short
  * and warm (ARCHITECTURE.md): every POSIX_POST_BATCH-th back-to-back post
- * writes on the posting thread, a connection whose write was cut short
+ * writes on the posting thread (and one that brings a connection's unwritten
+ * bytes to POSIX_POST_BYTES_*), a connection whose write was cut short
  * (wblocked) waits for EPOLLOUT, one sendmsg gathers at most POSIX_WRITE_MAX
  * bytes, and an application leader stops reading after the read that
- * delivered to its group.
+ * delivered to its group. Deep in a long run of posts the leader is not woken
+ * for them: the posting thread writes at its next batch, and the tail timer
+ * (a timerfd in the epoll set) wakes the leader if the run stops first. An
+ * application leader waiting for an answer busy-polls before it sleeps
+ * (tl_posix_options.spin_ns, adaptive back-off).
  *
  * Limits (docs/serve.md; all off unless tl_posix_options / tl_engine_options
  * set them). Reads take at most tl_io_state.read_max bytes, so what the core
@@ -52,6 +57,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,13 +67,14 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #define POSIX_CHANNELS          65536u
-#define POSIX_READ_BUF          65536u   /* one read() at most this much */
+#define POSIX_READ_BUF          262144u  /* one read() at most this much */
 #define POSIX_IOV_MAX           1024     /* gather entries per sendmsg, across queued frames (IOV_MAX) */
 #define POSIX_WBUF              65536u   /* staging buffer of a sendmsg's small pieces */
 #define POSIX_COALESCE_SEG      1024u    /* pieces shorter than this are staged */
@@ -82,7 +89,14 @@
 #define POSIX_ACCEPT_BACKOFF_NS 100000000u /* listeners rest this long when no descriptor is left at all */
 #define POSIX_STANDBY_NS        1000000u   /* the reactor stands by this long for an application leader */
 #define POSIX_STANDBY_LEAD_NS   10000000u  /* and looks again this often while one leads */
-#define POSIX_POST_BATCH        128u       /* back-to-back posts: the posting thread writes every this many */
+#define POSIX_POST_BATCH        256u       /* back-to-back posts: the posting thread writes every this many */
+#define POSIX_POST_BYTES_UDS    65536u     /* ... or that brings a UDS connection's unwritten bytes to this */
+#define POSIX_POST_BYTES_TCP    262144u    /* ... or a TCP one's to this (a TCP write costs more) */
+#define POSIX_TAIL_MIN_NS       20000u     /* a long run's tail leaves within twice its batch gap, */
+#define POSIX_TAIL_MAX_NS       500000u    /* but within these bounds (the tail timer) */
+#define POSIX_TAIL_TAG          (UINT64_MAX - 1) /* epoll tag of the tail timer */
+#define POSIX_SPIN_MAX_NS       1000000u         /* busy-polling budget cap (tl_posix_options.spin_ns) */
+#define POSIX_SPIN_SKIP_MAX     63u              /* waits without busy-polling after failed polls, at most */
 
 /* One socket: a connection (client or server side) or a listener. */
 typedef struct posix_conn {
@@ -98,6 +112,7 @@ typedef struct posix_conn {
     int dirty;       /* in the dirty list */
     int registered;  /* in the epoll set */
     int wblocked;    /* a write was cut short: no room in the kernel until EPOLLOUT */
+    size_t posted;   /* bytes posted since this connection was last written (POSIX_POST_BYTES_*) */
     uint32_t events; /* registered interest */
     uint16_t port;   /* TCP listener: bound port */
     char *path;      /* UDS listener: path to remove when closed */
@@ -141,6 +156,14 @@ struct tl_posix {
     uint32_t lead_group;       /* LEAD_APP: the group its thread waits for */
     int lead_delivered;        /* LEAD_APP: a message was delivered to lead_group this turn */
     int flush_held;            /* tl_posix_post left a reply queued (see there) */
+    int tail_pending;          /* tl_posix_post left a long run's frames queued; the tail timer is armed */
+    int tail_arm_due;          /* the tail timer is to be armed when the lock is released */
+    uint64_t run_write_at;     /* when a posting thread last wrote a run's batch */
+    uint64_t run_gap_ns;       /* time between a run's batches (moving average): sets the tail timer */
+    int timerfd;               /* the tail timer (POSIX_TAIL_TAG in the epoll set) */
+    uint64_t spin_ns;          /* busy-polling budget of an application leader (0: none) */
+    unsigned spin_skip;        /* waits left without busy-polling (adaptive back-off) */
+    unsigned spin_fails;       /* busy-polls in a row that found nothing */
     int kick_pending;          /* the eventfd was written and not yet read */
     int kick_due;              /* the eventfd is to be written when the lock is released */
     pthread_cond_t reactor_cv; /* the reactor thread stands by here while not leading */
@@ -220,7 +243,11 @@ static int want_poller(tl_posix *p)
 static void unlock_and_kick(tl_posix *p)
 {
     int kick = p->kick_due;
+    int arm = p->tail_arm_due;
+    uint64_t tail = 2 * p->run_gap_ns;
+    tail = tail < POSIX_TAIL_MIN_NS ? POSIX_TAIL_MIN_NS : tail > POSIX_TAIL_MAX_NS ? POSIX_TAIL_MAX_NS : tail;
     p->kick_due = 0;
+    p->tail_arm_due = 0;
     if (p->work_pending && want_poller(p)) {
         kick = 1;
     }
@@ -228,6 +255,15 @@ static void unlock_and_kick(tl_posix *p)
     pthread_mutex_unlock(&p->mu);
     if (kick) {
         wake_reactor(p);
+    }
+    if (arm) {
+        /* (Re)start the tail timer: it fires in the leader's epoll_wait
+         * unless the run goes on (the next batch restarts it) - an early or
+         * late expiry only settles a host with nothing left to do. */
+        struct itimerspec its;
+        memset(&its, 0, sizeof its);
+        its.it_value.tv_nsec = (long)tail;
+        (void)timerfd_settime(p->timerfd, 0, &its, NULL);
     }
 }
 
@@ -659,6 +695,7 @@ static void conn_read(tl_posix *p, posix_conn *c)
         }
         size_t want = read_size(&st);
         ssize_t r = read(c->fd, p->rbuf, want);
+        p->hstats.read_calls++;
         if (r > 0) {
             if (!conn_feed(p, c, p->rbuf, (size_t)r) || (size_t)r < want) {
                 return;
@@ -743,6 +780,7 @@ static void conn_flush(tl_posix *p, posix_conn *c)
             }
             return;
         }
+        c->posted = 0;
         if (w == 0 || tl_engine_output_done(p->eng, c->channel, (size_t)w) != TL_OK) {
             return;
         }
@@ -1033,6 +1071,7 @@ static void reactor_settle(tl_posix *p)
 {
     tl_command cmd;
     p->flush_held = 0;
+    p->tail_pending = 0;
     for (;;) {
         while (tl_engine_next_command(p->eng, &cmd)) {
             do_command(p, &cmd);
@@ -1189,6 +1228,12 @@ static void on_connected(tl_posix *p, posix_conn *c)
 
 static void on_event(tl_posix *p, const struct epoll_event *ev)
 {
+    if (ev->data.u64 == POSIX_TAIL_TAG) {
+        uint64_t v;
+        while (read(p->timerfd, &v, sizeof v) < 0 && errno == EINTR) {
+        }
+        return; /* the leader settles after every event: the tail leaves */
+    }
     if (ev->data.u64 == POSIX_WAKE_TAG) {
         uint64_t v;
         while (read(p->wakefd, &v, sizeof v) < 0 && errno == EINTR) {
@@ -1265,6 +1310,41 @@ static void resume_listeners(tl_posix *p, uint64_t now)
     }
 }
 
+/* The busy-polling budget from tl_posix_options.spin_ns: 0 = the default,
+ * TL_POSIX_SPIN_OFF = none, at most POSIX_SPIN_MAX_NS; none for a process
+ * that may run on one CPU only (a spinning thread would only keep the peer
+ * it waits for off the processor). */
+static uint64_t spin_budget(uint64_t opt)
+{
+    cpu_set_t set;
+    if (opt == TL_POSIX_SPIN_OFF) {
+        return 0;
+    }
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < 2) {
+        return 0;
+    }
+    uint64_t ns = opt == 0 ? TL_POSIX_SPIN_DEFAULT_NS : opt;
+    return ns > POSIX_SPIN_MAX_NS ? POSIX_SPIN_MAX_NS : ns;
+}
+
+/* Poll without sleeping for up to budget ns (without the lock): the events
+ * found, 0 when none came (or on an error: the sleeping wait reports it). A
+ * clock that stands still (libfaketime) cannot keep it going: at most one
+ * poll per 64 ns of the budget. */
+static int busy_poll(tl_posix *p, struct epoll_event *evs, uint64_t budget)
+{
+    uint64_t start = now_ns();
+    for (uint64_t i = 0;; i++) {
+        int n = epoll_wait(p->epfd, evs, POSIX_EVENTS, 0);
+        if (n != 0) {
+            return n > 0 ? n : 0;
+        }
+        if (now_ns() - start >= budget || i >= budget / 64) {
+            return 0;
+        }
+    }
+}
+
 /* One turn of whoever leads (under the lock, which epoll_wait runs without):
  * settle queued work, wait for events (until the host's next deadline or
  * until, at most POSIX_MAX_WAIT_MS; now is the caller's current time), then
@@ -1282,10 +1362,45 @@ static uint64_t host_poll(tl_posix *p, uint64_t now, uint64_t until)
     int timeout_ms = wait_timeout_ms(p, now, until);
     p->poll_wake_at = now + (uint64_t)timeout_ms * 1000000u;
     p->polling = 1;
+    /* An application thread about to sleep busy-polls first (spin_budget)
+     * when the host posted since the application last received: an answer
+     * is due (request/response, not a one-way stream, where a poller only
+     * contends with the writer for the socket) - unless earlier polls found
+     * nothing (adaptive back-off). */
+    uint64_t spin = 0;
+    if (p->leader == LEAD_APP && p->spin_ns > 0 && timeout_ms > 0 && p->posts_since_receive > 0) {
+        if (p->spin_skip > 0) {
+            p->spin_skip--;
+        } else {
+            spin = p->spin_ns;
+            if (until != UINT64_MAX && until - now < spin) {
+                spin = until > now ? until - now : 0;
+            }
+        }
+    }
     pthread_mutex_unlock(&p->mu);
-    int n = epoll_wait(p->epfd, evs, POSIX_EVENTS, timeout_ms);
+    int n = spin > 0 ? busy_poll(p, evs, spin) : 0;
+    int hit = n > 0;
+    if (n == 0) {
+        n = epoll_wait(p->epfd, evs, POSIX_EVENTS, timeout_ms);
+    }
     pthread_mutex_lock(&p->mu);
     p->polling = 0;
+    if (spin > 0) {
+        p->hstats.busy_polls++;
+        if (hit) {
+            p->hstats.busy_poll_hits++;
+            p->spin_fails = 0;
+        } else {
+            /* A miss or two in a row is the peer busy for once; from the third
+             * on the next 1, 3, 7 ... POSIX_SPIN_SKIP_MAX waits sleep at once. */
+            p->spin_fails += p->spin_fails < 8;
+            p->spin_skip = p->spin_fails < 3 ? 0 : (1u << (p->spin_fails - 2)) - 1;
+            if (p->spin_skip > POSIX_SPIN_SKIP_MAX) {
+                p->spin_skip = POSIX_SPIN_SKIP_MAX;
+            }
+        }
+    }
     /* Fresh time before any call that may start a timer (output_done
      * starts the A3 grace timer from the core's last known time). */
     now = now_ns();
@@ -1329,7 +1444,8 @@ static void *reactor_main(void *arg)
             p->hstats.reactor_standbys++;
             (void)pthread_cond_timedwait(&p->reactor_cv, &p->mu, &ts);
             p->reactor_parked = 0;
-            if (p->leader == LEAD_NONE && (p->flush_held || tl_engine_next_deadline(p->eng) <= now_ns())) {
+            if (p->leader == LEAD_NONE &&
+                (p->flush_held || p->tail_pending || tl_engine_next_deadline(p->eng) <= now_ns())) {
                 p->reactor_wanted = 1; /* a timer is due, or replies held by tl_posix_post wait */
             }
             continue;
@@ -1370,6 +1486,9 @@ static void posix_free(tl_posix *p)
     if (p->wakefd >= 0) {
         close(p->wakefd);
     }
+    if (p->timerfd >= 0) {
+        close(p->timerfd);
+    }
     if (p->spare_fd >= 0) {
         close(p->spare_fd);
     }
@@ -1407,6 +1526,7 @@ int tl_posix_create_ex(const tl_engine_options *opt, const tl_posix_options *pop
     }
     p->epfd = -1;
     p->wakefd = -1;
+    p->timerfd = -1;
     p->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (popt != NULL) {
         p->popt = *popt;
@@ -1432,8 +1552,9 @@ int tl_posix_create_ex(const tl_engine_options *opt, const tl_posix_options *pop
         return TL_E_NOMEM;
     }
     p->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    p->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (p->wakefd < 0 || p->epfd < 0) {
+    if (p->wakefd < 0 || p->timerfd < 0 || p->epfd < 0) {
         posix_free(p);
         return TL_E_IO;
     }
@@ -1444,6 +1565,12 @@ int tl_posix_create_ex(const tl_engine_options *opt, const tl_posix_options *pop
         posix_free(p);
         return TL_E_IO;
     }
+    ev.data.u64 = POSIX_TAIL_TAG;
+    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->timerfd, &ev) != 0) {
+        posix_free(p);
+        return TL_E_IO;
+    }
+    p->spin_ns = spin_budget(p->popt.spin_ns);
 
     if (opt != NULL) {
         o = *opt;
@@ -1611,13 +1738,24 @@ int tl_posix_post(tl_posix *p, uint32_t group, tl_message **msg, tl_post_out *ou
     /* The core dates timers it starts at post (A21 connect timeout) from its
      * last tick: give it the time first (only those posts start one). */
     unsigned op = (msg != NULL && *msg != NULL) ? tl_proto_opcode((*msg)->hdr.proto) : 0;
+    uint16_t chn = (msg != NULL && *msg != NULL) ? (*msg)->hdr.channel : 0;
+    size_t bytes = (msg != NULL && *msg != NULL) ? TL_HEADER_SIZE + (*msg)->text.len + (*msg)->body.len : 0;
     if (op == TL_OP_HELLO_REQUEST || op == TL_OP_WELCOME_REQUEST) {
         tl_engine_tick(p->eng, now_ns());
     }
     int rc = tl_engine_post(p->eng, group, msg, out);
     uint64_t nth = rc == TL_OK ? p->posts_since_receive++ : 1;
     int data = op == TL_OP_REQUEST || op == TL_OP_RESPONSE || op == TL_OP_SIGNAL;
-    if (rc == TL_OK && data && nth == 0 && p->work_pending && p->leader == LEAD_NONE &&
+    posix_conn *c = rc == TL_OK && data ? p->conns[chn] : NULL;
+    int over = 0; /* enough bytes for one connection to be written now */
+    if (c != NULL && !c->listener) {
+        c->posted += bytes;
+        over = c->posted >= (c->kind == TL_ADDR_UDS ? POSIX_POST_BYTES_UDS : POSIX_POST_BYTES_TCP);
+    }
+    /* Work the core queued earlier and nobody has done yet (a post queues
+     * the channel's IO command once: later posts find it queued). */
+    int queued = p->work_pending || p->flush_held || p->tail_pending;
+    if (rc == TL_OK && data && nth == 0 && queued && p->leader == LEAD_NONE &&
         tl_engine_pending(p->eng, group) > 0) {
         /* A reply while its group has more received messages waiting: the
          * application is back at once for the next one and posts again; the
@@ -1629,8 +1767,13 @@ int tl_posix_post(tl_posix *p, uint32_t group, tl_message **msg, tl_post_out *ou
         p->flush_held = 1;
         p->work_pending = 0;
     } else if (rc == TL_OK &&
-               ((nth == 0 && p->work_pending) || nth % POSIX_POST_BATCH == POSIX_POST_BATCH - 1)) {
-        tl_engine_tick(p->eng, now_ns()); /* output_done may start the A3 grace timer */
+               ((nth == 0 && queued) || (queued && over) || nth % POSIX_POST_BATCH == POSIX_POST_BATCH - 1)) {
+        uint64_t t = now_ns();
+        tl_engine_tick(p->eng, t); /* output_done may start the A3 grace timer */
+        if (nth > 0 && p->run_write_at != 0 && t - p->run_write_at < POSIX_TAIL_MAX_NS) {
+            p->run_gap_ns = (3 * p->run_gap_ns + (t - p->run_write_at)) / 4;
+        }
+        p->run_write_at = t;
         /* The first post after a receive (request/response): do the host's
          * work on this thread, so the frame leaves now instead of after a
          * reactor wake-up. Back-to-back posts (streaming) leave it to the
@@ -1644,6 +1787,20 @@ int tl_posix_post(tl_posix *p, uint32_t group, tl_message **msg, tl_post_out *ou
         /* Whoever polls next computes its timeout afresh; a leader inside
          * epoll_wait is woken only when a timer is now due before it wakes. */
         p->work_pending = p->polling && tl_engine_next_deadline(p->eng) < p->poll_wake_at;
+    } else if (rc == TL_OK && data && p->work_pending && p->polling && nth >= POSIX_POST_BATCH) {
+        /* Deep in a long run of back-to-back posts (a stream) while a leader
+         * sleeps in epoll_wait: this thread writes at the next batch
+         * boundary, so the leader is not woken for the frames (a wake-up
+         * per batch cost a 64-byte stream half its rate: lock hand-offs and
+         * context switches). Should the run end first, the tail timer wakes
+         * the leader within twice the time between the run's batches
+         * (POSIX_TAIL_MIN_NS..POSIX_TAIL_MAX_NS); a wait_receive writes the
+         * tail before it sleeps. */
+        p->work_pending = 0;
+        if (!p->tail_pending) {
+            p->tail_pending = 1;
+            p->tail_arm_due = 1;
+        }
     }
     unlock_and_kick(p); /* the core queued work for the reactor: wake it */
     return rc;
@@ -1719,8 +1876,8 @@ int tl_posix_wait_receive(tl_posix *p, uint32_t group, uint64_t timeout_ns, tl_m
                 }
             }
             if (!unlocked) {
-                if (p->flush_held) {
-                    reactor_settle(p); /* held replies leave before this thread sleeps */
+                if (p->flush_held || p->tail_pending) {
+                    reactor_settle(p); /* held replies and a run's tail leave before this thread sleeps */
                     p->work_pending = 0;
                 }
                 if (deadline_ns == UINT64_MAX) {

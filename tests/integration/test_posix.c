@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,16 @@ static tl_posix *posix_new(uint64_t seed, uint16_t pool_initial, uint16_t pool_m
     o.pool_initial = pool_initial;
     o.pool_max = pool_max;
     return posix_new_opts(&o);
+}
+
+static tl_posix *posix_new_popt(uint64_t seed, const tl_posix_options *popt)
+{
+    tl_engine_options o;
+    tl_posix *p = NULL;
+    memset(&o, 0, sizeof o);
+    o.seed = seed;
+    assert_int_equal(tl_posix_create_ex(&o, popt, &p), TL_OK);
+    return p;
 }
 
 static uint32_t group_new(tl_posix *p)
@@ -250,6 +261,9 @@ static void make_tmpdir(char *dir, size_t cap)
     assert_non_null(mkdtemp(dir));
 }
 
+/* The client host of the next world_start (NULL: tl_posix_create defaults). */
+static const tl_posix_options *next_client_popt;
+
 /* srv_opt: the server's engine options (NULL: defaults, fixed seed). */
 static void world_start_opts(world *w, int uds, const tl_engine_options *srv_opt)
 {
@@ -260,7 +274,8 @@ static void world_start_opts(world *w, int uds, const tl_engine_options *srv_opt
     w->uds = uds;
     make_tmpdir(w->dir, sizeof w->dir);
     w->srv = posix_new_opts(srv_opt != NULL ? srv_opt : &o);
-    w->cli = posix_new(SEED_CLIENT, 0, 0);
+    w->cli = next_client_popt != NULL ? posix_new_popt(SEED_CLIENT, next_client_popt)
+                                      : posix_new(SEED_CLIENT, 0, 0);
     w->sg = group_new(w->srv);
     w->cg = group_new(w->cli);
     if (uds) {
@@ -1764,11 +1779,15 @@ static void test_posix_tcp_100_concurrent_clients_request_response(void **state)
 typedef struct {
     tl_posix *p;
     uint32_t g;
+    unsigned delay_ms; /* before each echo (0: at once) */
     int echoed;
+    long signals;            /* Signals received (atomic) */
+    uint64_t last_signal_at; /* when the last one came (atomic) */
     int closed;
 } echo_job;
 
-/* Echo Requests as Responses until a channel closes. */
+/* Echo Requests as Responses (after delay_ms) and count Signals until a
+ * channel closes. */
 static void *echo_main(void *arg)
 {
     echo_job *e = arg;
@@ -1783,7 +1802,14 @@ static void *echo_main(void *arg)
             tl_posix_put(e->p, &m);
             continue;
         }
+        if (tl_proto_opcode(m->hdr.proto) == TL_OP_SIGNAL) {
+            __atomic_store_n(&e->last_signal_at, mono_ns(), __ATOMIC_SEQ_CST);
+            __atomic_add_fetch(&e->signals, 1, __ATOMIC_SEQ_CST);
+        }
         if (tl_proto_opcode(m->hdr.proto) == TL_OP_REQUEST) {
+            if (e->delay_ms > 0) {
+                sleep_ms(e->delay_ms);
+            }
             tl_msg_set_opcode(m, TL_OP_RESPONSE);
             if (tl_posix_post(e->p, e->g, &m, NULL) == TL_OK) {
                 e->echoed++;
@@ -1839,6 +1865,142 @@ static void test_posix_waiting_thread_reads_its_replies_itself(void **state)
     assert_true(tl_posix_check(w.srv) == NULL);
     world_stop(&w);
 }
+/* ------------------------------------------- busy-polling, runs (issue 14) */
+
+/* round_trips Requests against an echo that answers after delay_ms: the
+ * client's busy polls and hits over them. */
+static void busy_poll_round_trips(const tl_posix_options *popt, unsigned delay_ms, int round_trips,
+                                  tl_posix_host_stats *d)
+{
+    world w;
+    static echo_job e;
+    pthread_t th;
+    uint16_t cc, sc;
+    tl_posix_host_stats before, after;
+    next_client_popt = popt;
+    world_start(&w, 1);
+    next_client_popt = NULL;
+    session_open(&w, &cc, &sc, NULL);
+    memset(&e, 0, sizeof e);
+    e.p = w.srv;
+    e.g = w.sg;
+    e.delay_ms = delay_ms;
+    assert_int_equal(pthread_create(&th, NULL, echo_main, &e), 0);
+    tl_posix_host_stats_get(w.cli, &before);
+    for (int i = 0; i < round_trips; i++) {
+        uint64_t id = post_text(w.cli, w.cg, TL_OP_REQUEST, cc, 0, "ping");
+        tl_message *m = expect_msg(w.cli, w.cg, TL_OP_RESPONSE, 0, 0, cc, "Response");
+        assert_int_equal(m->hdr.message_id, id);
+        tl_posix_put(w.cli, &m);
+    }
+    tl_posix_host_stats_get(w.cli, &after);
+    d->busy_polls = after.busy_polls - before.busy_polls;
+    d->busy_poll_hits = after.busy_poll_hits - before.busy_poll_hits;
+    print_message("    %d round trips, replies after %u ms: %llu busy polls, %llu found the reply\n",
+                  round_trips, delay_ms, (unsigned long long)d->busy_polls,
+                  (unsigned long long)d->busy_poll_hits);
+    tl_message *m = msg_new(w.cli, TL_OP_BYE_SIGNAL, cc);
+    post_ok(w.cli, w.cg, &m);
+    expect_and_put(w.cli, w.cg, TL_OP_BYE_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, cc, -1, "ByeSignal back");
+    expect_and_put(w.cli, w.cg, TL_OP_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, cc, -1, "closed");
+    pthread_join(th, NULL);
+    assert_true(tl_posix_check(w.cli) == NULL);
+    world_stop(&w);
+}
+
+/* A thread waiting for replies busy-polls before it sleeps (default
+ * options); TL_POSIX_SPIN_OFF turns it off; against a peer that answers
+ * after 2 ms every poll misses and the back-off leaves about one wait in 64
+ * polling (here at most 16 of 200), and a process confined to one CPU
+ * never busy-polls. */
+static void test_posix_busy_poll_on_off_backs_off_and_needs_two_cpus(void **state)
+{
+    (void)state;
+    tl_posix_host_stats d;
+    tl_posix_options off;
+    memset(&off, 0, sizeof off);
+    off.spin_ns = TL_POSIX_SPIN_OFF;
+
+    cpu_set_t all, one;
+    assert_int_equal(sched_getaffinity(0, sizeof all, &all), 0);
+    if (CPU_COUNT(&all) < 2) {
+        skip(); /* a one-CPU machine: the host never busy-polls (checked below otherwise) */
+    }
+    busy_poll_round_trips(NULL, 0, 200, &d);
+    assert_true(d.busy_polls > 0);
+    busy_poll_round_trips(&off, 0, 200, &d);
+    assert_int_equal(d.busy_polls, 0);
+    busy_poll_round_trips(NULL, 2, 200, &d);
+    assert_true(d.busy_polls >= 3);  /* it tried */
+    assert_true(d.busy_polls <= 16); /* and backed off */
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (CPU_ISSET(cpu, &all)) {
+            CPU_SET(cpu, &one);
+            break;
+        }
+    }
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    busy_poll_round_trips(NULL, 0, 50, &d); /* hosts created on this thread see one CPU */
+    assert_int_equal(sched_setaffinity(0, sizeof all, &all), 0);
+    assert_int_equal(d.busy_polls, 0);
+}
+
+/* A long run of back-to-back posts is written by the posting thread in
+ * batches (the leader is not woken per batch); when the run stops, its tail
+ * still leaves within milliseconds (the tail timer), not at the leader's
+ * next epoll timeout (up to 1 s). */
+static void test_posix_long_run_of_posts_tail_leaves_promptly(void **state)
+{
+    (void)state;
+    enum { RUN = 1000 };
+    world w;
+    static echo_job e;
+    pthread_t th;
+    uint16_t cc, sc;
+    tl_posix_host_stats before, after;
+    world_start(&w, 1);
+    session_open(&w, &cc, &sc, NULL);
+    memset(&e, 0, sizeof e);
+    e.p = w.srv;
+    e.g = w.sg;
+    assert_int_equal(pthread_create(&th, NULL, echo_main, &e), 0);
+    sleep_ms(20); /* the client's reactor is back in epoll_wait */
+    for (int round = 0; round < 3; round++) {
+        long want = (long)RUN * (round + 1);
+        tl_posix_host_stats_get(w.cli, &before);
+        for (int i = 0; i < RUN; i++) {
+            tl_message *m = msg_new(w.cli, TL_OP_SIGNAL, cc);
+            assert_int_equal(tl_msg_body_set(m, "0123456789abcdef", 16), TL_OK);
+            post_ok(w.cli, w.cg, &m);
+        }
+        uint64_t posted_at = mono_ns();
+        tl_posix_host_stats_get(w.cli, &after);
+        uint64_t deadline = posted_at + 5ull * TL_WAIT_SECOND;
+        while (__atomic_load_n(&e.signals, __ATOMIC_SEQ_CST) < want && mono_ns() < deadline) {
+            sleep_ms(1);
+        }
+        assert_int_equal(__atomic_load_n(&e.signals, __ATOMIC_SEQ_CST), want);
+        uint64_t last = __atomic_load_n(&e.last_signal_at, __ATOMIC_SEQ_CST);
+        uint64_t tail_ms = last > posted_at ? (last - posted_at) / 1000000u : 0;
+        print_message(
+            "    run %d: %d posts in %llu writes by the posting thread; the last arrived %llu ms after the"
+            " last post\n",
+            round, RUN, (unsigned long long)(after.write_calls - before.write_calls),
+            (unsigned long long)tail_ms);
+        assert_true(tail_ms < 300);
+        sleep_ms(20);
+    }
+    tl_message *m = msg_new(w.cli, TL_OP_BYE_SIGNAL, cc);
+    post_ok(w.cli, w.cg, &m);
+    expect_and_put(w.cli, w.cg, TL_OP_BYE_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, cc, -1, "ByeSignal back");
+    expect_and_put(w.cli, w.cg, TL_OP_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, cc, -1, "closed");
+    pthread_join(th, NULL);
+    assert_true(tl_posix_check(w.cli) == NULL);
+    assert_true(tl_posix_check(w.srv) == NULL);
+    world_stop(&w);
+}
+
 /* ---------------------------------------------------------- waiting */
 
 typedef struct {
@@ -2042,6 +2204,8 @@ int main(void)
         cmocka_unit_test(test_posix_bye_grace_closes_responder_on_time),
         cmocka_unit_test(test_posix_tcp_100_concurrent_clients_request_response),
         cmocka_unit_test(test_posix_waiting_thread_reads_its_replies_itself),
+        cmocka_unit_test(test_posix_busy_poll_on_off_backs_off_and_needs_two_cpus),
+        cmocka_unit_test(test_posix_long_run_of_posts_tail_leaves_promptly),
         cmocka_unit_test(test_posix_destroy_wakes_waiter_with_closed),
         cmocka_unit_test(test_posix_group_destroy_wakes_waiter_with_closed),
         cmocka_unit_test(test_posix_update_receiver_wakes_waiter_promptly),

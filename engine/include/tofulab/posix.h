@@ -28,7 +28,7 @@ typedef struct tl_posix tl_posix;
  * the host's own and are ignored. */
 int tl_posix_create(const tl_engine_options *opt, tl_posix **out);
 
-/* Host limits and logging (docs/serve.md). Zero = off. */
+/* Host limits and logging (docs/serve.md; zero = off) and busy-polling (zero = the default). */
 typedef struct {
     /* Accepted connections open at once. A connection beyond it is accepted
      * and closed at once (FIN: the client reads end of stream), counted in
@@ -43,7 +43,21 @@ typedef struct {
      * lock: it must not call into the host. NULL: no lines. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;
+    /* Busy-polling (docs/ARCHITECTURE.md, "Threads of the POSIX host"): an
+     * application thread about to sleep in tl_posix_wait_receive first polls
+     * its sockets without sleeping for up to this long, because a reply due
+     * within microseconds is found at once this way, while a sleeping thread
+     * is woken tens of microseconds later. Only while an answer is due (the
+     * host posted since the application last received). Adaptive: from the
+     * third poll in a row that found nothing, the next 1, 3, 7 ... 63 waits
+     * sleep at once, so a peer that answers slowly costs about spin_ns / 64
+     * of CPU per wait. Never for a process that may run on one CPU only. 0 = TL_POSIX_SPIN_DEFAULT_NS;
+     * TL_POSIX_SPIN_OFF = never; at most 1 ms. */
+    uint64_t spin_ns;
 } tl_posix_options;
+
+#define TL_POSIX_SPIN_DEFAULT_NS 50000ull
+#define TL_POSIX_SPIN_OFF        UINT64_MAX
 
 /* tl_posix_create with host options (popt may be NULL). An accept that fails
  * for want of file descriptors (EMFILE, ENFILE) is answered by closing the
@@ -62,11 +76,14 @@ typedef struct {
     /* Who drove the sockets (docs/ARCHITECTURE.md, "Threads of the POSIX host"):
      * epoll_wait turns taken by application threads waiting in
      * tl_posix_wait_receive and by the reactor thread; how often the reactor
-     * stood by while an application thread led; sendmsg calls. */
+     * stood by while an application thread led; system calls; busy polls. */
     uint64_t polls_by_application;
     uint64_t polls_by_reactor;
     uint64_t reactor_standbys;
-    uint64_t write_calls;
+    uint64_t read_calls;     /* read() calls on connections */
+    uint64_t write_calls;    /* sendmsg() calls */
+    uint64_t busy_polls;     /* waits that busy-polled before sleeping (tl_posix_options.spin_ns) */
+    uint64_t busy_poll_hits; /* of which found an event without sleeping */
 } tl_posix_host_stats;
 
 void tl_posix_host_stats_get(tl_posix *p, tl_posix_host_stats *out);
