@@ -79,6 +79,12 @@ int cli_parse_time(const char *text, uint64_t max_ns, uint64_t *out);
  * malformed or above max. */
 int cli_parse_bytes(const char *text, uint64_t max, uint64_t *out);
 
+/* --spin-us N (serve, client): microseconds 0-1000 of busy-polling before a
+ * waiting thread sleeps; 0 = never. Returns 0 and *spin_ns as
+ * tl_posix_options.spin_ns wants it (TL_POSIX_SPIN_OFF for 0), -1 when
+ * malformed or above 1000. */
+int cli_parse_spin_us(const char *text, uint64_t *spin_ns);
+
 /* Parse a command-line address (tl_address_parse_detail); on failure print
  * "tofulab: <who>: bad address: <reason> in '<value>'" and return -1. */
 int cli_parse_address(const char *who, const char *value, tl_address *out);

@@ -59,6 +59,8 @@ static const char client_usage[] =
     "  --concurrency K       request-response: outstanding requests (default 1)\n"
     "  --no-echo-check       request-response: do not check the echo service's body\n"
     "  --verbose             log the client's steps on stderr\n"
+    "  --spin-us N           microseconds a thread waiting for a reply polls the socket\n"
+    "                        before it sleeps (default 50; 0: never; docs/ARCHITECTURE.md)\n"
     "\n"
     "heartbeat options (TIME: a number with a unit ns us ms s m h, e.g. 30s, 250ms, 2m,\n"
     "or a bare number of seconds; 0 < TIME <= 24h):\n"
@@ -120,6 +122,8 @@ static const char client_usage[] =
 typedef enum { PATTERN_ECHO = 0, PATTERN_RR = 1, PATTERN_HB = 2 } client_pattern;
 
 static volatile sig_atomic_t client_stop_flag;
+/* Host options (--spin-us); zero: the host's defaults. */
+static tl_posix_options client_host;
 
 static void client_on_signal(int sig)
 {
@@ -270,6 +274,7 @@ static int client_heartbeat(const char *connect, uint64_t interval_ns, uint64_t 
     memset(&ro, 0, sizeof ro);
     ro.verbose = verbose;
     ro.stop_flag = &client_stop_flag;
+    ro.host = &client_host;
     /* Backstop: the Bye of --duration gets one more timeout (+5 s) to finish. */
     ro.deadline_ns = duration_ns != 0 ? duration_ns + timeout_ns + CLIENT_BACKSTOP_NS : 0;
     rc = tl_runner_create(&ro, &runner);
@@ -373,6 +378,19 @@ int cli_client_main(int argc, char **argv)
         }
         if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0) {
             verbose = 1;
+            continue;
+        }
+        if (strcmp(arg, "--spin-us") == 0) {
+            if (i + 1 >= argc) {
+                cli_error("client: --spin-us needs a value; run 'tofulab client --help'");
+                return CLI_EXIT_USAGE;
+            }
+            if (cli_parse_spin_us(argv[i + 1], &client_host.spin_ns) != 0) {
+                cli_error("client: --spin-us '%s' is not a number of microseconds from 0 to 1000 (0: never)",
+                          cli_quote(argv[i + 1], strlen(argv[i + 1]), q, sizeof q));
+                return CLI_EXIT_USAGE;
+            }
+            i++;
             continue;
         }
         if (strcmp(arg, "--abort") == 0) {
@@ -579,6 +597,7 @@ int cli_client_main(int argc, char **argv)
     memset(&ro, 0, sizeof ro);
     ro.verbose = verbose;
     ro.deadline_ns = timeout_ns + CLIENT_BACKSTOP_NS;
+    ro.host = &client_host;
     tl_runner *runner = NULL;
     rc = tl_runner_create(&ro, &runner);
     if (rc != TL_OK) {

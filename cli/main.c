@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tofulab/posix.h"
 #include "tofulab/wire.h"
 #include "../sim/scenario.h"
 
@@ -303,4 +304,14 @@ int main(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     return cmd->run(argc - 1, argv + 1);
+}
+
+int cli_parse_spin_us(const char *text, uint64_t *spin_ns)
+{
+    uint64_t us = 0;
+    if (cli_parse_u64(text, 1000, &us) != 0) {
+        return -1;
+    }
+    *spin_ns = us == 0 ? TL_POSIX_SPIN_OFF : us * 1000u;
+    return 0;
 }

@@ -89,6 +89,11 @@ static const char serve_usage[] =
     "                         pool message; a connection that needs more is not read until\n"
     "                         budget frees (its bytes wait in the kernel), except that one\n"
     "                         at a time may finish its frame beyond the budget.\n"
+    "  --spin-us N            microseconds a thread waiting for a reply polls the\n"
+    "                         sockets before it sleeps (default 50; 0: never). A reply\n"
+    "                         due within them is seen at once instead of after a\n"
+    "                         wake-up (tens of microseconds); backs off by itself\n"
+    "                         when replies come later (docs/ARCHITECTURE.md)\n"
     "  --max-send-queue BYTES memory of replies waiting for a connection that does not\n"
     "                         read them (default 32KiB); past it the connection is not\n"
     "                         read until it reads (with the idle timeout, a peer that\n"
@@ -294,6 +299,7 @@ typedef struct {
     uint64_t max_text, max_body;
     uint64_t rx_budget, send_queue;
     int idle_given;
+    uint64_t spin_ns; /* tl_posix_options.spin_ns: 0 = the host's default */
     int quiet;
 } serve_limits;
 
@@ -362,6 +368,7 @@ static void serve_engine_options(const serve_limits *lim, tl_engine_options *eo,
     eo->max_send_queue = (size_t)lim->send_queue;
     memset(po, 0, sizeof *po);
     po->max_connections = (uint32_t)lim->max_connections;
+    po->spin_ns = lim->spin_ns;
     po->log = serve_log_line;
     po->log_ctx = (void *)lim;
 }
@@ -426,6 +433,18 @@ int cli_serve_main(int argc, char **argv)
             lim.quiet = 1;
         } else if (strcmp(arg, "--exact") == 0) {
             exact = 1;
+        } else if (strcmp(arg, "--spin-us") == 0) {
+            if (i + 1 >= argc) {
+                cli_error("serve: --spin-us needs a value; run 'tofulab serve --help'");
+                return CLI_EXIT_USAGE;
+            }
+            if (cli_parse_spin_us(argv[i + 1], &lim.spin_ns) != 0) {
+                const char *v = argv[i + 1];
+                cli_error("serve: --spin-us '%s' is not a number of microseconds from 0 to 1000 (0: never)",
+                          cli_quote(v, strlen(v), q, sizeof q));
+                return CLI_EXIT_USAGE;
+            }
+            i++;
         } else if (strcmp(arg, "--listen") == 0 || strcmp(arg, "--budget") == 0 ||
                    strcmp(arg, "--pattern") == 0 || strcmp(arg, "--interval") == 0 ||
                    strcmp(arg, "--timeout") == 0 || strcmp(arg, "--max-connections") == 0 ||

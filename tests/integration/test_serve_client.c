@@ -569,6 +569,9 @@ static void test_serve_client_bad_usage_exits_2(void **state)
         {"serve", "--listen", "tcp|127.0.0.1|0", "--rx-budget", "12parsecs", NULL},
         {"serve", "--listen", "tcp|127.0.0.1|0", "--max-body", "65536", NULL},
         {"serve", "--listen", "tcp|127.0.0.1|0", "--pattern", "heartbeat-server", "--exact", NULL},
+        {"serve", "--listen", "tcp|127.0.0.1|0", "--spin-us", "x", NULL},
+        {"serve", "--listen", "tcp|127.0.0.1|0", "--spin-us", NULL},
+        {"client", "--connect", "tcp|127.0.0.1|7099", "--spin-us", "1001", NULL},
     };
     size_t i;
 
@@ -718,6 +721,34 @@ static void test_serve_client_budget_stops_server(void **state)
     proc_finish(&s, 10000 * time_scale());
     assert_int_equal(s.exit_code, 0);
     assert_contains(s.err, "budget");
+    spawn_proc_free(&s);
+}
+
+/* --spin-us: serve and client with busy-polling off (0) and at its most
+ * (1000 us) still echo every request (the option only changes how a waiting
+ * thread waits). */
+static void test_serve_client_spin_us_off_and_max_succeed(void **state)
+{
+    const char *args[] = {"serve", "--listen", "uds|/tmp/tofulab-spin-test.sock", "--spin-us", "0", NULL};
+    const char *off[] = {"--spin-us", "0", "--concurrency", "4", NULL};
+    const char *most[] = {"--spin-us", "1000", "--concurrency", "4", NULL};
+    proc s, c;
+
+    (void)state;
+    unlink("/tmp/tofulab-spin-test.sock");
+    proc_start(&s, args);
+    if (!proc_wait_listening(&s, 1, 10000 * time_scale())) {
+        fail_msg("serve did not listen: [%s]", s.err);
+    }
+    run_client(&c, "uds|/tmp/tofulab-spin-test.sock", "request-response", "300", off);
+    check_client_ok(&c, 300);
+    spawn_proc_free(&c);
+    run_client(&c, "uds|/tmp/tofulab-spin-test.sock", "request-response", "300", most);
+    check_client_ok(&c, 300);
+    spawn_proc_free(&c);
+    kill(s.pid, SIGTERM);
+    proc_finish(&s, 10000 * time_scale());
+    assert_int_equal(s.exit_code, 0);
     spawn_proc_free(&s);
 }
 
@@ -1650,6 +1681,7 @@ int main(void)
         cmocka_unit_test(test_serve_client_help_exits_0),
         cmocka_unit_test(test_serve_client_help_lists_every_pattern),
         cmocka_unit_test(test_serve_client_budget_stops_server),
+        cmocka_unit_test(test_serve_client_spin_us_off_and_max_succeed),
         cmocka_unit_test(test_serve_client_silent_server_times_out_exits_1),
         cmocka_unit_test(test_serve_client_wrong_echo_exits_1),
         cmocka_unit_test(test_serve_client_echo_client_frames_match_v19_v21),
