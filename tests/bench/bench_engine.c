@@ -7,6 +7,10 @@
  *                        ping-pong of the same frame bytes; p50/p99 round trip
  *   engine/rr32-<t>      32 requests outstanding on one connection, against a
  *                        raw pipelined loop keeping 32 frames outstanding
+ *                        (both rr cases also against the raw loop busy-polling
+ *                        as the host does - TL_POSIX_SPIN_DEFAULT_NS before
+ *                        each sleep - and with the process CPU time per round
+ *                        trip of each: the host trades CPU for wake-ups)
  *   engine/stream64-<t>  one-way messages/s of 64-byte bodies, against raw
  *                        writes of the same frames in the batch sizes the
  *                        engine wrote (frames per sendmsg, measured in its run)
@@ -37,8 +41,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -126,10 +132,30 @@ static int raw_connect(const transport *t, int port)
     return fd;
 }
 
-static int read_full(int fd, uint8_t *buf, size_t len)
+/* One read that first busy-polls (non-blocking reads) for up to spin_ns
+ * before it sleeps in poll(): the raw loop's version of the host's
+ * busy-polling (tl_posix_options.spin_ns), for the second baseline. */
+static uint64_t now_ns(void);
+static ssize_t recv_spin(int fd, uint8_t *buf, size_t len, uint64_t spin_ns)
+{
+    uint64_t start = now_ns();
+    for (;;) {
+        ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+        if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+            return n;
+        }
+        if (now_ns() - start >= spin_ns) {
+            struct pollfd pf = {fd, POLLIN, 0};
+            (void)poll(&pf, 1, -1);
+        }
+    }
+}
+
+/* Read exactly len bytes (spin_ns: busy-poll before each sleep; 0: blocking reads). */
+static int read_full_spin(int fd, uint8_t *buf, size_t len, uint64_t spin_ns)
 {
     while (len > 0) {
-        ssize_t n = read(fd, buf, len);
+        ssize_t n = spin_ns > 0 ? recv_spin(fd, buf, len, spin_ns) : read(fd, buf, len);
         if (n <= 0) {
             if (n < 0 && errno == EINTR) {
                 continue;
@@ -141,6 +167,8 @@ static int read_full(int fd, uint8_t *buf, size_t len)
     }
     return 0;
 }
+
+static int read_full(int fd, uint8_t *buf, size_t len) { return read_full_spin(fd, buf, len, 0); }
 
 static int write_full(int fd, const uint8_t *buf, size_t len)
 {
@@ -160,13 +188,22 @@ static int write_full(int fd, const uint8_t *buf, size_t len)
 
 static uint64_t now_ns(void) { return (uint64_t)(bench_now() * 1e9); }
 
+/* CPU time of the whole process (both ends of a run live in it), ns. */
+static uint64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* One run's result. */
 typedef struct {
     double rate;   /* items/s (or GB/s) */
     uint64_t *lat; /* round trips, ns (rr cases) */
     size_t nlat;
     double p50_us, p99_us;
-    double batch; /* stream: frames per write the engine achieved */
+    double batch;  /* stream: frames per write the engine achieved */
+    double cpu_us; /* rr: CPU time of the process per round trip, us */
 } run_result;
 
 static void lat_summary(run_result *r)
@@ -184,8 +221,9 @@ static void lat_summary(run_result *r)
 typedef struct {
     int lfd;
     size_t frame;
-    int echo;     /* 1: echo every frame back; 0: a sink */
-    size_t total; /* sink: bytes to read */
+    int echo;         /* 1: echo every frame back; 0: a sink */
+    size_t total;     /* sink: bytes to read */
+    uint64_t spin_ns; /* echo: busy-poll this long before sleeping (0: plain blocking reads) */
 } raw_srv;
 
 static void *raw_server(void *arg)
@@ -205,7 +243,7 @@ static void *raw_server(void *arg)
             }
         } else {
             set_nodelay(c);
-            while (read_full(c, buf, s->frame) == 0 && write_full(c, buf, s->frame) == 0) {
+            while (read_full_spin(c, buf, s->frame, s->spin_ns) == 0 && write_full(c, buf, s->frame) == 0) {
             }
         }
     }
@@ -218,15 +256,16 @@ static void *raw_server(void *arg)
 
 /* A raw request/response loop of RR_FRAME-byte frames keeping `window`
  * outstanding (1: a ping-pong), for min_seconds: round trips/s and each
- * round trip (a reply answers the oldest outstanding frame). */
-static int raw_rr(const transport *t, unsigned window, double min_seconds, run_result *r)
+ * round trip (a reply answers the oldest outstanding frame). spin_ns: both
+ * ends busy-poll that long before each sleep (0: blocking reads). */
+static int raw_rr(const transport *t, unsigned window, double min_seconds, uint64_t spin_ns, run_result *r)
 {
     int port = 0;
     int lfd = raw_listen((transport *)t, &port);
     if (lfd < 0) {
         return -1;
     }
-    raw_srv srv = {lfd, RR_FRAME, 1, 0};
+    raw_srv srv = {lfd, RR_FRAME, 1, 0, spin_ns};
     pthread_t th;
     pthread_create(&th, NULL, raw_server, &srv);
     int fd = raw_connect(t, port);
@@ -235,6 +274,7 @@ static int raw_rr(const transport *t, unsigned window, double min_seconds, run_r
     unsigned head = 0, out = 0;
     memset(frame, 0x5a, sizeof frame);
     r->nlat = 0;
+    uint64_t cpu0 = cpu_ns();
     double t0 = bench_now(), end = t0 + min_seconds;
     int stop = 0, rc = fd >= 0 ? 0 : -1;
     while (rc == 0 && (!stop || out > 0)) {
@@ -246,7 +286,7 @@ static int raw_rr(const transport *t, unsigned window, double min_seconds, run_r
             }
             out++;
         }
-        if (rc != 0 || read_full(fd, frame, sizeof frame) != 0) {
+        if (rc != 0 || read_full_spin(fd, frame, sizeof frame, spin_ns) != 0) {
             rc = -1;
             break;
         }
@@ -268,6 +308,7 @@ static int raw_rr(const transport *t, unsigned window, double min_seconds, run_r
     if (t->uds) {
         unlink(t->path);
     }
+    r->cpu_us = head > 0 ? (double)(cpu_ns() - cpu0) / 1e3 / (double)head : 0;
     r->rate = rc == 0 ? (double)head / dt : 0;
     lat_summary(r);
     return rc;
@@ -285,7 +326,7 @@ static int raw_stream(const transport *t, size_t frame, long count, long batch, 
     if (batch < 1) {
         batch = 1;
     }
-    raw_srv srv = {lfd, frame, 0, frame * (size_t)count};
+    raw_srv srv = {lfd, frame, 0, frame * (size_t)count, 0};
     pthread_t th;
     pthread_create(&th, NULL, raw_server, &srv);
     int fd = raw_connect(t, port);
@@ -501,6 +542,7 @@ static int engine_rr(const transport *t, unsigned window, double min_seconds, co
         return -1;
     }
     r->nlat = 0;
+    uint64_t cpu0 = cpu_ns();
     double t0 = bench_now(), end = t0 + min_seconds;
     int stop = 0, rc = 0;
     while (rc == 0 && (!stop || next_id - 1 > answered)) {
@@ -532,6 +574,7 @@ static int engine_rr(const transport *t, unsigned window, double min_seconds, co
         }
     }
     double dt = bench_now() - t0;
+    r->cpu_us = answered > 0 ? (double)(cpu_ns() - cpu0) / 1e3 / (double)answered : 0;
     pair_close(&ep, what);
     r->rate = rc == 0 ? (double)answered / dt : 0;
     lat_summary(r);
@@ -942,7 +985,7 @@ static void transport_init(transport *t, int uds)
 
 /* The runs of a case: engine and raw results, interleaved. */
 typedef struct {
-    run_result e[16], r[16];
+    run_result e[16], r[16], s[16]; /* engine, raw, raw busy-polling (rr cases) */
     int n;
 } case_runs;
 
@@ -980,6 +1023,28 @@ static void print_case(const char *name, const case_runs *c, const char *unit, i
                "-", rv, ratio, unit, unit, lo, hi, c->n, lat, extra);
     }
     fflush(stdout);
+}
+
+/* The rr cases' second baseline and the CPU each side spent: the raw loop
+ * busy-polling as the host does (TL_POSIX_SPIN_DEFAULT_NS before each
+ * sleep), the engine's ratio to it, and the process CPU time per round trip
+ * of the engine, the raw loop and the busy-polling raw loop (medians). */
+static void rr_extra(const case_runs *c, char *out, size_t cap)
+{
+    double spin[16], ratio[16], cpu_e[16], cpu_r[16], cpu_s[16];
+    for (int i = 0; i < c->n; i++) {
+        spin[i] = c->s[i].rate;
+        ratio[i] = c->s[i].rate > 0 ? c->e[i].rate / c->s[i].rate : 0;
+        cpu_e[i] = c->e[i].cpu_us;
+        cpu_r[i] = c->r[i].cpu_us;
+        cpu_s[i] = c->s[i].cpu_us;
+    }
+    snprintf(
+        out, cap,
+        "; raw busy-polling %.0f/s, engine %.2fx of it; CPU us per round trip: engine %.1f, raw %.1f, raw"
+        " busy-polling %.1f",
+        bench_median(spin, c->n), bench_median(ratio, c->n), bench_median(cpu_e, c->n),
+        bench_median(cpu_r, c->n), bench_median(cpu_s, c->n));
 }
 
 static void alloc_lat(case_runs *c) { memset(c, 0, sizeof *c); }
@@ -1040,12 +1105,18 @@ int bench_engine_run(const bench_options *opt)
             for (int i = 0; i < runs; i++) {
                 give_lat(&c.e[i], &c.r[i]);
                 failed |= run_failed(name, i, "engine", engine_rr(&t, windows[w], secs, name, &c.e[i]));
-                failed |= run_failed(name, i, "raw", raw_rr(&t, windows[w], secs, &c.r[i]));
+                failed |= run_failed(name, i, "raw", raw_rr(&t, windows[w], secs, 0, &c.r[i]));
                 keep_summary(&c.e[i]);
                 keep_summary(&c.r[i]);
+                c.s[i].lat = lat_buf_r;
+                failed |= run_failed(name, i, "raw busy-polling",
+                                     raw_rr(&t, windows[w], secs, TL_POSIX_SPIN_DEFAULT_NS, &c.s[i]));
+                keep_summary(&c.s[i]);
                 c.n++;
             }
-            print_case(name, &c, "round trips/s", 1, "");
+            char extra[200];
+            rr_extra(&c, extra, sizeof extra);
+            print_case(name, &c, "round trips/s", 1, extra);
         }
         size_t bodies[2] = {64, 65535};
         for (int b = 0; b < 2; b++) {
