@@ -74,7 +74,7 @@
 #include <unistd.h>
 
 #define POSIX_CHANNELS          65536u
-#define POSIX_READ_BUF          262144u  /* one read() at most this much */
+#define POSIX_READ_BUF          65536u   /* one read() at most this much */
 #define POSIX_IOV_MAX           1024     /* gather entries per sendmsg, across queued frames (IOV_MAX) */
 #define POSIX_WBUF              65536u   /* staging buffer of a sendmsg's small pieces */
 #define POSIX_COALESCE_SEG      1024u    /* pieces shorter than this are staged */
@@ -807,7 +807,10 @@ static void conn_settle(tl_posix *p, posix_conn *c)
         return;
     }
     if (c->hup) {
-        if (st.want_read) {
+        /* Hung up and out of epoll: it drains when the channel reads again,
+         * and replies posted since (which cannot leave: the peer is gone)
+         * end it now rather than wait for a read that may never come. */
+        if (st.want_read || st.out_pending > 0) {
             conn_hangup(p, c);
         }
         return;

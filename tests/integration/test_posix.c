@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "tofulab/posix.h"
+#include "../helpers/hostile.h"
 
 /* A wait that is expected to succeed: generous, for valgrind. */
 #define OK_WAIT_NS (10ull * TL_WAIT_SECOND)
@@ -2001,6 +2002,64 @@ static void test_posix_long_run_of_posts_tail_leaves_promptly(void **state)
     world_stop(&w);
 }
 
+/* A peer that floods requests and resets while its channel starves (an
+ * empty pool) is closed once the application has answered what it got:
+ * the hang-up left the socket out of epoll until the channel reads again,
+ * and a reply posted after it (it cannot leave: the peer is gone) ends the
+ * channel at once. Before, such replies - which keep the pool empty - left
+ * the connection neither read nor written, closed only by luck or never
+ * (seen under TSan with 256 KiB reads: a descriptor never came back). */
+static void test_posix_peer_gone_while_starving_with_replies_queued_is_closed(void **state)
+{
+    (void)state;
+    world w;
+    tl_engine_options o;
+    static uint8_t buf[64 * 1024];
+    memset(&o, 0, sizeof o);
+    o.seed = SEED_SERVER;
+    o.pool_initial = 8;
+    o.pool_max = 8;
+    world_start_opts(&w, 0, &o);
+    size_t len = hs_hello(buf, sizeof buf, 1);
+    for (int k = 0; k < 64; k++) {
+        len += hs_frame(buf + len, sizeof buf - len, TL_OP_REQUEST, (uint64_t)(2 + k), NULL, 100);
+    }
+    int fd = hs_connect(w.port, 5000);
+    assert_true(fd >= 0);
+    assert_int_equal(hs_write_all(fd, buf, len), 0);
+    sleep_ms(100); /* the reactor reads until the pool runs dry */
+    hs_close_rst(fd);
+    sleep_ms(100); /* and sees the hang-up while the channel starves */
+    int closed = 0, answered = 0;
+    uint64_t deadline = mono_ns() + 5ull * TL_WAIT_SECOND;
+    while (!closed && mono_ns() < deadline) {
+        tl_message *m = NULL;
+        if (tl_posix_wait_receive(w.srv, w.sg, 100000000ull, &m) != TL_OK) {
+            continue;
+        }
+        unsigned op = tl_proto_opcode(m->hdr.proto);
+        if (tl_proto_origin_engine(m->hdr.proto)) {
+            unsigned st = m->hdr.status;
+            closed = m->hdr.channel != w.lch && st != TL_STATUS_POOL_EMPTY && st != TL_STATUS_SUCCESS;
+            if (closed) {
+                print_message("    the channel closed with status %u\n", st);
+            }
+        } else if (op == TL_OP_HELLO_REQUEST || op == TL_OP_REQUEST) {
+            tl_msg_set_opcode(m, op == TL_OP_HELLO_REQUEST ? TL_OP_HELLO_RESPONSE : TL_OP_RESPONSE);
+            if (tl_posix_post(w.srv, w.sg, &m, NULL) == TL_OK) {
+                answered++;
+                continue;
+            }
+        }
+        tl_posix_put(w.srv, &m);
+    }
+    print_message("    answered %d before the channel closed: %s\n", answered, closed ? "yes" : "no");
+    assert_true(closed);
+    assert_int_equal(answered, 1); /* the HelloResponse: its write fails and ends the channel at once */
+    assert_true(tl_posix_check(w.srv) == NULL);
+    world_stop(&w);
+}
+
 /* ---------------------------------------------------------- waiting */
 
 typedef struct {
@@ -2206,6 +2265,7 @@ int main(void)
         cmocka_unit_test(test_posix_waiting_thread_reads_its_replies_itself),
         cmocka_unit_test(test_posix_busy_poll_on_off_backs_off_and_needs_two_cpus),
         cmocka_unit_test(test_posix_long_run_of_posts_tail_leaves_promptly),
+        cmocka_unit_test(test_posix_peer_gone_while_starving_with_replies_queued_is_closed),
         cmocka_unit_test(test_posix_destroy_wakes_waiter_with_closed),
         cmocka_unit_test(test_posix_group_destroy_wakes_waiter_with_closed),
         cmocka_unit_test(test_posix_update_receiver_wakes_waiter_promptly),
