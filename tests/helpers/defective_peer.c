@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "tofulab/wire.h"
+#include "../../conform/conform.h"
 
 #define DP_MAX_CONNS   96
 #define DP_POLL_MS     100 /* how often idle threads look at the stop flags */
@@ -852,17 +853,6 @@ static int dc_recv(dc_client *c, tl_header *h, unsigned wait_ms)
     }
 }
 
-static void dc_native(uint8_t out[TL_HEADER_SIZE], uint16_t channel, unsigned proto, uint64_t id)
-{
-    tl_header h;
-
-    memset(&h, 0, sizeof h);
-    h.channel = channel;
-    h.proto = (uint8_t)proto;
-    h.message_id = id;
-    tl_header_encode_native(&h, out);
-}
-
 static void *dc_main(void *arg)
 {
     dc_client *c = arg;
@@ -881,7 +871,7 @@ static void *dc_main(void *arg)
     }
     tl_address_parse(c->addr, strlen(c->addr), &a);
     tl_address_append_header(text, sizeof text, &tl, TL_OP_HELLO_REQUEST, &a);
-    dc_native(body, 0, TL_OP_HELLO_REQUEST, 0);
+    tl_conform_echo_body(body, 0, TL_OP_HELLO_REQUEST, 0);
     if (dc_send(c, TL_OP_HELLO_REQUEST, 5, text, tl, body, c->defect == DC_NO_HELLO_BODY ? 0 : sizeof body) !=
         0) {
         goto out;
@@ -892,7 +882,7 @@ static void *dc_main(void *arg)
     for (i = 1; i <= c->n; i++) {
         uint64_t id = c->defect == DC_WRONG_IDS ? 99u + i : i;
 
-        dc_native(body, DC_CHANNEL, TL_OP_REQUEST, id);
+        tl_conform_echo_body(body, DC_CHANNEL, TL_OP_REQUEST, id);
         if (dc_send(c, TL_OP_REQUEST, id, NULL, 0, body, sizeof body) != 0) {
             goto out;
         }

@@ -1822,6 +1822,46 @@ static void *echo_main(void *arg)
     return NULL;
 }
 
+/* A UDS world whose server echoes on its own thread (echo_main, after
+ * delay_ms) and a client session to it on *cc; popt: the client host's
+ * options (NULL: the defaults). */
+static void echo_world_start(world *w, echo_job *e, pthread_t *th, const tl_posix_options *popt,
+                             unsigned delay_ms, uint16_t *cc)
+{
+    uint16_t sc;
+    next_client_popt = popt;
+    world_start(w, 1);
+    next_client_popt = NULL;
+    session_open(w, cc, &sc, NULL);
+    memset(e, 0, sizeof *e);
+    e->p = w->srv;
+    e->g = w->sg;
+    e->delay_ms = delay_ms;
+    assert_int_equal(pthread_create(th, NULL, echo_main, e), 0);
+}
+
+/* n Requests one at a time, each answered by its Response. */
+static void ping_round_trips(world *w, uint16_t cc, int n)
+{
+    for (int i = 0; i < n; i++) {
+        uint64_t id = post_text(w->cli, w->cg, TL_OP_REQUEST, cc, 0, "ping");
+        tl_message *m = expect_msg(w->cli, w->cg, TL_OP_RESPONSE, 0, 0, cc, "Response");
+        assert_int_equal(m->hdr.message_id, id);
+        tl_posix_put(w->cli, &m);
+    }
+}
+
+/* The client aborts (ByeSignal): the server sees its channel close and the
+ * echo thread ends. */
+static void echo_world_abort(world *w, pthread_t th, uint16_t cc)
+{
+    tl_message *m = msg_new(w->cli, TL_OP_BYE_SIGNAL, cc);
+    post_ok(w->cli, w->cg, &m);
+    expect_and_put(w->cli, w->cg, TL_OP_BYE_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, cc, -1, "ByeSignal back");
+    expect_and_put(w->cli, w->cg, TL_OP_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, cc, -1, "closed");
+    pthread_join(th, NULL);
+}
+
 /* One thread waiting for its replies drives the sockets itself: the reply
  * is read, delivered and returned on that thread (tl_posix_host_stats
  * counts its epoll turns), not handed over by the reactor thread. */
@@ -1832,22 +1872,12 @@ static void test_posix_waiting_thread_reads_its_replies_itself(void **state)
     world w;
     static echo_job e; /* outlives a failed assertion: the thread may still run */
     pthread_t th;
-    uint16_t cc, sc;
+    uint16_t cc;
     tl_posix_host_stats before, after;
 
-    world_start(&w, 1);
-    session_open(&w, &cc, &sc, NULL);
-    memset(&e, 0, sizeof e);
-    e.p = w.srv;
-    e.g = w.sg;
-    assert_int_equal(pthread_create(&th, NULL, echo_main, &e), 0);
+    echo_world_start(&w, &e, &th, NULL, 0, &cc);
     tl_posix_host_stats_get(w.cli, &before);
-    for (int i = 0; i < ROUND_TRIPS; i++) {
-        uint64_t id = post_text(w.cli, w.cg, TL_OP_REQUEST, cc, 0, "ping");
-        tl_message *m = expect_msg(w.cli, w.cg, TL_OP_RESPONSE, 0, 0, cc, "Response");
-        assert_int_equal(m->hdr.message_id, id);
-        tl_posix_put(w.cli, &m);
-    }
+    ping_round_trips(&w, cc, ROUND_TRIPS);
     tl_posix_host_stats_get(w.cli, &after);
     uint64_t app = after.polls_by_application - before.polls_by_application;
     uint64_t reactor = after.polls_by_reactor - before.polls_by_reactor;
@@ -1857,11 +1887,7 @@ static void test_posix_waiting_thread_reads_its_replies_itself(void **state)
      * the thread was away 1 ms: under Valgrind, now and then). */
     assert_true(app >= ROUND_TRIPS / 2);
     assert_true(tl_posix_check(w.cli) == NULL);
-    tl_message *m = msg_new(w.cli, TL_OP_BYE_SIGNAL, cc); /* abort: the server sees its channel close */
-    post_ok(w.cli, w.cg, &m);
-    expect_and_put(w.cli, w.cg, TL_OP_BYE_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, cc, -1, "ByeSignal back");
-    expect_and_put(w.cli, w.cg, TL_OP_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, cc, -1, "closed");
-    pthread_join(th, NULL);
+    echo_world_abort(&w, th, cc);
     assert_int_equal(e.echoed, ROUND_TRIPS);
     assert_true(tl_posix_check(w.srv) == NULL);
     world_stop(&w);
@@ -1876,35 +1902,18 @@ static void busy_poll_round_trips(const tl_posix_options *popt, unsigned delay_m
     world w;
     static echo_job e;
     pthread_t th;
-    uint16_t cc, sc;
+    uint16_t cc;
     tl_posix_host_stats before, after;
-    next_client_popt = popt;
-    world_start(&w, 1);
-    next_client_popt = NULL;
-    session_open(&w, &cc, &sc, NULL);
-    memset(&e, 0, sizeof e);
-    e.p = w.srv;
-    e.g = w.sg;
-    e.delay_ms = delay_ms;
-    assert_int_equal(pthread_create(&th, NULL, echo_main, &e), 0);
+    echo_world_start(&w, &e, &th, popt, delay_ms, &cc);
     tl_posix_host_stats_get(w.cli, &before);
-    for (int i = 0; i < round_trips; i++) {
-        uint64_t id = post_text(w.cli, w.cg, TL_OP_REQUEST, cc, 0, "ping");
-        tl_message *m = expect_msg(w.cli, w.cg, TL_OP_RESPONSE, 0, 0, cc, "Response");
-        assert_int_equal(m->hdr.message_id, id);
-        tl_posix_put(w.cli, &m);
-    }
+    ping_round_trips(&w, cc, round_trips);
     tl_posix_host_stats_get(w.cli, &after);
     d->busy_polls = after.busy_polls - before.busy_polls;
     d->busy_poll_hits = after.busy_poll_hits - before.busy_poll_hits;
     print_message("    %d round trips, replies after %u ms: %llu busy polls, %llu found the reply\n",
                   round_trips, delay_ms, (unsigned long long)d->busy_polls,
                   (unsigned long long)d->busy_poll_hits);
-    tl_message *m = msg_new(w.cli, TL_OP_BYE_SIGNAL, cc);
-    post_ok(w.cli, w.cg, &m);
-    expect_and_put(w.cli, w.cg, TL_OP_BYE_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, cc, -1, "ByeSignal back");
-    expect_and_put(w.cli, w.cg, TL_OP_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, cc, -1, "closed");
-    pthread_join(th, NULL);
+    echo_world_abort(&w, th, cc);
     assert_true(tl_posix_check(w.cli) == NULL);
     world_stop(&w);
 }
@@ -1958,14 +1967,9 @@ static void test_posix_long_run_of_posts_tail_leaves_promptly(void **state)
     world w;
     static echo_job e;
     pthread_t th;
-    uint16_t cc, sc;
+    uint16_t cc;
     tl_posix_host_stats before, after;
-    world_start(&w, 1);
-    session_open(&w, &cc, &sc, NULL);
-    memset(&e, 0, sizeof e);
-    e.p = w.srv;
-    e.g = w.sg;
-    assert_int_equal(pthread_create(&th, NULL, echo_main, &e), 0);
+    echo_world_start(&w, &e, &th, NULL, 0, &cc);
     sleep_ms(20); /* the client's reactor is back in epoll_wait */
     for (int round = 0; round < 3; round++) {
         long want = (long)RUN * (round + 1);
@@ -1992,11 +1996,7 @@ static void test_posix_long_run_of_posts_tail_leaves_promptly(void **state)
         assert_true(tail_ms < 300);
         sleep_ms(20);
     }
-    tl_message *m = msg_new(w.cli, TL_OP_BYE_SIGNAL, cc);
-    post_ok(w.cli, w.cg, &m);
-    expect_and_put(w.cli, w.cg, TL_OP_BYE_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, cc, -1, "ByeSignal back");
-    expect_and_put(w.cli, w.cg, TL_OP_SIGNAL, 1, TL_STATUS_CHANNEL_CLOSED, cc, -1, "closed");
-    pthread_join(th, NULL);
+    echo_world_abort(&w, th, cc);
     assert_true(tl_posix_check(w.cli) == NULL);
     assert_true(tl_posix_check(w.srv) == NULL);
     world_stop(&w);
