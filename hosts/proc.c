@@ -2,6 +2,7 @@
  * Real processes (hosts/proc.h).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -249,13 +250,65 @@ int tl_proc_signal(tl_proc *p, int sig)
     return TL_OK;
 }
 
+/* libfaketime's faketime wrapper keeps a semaphore and a shared memory
+ * object named by its PID in /dev/shm and removes them when its command
+ * exits. Killed with its process group it leaves them behind, and a later
+ * wrapper that gets the same PID cannot start ("faketime: sem_open ...
+ * However, you may LD_PRELOAD libfaketime without using this wrapper"). The
+ * faketime processes of group pgid, from /proc (at most max). */
+static size_t faketime_members(pid_t pgid, pid_t *out, size_t max)
+{
+    size_t n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d != NULL && n < max && (e = readdir(d)) != NULL) {
+        char path[300], line[512];
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') {
+            continue;
+        }
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL) {
+            continue;
+        }
+        size_t len = fread(line, 1, sizeof line - 1, f);
+        fclose(f);
+        line[len] = '\0';
+        /* pid (comm) state ppid pgrp ...: comm may hold spaces and ')' */
+        char *lp = strchr(line, '('), *rp = strrchr(line, ')');
+        int ppid, pgrp;
+        char state;
+        if (lp == NULL || rp == NULL || rp < lp || sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) != 3 ||
+            pgrp != (int)pgid) {
+            continue;
+        }
+        *rp = '\0';
+        if (strcmp(lp + 1, "faketime") == 0) {
+            out[n++] = (pid_t)atoi(e->d_name);
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n;
+}
+
 void tl_proc_kill(tl_proc *p)
 {
     if (p == NULL || p->reaped) {
         return;
     }
+    pid_t wrappers[16];
+    size_t nw = faketime_members(p->pid, wrappers, sizeof wrappers / sizeof wrappers[0]);
     (void)kill(-p->pid, SIGKILL);
     (void)kill(p->pid, SIGKILL);
+    for (size_t i = 0; i < nw; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "/dev/shm/faketime_shm_%ld", (long)wrappers[i]);
+        (void)unlink(name);
+        snprintf(name, sizeof name, "/dev/shm/sem.faketime_sem_%ld", (long)wrappers[i]);
+        (void)unlink(name);
+    }
     int st;
     while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR) {
     }

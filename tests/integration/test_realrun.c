@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -358,6 +359,21 @@ static void test_realrun_defective_peer_fails_naming_the_liveness_oracle(void **
     free_jobs(jobs, 2);
 }
 
+/* The faketime wrapper's objects in /dev/shm (one per live wrapper). */
+static int faketime_objects(void)
+{
+    int n = 0;
+    DIR *d = opendir("/dev/shm");
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        n += strncmp(e->d_name, "faketime_shm_", 13) == 0;
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n;
+}
+
 static void test_realrun_heartbeat_scenarios_detect_within_the_bound(void **state)
 {
     (void)state;
@@ -369,7 +385,11 @@ static void test_realrun_heartbeat_scenarios_detect_within_the_bound(void **stat
     const char *fb = getenv("TOFULAB_FAKETIME_BIN");
     jobs[1].tofulab = fb != NULL && fb[0] ? fb : NULL;
     jobs[1].file = "scenarios-real/heartbeat-faketime.scn";
+    int shm_before = faketime_objects();
     run_parallel(jobs, 2);
+    /* the wrapper killed with its node leaves no semaphore or shared memory
+     * behind (a later wrapper with its PID could not start: hosts/proc.c) */
+    assert_true(faketime_objects() <= shm_before);
     for (int i = 0; i < 2; i++) {
         assert_passed(&jobs[i]);
         assert_non_null(strstr(jobs[i].summary, "ok   expect client deaths == 1"));
