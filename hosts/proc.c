@@ -250,6 +250,15 @@ int tl_proc_signal(tl_proc *p, int sig)
     return TL_OK;
 }
 
+void tl_proc_forget_faketime(pid_t pid)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/dev/shm/faketime_shm_%ld", (long)pid);
+    (void)unlink(name);
+    snprintf(name, sizeof name, "/dev/shm/sem.faketime_sem_%ld", (long)pid);
+    (void)unlink(name);
+}
+
 /* libfaketime's faketime wrapper keeps a semaphore and a shared memory
  * object named by its PID in /dev/shm and removes them when its command
  * exits. Killed with its process group it leaves them behind, and a later
@@ -303,11 +312,7 @@ void tl_proc_kill(tl_proc *p)
     (void)kill(-p->pid, SIGKILL);
     (void)kill(p->pid, SIGKILL);
     for (size_t i = 0; i < nw; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "/dev/shm/faketime_shm_%ld", (long)wrappers[i]);
-        (void)unlink(name);
-        snprintf(name, sizeof name, "/dev/shm/sem.faketime_sem_%ld", (long)wrappers[i]);
-        (void)unlink(name);
+        tl_proc_forget_faketime(wrappers[i]);
     }
     int st;
     while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR) {

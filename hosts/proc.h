@@ -35,8 +35,16 @@ int tl_proc_signal(tl_proc *p, int sig);
  * waitpid status when not NULL). */
 int tl_proc_running(tl_proc *p, int *status);
 
-/* SIGKILL the group (resumed first if stopped) and reap. */
+/* SIGKILL the group (resumed first if stopped) and reap; the /dev/shm
+ * objects of its libfaketime wrappers go too (tl_proc_forget_faketime). */
 void tl_proc_kill(tl_proc *p);
+
+/* Remove the semaphore and shared memory libfaketime names by a process's
+ * PID in /dev/shm (its faketime wrapper's, or its own under LD_PRELOAD).
+ * They go when that process exits normally; a killed one leaves them, and a
+ * later one that gets the same PID cannot start. Call it for a process
+ * killed on purpose, once it is killed. */
+void tl_proc_forget_faketime(pid_t pid);
 
 pid_t tl_proc_pid(const tl_proc *p);
 

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "../helpers/spawn.h"
+#include "../../hosts/proc.h"
 
 extern char **environ;
 
@@ -298,6 +299,30 @@ static int fixture_setup(void **state)
     return 0;
 }
 
+/* Free a process that ran under libfaketime: when it was killed (these
+ * tests kill and freeze them) libfaketime's /dev/shm objects named by its
+ * PID stay behind and a later process with that PID fails to start:
+ * remove them. Returns the PID it had (0: none). */
+static pid_t proc_free_faketime(proc *p)
+{
+    pid_t pid = p->pid;
+    spawn_proc_free(p);
+    if (pid > 0) {
+        tl_proc_forget_faketime(pid);
+    }
+    return pid;
+}
+
+/* No libfaketime object of pid is left in /dev/shm. */
+static void assert_faketime_forgotten(pid_t pid)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/dev/shm/faketime_shm_%ld", (long)pid);
+    assert_int_equal(access(name, F_OK), -1);
+    snprintf(name, sizeof name, "/dev/shm/sem.faketime_sem_%ld", (long)pid);
+    assert_int_equal(access(name, F_OK), -1);
+}
+
 static int fixture_teardown(void **state)
 {
     fixture *f = *state;
@@ -305,8 +330,8 @@ static int fixture_teardown(void **state)
     if (f == NULL) {
         return 0;
     }
-    spawn_proc_free(&f->client);
-    spawn_proc_free(&f->server);
+    (void)proc_free_faketime(&f->client);
+    (void)proc_free_faketime(&f->server);
     unlink(f->path);
     rmdir(f->dir);
     free(f);
@@ -432,7 +457,7 @@ static void test_heartbeat_faketime_server_killed_death_detected(void **state)
                  (long long)after_kill);
     }
     fake = check_speedup(&f->client);
-    spawn_proc_free(&f->server);
+    assert_faketime_forgotten(proc_free_faketime(&f->server));
     print_message(
         "killed server: client ran %.1f s fake in %.2f s real; death noticed %lld ms real after the "
         "kill; whole test %.2f s real\n",
@@ -463,7 +488,7 @@ static void test_heartbeat_faketime_server_frozen_death_detected_by_timeout(void
                  (long long)after_stop, SPEED);
     }
     fake = check_speedup(&f->client);
-    spawn_proc_free(&f->server);
+    assert_faketime_forgotten(proc_free_faketime(&f->server));
     print_message("frozen server: client ran %.1f s fake in %.2f s real; death noticed %lld ms real "
                   "(%.1f s fake) after the freeze; whole test %.2f s real\n",
                   fake, (double)(f->client.ended_ms - f->client.started_ms) / 1000.0, (long long)after_stop,
