@@ -1956,6 +1956,67 @@ static void test_posix_busy_poll_on_off_backs_off_and_needs_two_cpus(void **stat
     assert_int_equal(d.busy_polls, 0);
 }
 
+/* Signals posted by the client until the echo thread has counted `want`. */
+static void wait_signals(echo_job *e, long want)
+{
+    uint64_t deadline = mono_ns() + 10ull * TL_WAIT_SECOND;
+    while (__atomic_load_n(&e->signals, __ATOMIC_SEQ_CST) < want && mono_ns() < deadline) {
+        sleep_ms(1);
+    }
+    assert_int_equal(__atomic_load_n(&e->signals, __ATOMIC_SEQ_CST), want);
+}
+
+/* A thread that only receives (the echo thread under a one-way stream of
+ * Signals: it posts nothing) busy-polls too while messages flow - the next
+ * one is due - and backs off once they come milliseconds apart. Before, such
+ * a reader never polled: asleep, it was woken per chunk of the stream, each
+ * wake-up paid by the writer. */
+static void test_posix_stream_reader_busy_polls_while_messages_flow(void **state)
+{
+    (void)state;
+    enum { BURST = 2000, SLOW = 40 };
+    static uint8_t body[4096];
+    world w;
+    static echo_job e;
+    pthread_t th;
+    uint16_t cc;
+    tl_posix_host_stats before, mid, after;
+    cpu_set_t all;
+    assert_int_equal(sched_getaffinity(0, sizeof all, &all), 0);
+    if (CPU_COUNT(&all) < 2) {
+        skip(); /* one CPU: the host never busy-polls */
+    }
+    echo_world_start(&w, &e, &th, NULL, 0, &cc);
+    tl_posix_host_stats_get(w.srv, &before);
+    for (int i = 0; i < BURST; i++) {
+        tl_message *m = msg_new(w.cli, TL_OP_SIGNAL, cc);
+        assert_int_equal(tl_msg_body_set(m, body, sizeof body), TL_OK);
+        post_ok(w.cli, w.cg, &m);
+    }
+    wait_signals(&e, BURST);
+    sleep_ms(20); /* the echo thread waits again after the last one */
+    tl_posix_host_stats_get(w.srv, &mid);
+    for (int i = 0; i < SLOW; i++) {
+        tl_message *m = msg_new(w.cli, TL_OP_SIGNAL, cc);
+        assert_int_equal(tl_msg_body_set(m, body, 16), TL_OK);
+        post_ok(w.cli, w.cg, &m);
+        sleep_ms(3);
+    }
+    wait_signals(&e, BURST + SLOW);
+    tl_posix_host_stats_get(w.srv, &after);
+    uint64_t polls = mid.busy_polls - before.busy_polls, hits = mid.busy_poll_hits - before.busy_poll_hits;
+    uint64_t slow_polls = after.busy_polls - mid.busy_polls;
+    print_message("    %d Signals back to back: the reader busy-polled %llu times, %llu found the next;"
+                  " %d Signals 3 ms apart: %llu busy polls\n",
+                  BURST, (unsigned long long)polls, (unsigned long long)hits, SLOW,
+                  (unsigned long long)slow_polls);
+    assert_true(polls >= 10);      /* a pure reader polls while messages flow (before: once at most) */
+    assert_true(slow_polls <= 16); /* and backs off when they stop flowing */
+    echo_world_abort(&w, th, cc);
+    assert_true(tl_posix_check(w.srv) == NULL);
+    world_stop(&w);
+}
+
 /* A long run of back-to-back posts is written by the posting thread in
  * batches (the leader is not woken per batch); when the run stops, its tail
  * still leaves within milliseconds (the tail timer), not at the leader's
@@ -2264,6 +2325,7 @@ int main(void)
         cmocka_unit_test(test_posix_tcp_100_concurrent_clients_request_response),
         cmocka_unit_test(test_posix_waiting_thread_reads_its_replies_itself),
         cmocka_unit_test(test_posix_busy_poll_on_off_backs_off_and_needs_two_cpus),
+        cmocka_unit_test(test_posix_stream_reader_busy_polls_while_messages_flow),
         cmocka_unit_test(test_posix_long_run_of_posts_tail_leaves_promptly),
         cmocka_unit_test(test_posix_peer_gone_while_starving_with_replies_queued_is_closed),
         cmocka_unit_test(test_posix_destroy_wakes_waiter_with_closed),

@@ -47,8 +47,11 @@ typedef struct {
      * application thread about to sleep in tl_posix_wait_receive first polls
      * its sockets without sleeping for up to this long, because a reply due
      * within microseconds is found at once this way, while a sleeping thread
-     * is woken tens of microseconds later. Only while an answer is due (the
-     * host posted since the application last received). Adaptive: from the
+     * is woken tens of microseconds later. Only while a message is due: the
+     * host posted since the application last received (an answer), or the
+     * application's last wait returned a message (they flow: a stream's
+     * reader, whom the writer would otherwise wake per chunk). It yields the
+     * CPU between polls. Adaptive: from the
      * third poll in a row that found nothing, the next 1, 3, 7 ... 63 waits
      * sleep at once, so a peer that answers slowly costs about spin_ns / 64
      * of CPU per wait. Never for a process that may run on one CPU only. 0 = TL_POSIX_SPIN_DEFAULT_NS;
