@@ -177,46 +177,49 @@ static const fp_pred *pending_from(const match_state *st, size_t s)
     return NULL;
 }
 
-/* Every reply that must come has come, in some reading. */
-static int complete(const match_state *st)
+/* The reading that got furthest (the highest position). */
+static size_t furthest(const match_state *st)
 {
-    size_t i;
+    size_t i, s = 0;
 
     for (i = 0; i < st->nstates; i++) {
-        if (pending_from(st, st->states[i]) == NULL) {
-            return 1;
-        }
+        s = st->states[i] > s ? st->states[i] : s;
     }
-    return 0;
+    return s;
 }
+
+/* Every reply that must come has come, in some reading: in the furthest,
+ * since what is pending from a position is pending from any before it. */
+static int complete(const match_state *st) { return pending_from(st, furthest(st)) == NULL; }
 
 /* The reading that got furthest: its first pending prediction. */
-static const fp_pred *first_pending(const match_state *st)
+static const fp_pred *first_pending(const match_state *st) { return pending_from(st, furthest(st)); }
+
+/* Sort the positions (insertion: they are nearly always in order already). */
+static void sort_states(size_t *v, size_t n)
 {
-    const fp_pred *best = NULL;
-    size_t i;
+    size_t i, j;
 
-    for (i = 0; i < st->nstates; i++) {
-        const fp_pred *p = pending_from(st, st->states[i]);
+    for (i = 1; i < n; i++) {
+        size_t s = v[i];
 
-        if (p != NULL && (best == NULL || p->index > best->index)) {
-            best = p;
+        for (j = i; j > 0 && v[j - 1] > s; j--) {
+            v[j] = v[j - 1];
         }
+        v[j] = s;
     }
-    return best;
 }
 
-/* v holds distinct indexes 0..n of the model, so it never outgrows n + 1. */
-static void add_state(size_t *v, size_t *n, size_t s)
+/* What tl_conform_check_echo fails at once, without formatting a word: the
+ * id (a reply carries the frame's id, never 0) and the echo's size (the
+ * same text headers, a 16-byte body). Most candidates of a long pipeline
+ * are told apart here. */
+static int may_echo(const fp_pred *p, const tl_header *r)
 {
-    size_t i;
-
-    for (i = 0; i < *n; i++) {
-        if (v[i] == s) {
-            return;
-        }
+    if (p->h.message_id != 0 ? r->message_id != p->h.message_id : r->message_id == 0) {
+        return 0;
     }
-    v[(*n)++] = s;
+    return r->thl == p->h.thl && r->bl == TL_HEADER_SIZE;
 }
 
 static void on_reply(match_state *st, const tl_frame *f)
@@ -273,22 +276,35 @@ static void on_reply(match_state *st, const tl_frame *f)
     }
     st->have_channel = 1;
     st->channel = r->channel;
+    /* From each reading's position, the reply may answer any frame up to
+     * and including the first one that must be answered. Readings whose
+     * scans overlap end at the same frame, so in position order each frame
+     * is checked once per reply (checking per reading made a case of
+     * hundreds of optional frames cubic: seconds of CPU, seen as 0.4-4.4 k
+     * cases/s from one run to the next), and the next positions come out
+     * in order and distinct. */
+    sort_states(st->states, st->nstates);
+    size_t scanned = 0; /* positions before this are checked */
     for (i = 0; i < st->nstates; i++) {
         size_t t;
 
+        if (st->states[i] < scanned) {
+            continue; /* inside the previous reading's scan: it ends where that one did */
+        }
         for (t = st->states[i]; t < st->first_unchecked; t++) {
             const fp_pred *p = &m->p[t];
 
             if (!(p->flags & FP_P_REPLY)) {
                 continue;
             }
-            if (tl_conform_check_echo(&p->h, p->text, r, f->text, f->body, NULL, 0)) {
-                add_state(next, &nnext, t + 1);
+            if (may_echo(p, r) && tl_conform_check_echo(&p->h, p->text, r, f->text, f->body, NULL, 0)) {
+                next[nnext++] = t + 1;
             }
             if (!(p->flags & FP_P_OPTIONAL)) {
                 break;
             }
         }
+        scanned = t + 1;
     }
     if (nnext > 0) {
         memcpy(st->states, next, nnext * sizeof next[0]);
