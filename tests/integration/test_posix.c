@@ -1956,10 +1956,20 @@ static void test_posix_busy_poll_on_off_backs_off_and_needs_two_cpus(void **stat
     assert_int_equal(d.busy_polls, 0);
 }
 
-/* Signals posted by the client until the echo thread has counted `want`. */
-static void wait_signals(echo_job *e, long want)
+/* n Signals with a body of len bytes from the client, back to back. */
+static void post_signals(world *w, uint16_t cc, int n, const void *body, size_t len)
 {
-    uint64_t deadline = mono_ns() + 10ull * TL_WAIT_SECOND;
+    for (int i = 0; i < n; i++) {
+        tl_message *m = msg_new(w->cli, TL_OP_SIGNAL, cc);
+        assert_int_equal(tl_msg_body_set(m, body, len), TL_OK);
+        post_ok(w->cli, w->cg, &m);
+    }
+}
+
+/* Wait up to `seconds` until the echo thread has counted `want` Signals. */
+static void wait_signals(echo_job *e, long want, unsigned seconds)
+{
+    uint64_t deadline = mono_ns() + seconds * TL_WAIT_SECOND;
     while (__atomic_load_n(&e->signals, __ATOMIC_SEQ_CST) < want && mono_ns() < deadline) {
         sleep_ms(1);
     }
@@ -1988,21 +1998,15 @@ static void test_posix_stream_reader_busy_polls_while_messages_flow(void **state
     }
     echo_world_start(&w, &e, &th, NULL, 0, &cc);
     tl_posix_host_stats_get(w.srv, &before);
-    for (int i = 0; i < BURST; i++) {
-        tl_message *m = msg_new(w.cli, TL_OP_SIGNAL, cc);
-        assert_int_equal(tl_msg_body_set(m, body, sizeof body), TL_OK);
-        post_ok(w.cli, w.cg, &m);
-    }
-    wait_signals(&e, BURST);
+    post_signals(&w, cc, BURST, body, sizeof body);
+    wait_signals(&e, BURST, 10);
     sleep_ms(20); /* the echo thread waits again after the last one */
     tl_posix_host_stats_get(w.srv, &mid);
     for (int i = 0; i < SLOW; i++) {
-        tl_message *m = msg_new(w.cli, TL_OP_SIGNAL, cc);
-        assert_int_equal(tl_msg_body_set(m, body, 16), TL_OK);
-        post_ok(w.cli, w.cg, &m);
+        post_signals(&w, cc, 1, body, 16);
         sleep_ms(3);
     }
-    wait_signals(&e, BURST + SLOW);
+    wait_signals(&e, BURST + SLOW, 10);
     tl_posix_host_stats_get(w.srv, &after);
     uint64_t polls = mid.busy_polls - before.busy_polls, hits = mid.busy_poll_hits - before.busy_poll_hits;
     uint64_t slow_polls = after.busy_polls - mid.busy_polls;
@@ -2035,18 +2039,10 @@ static void test_posix_long_run_of_posts_tail_leaves_promptly(void **state)
     for (int round = 0; round < 3; round++) {
         long want = (long)RUN * (round + 1);
         tl_posix_host_stats_get(w.cli, &before);
-        for (int i = 0; i < RUN; i++) {
-            tl_message *m = msg_new(w.cli, TL_OP_SIGNAL, cc);
-            assert_int_equal(tl_msg_body_set(m, "0123456789abcdef", 16), TL_OK);
-            post_ok(w.cli, w.cg, &m);
-        }
+        post_signals(&w, cc, RUN, "0123456789abcdef", 16);
         uint64_t posted_at = mono_ns();
         tl_posix_host_stats_get(w.cli, &after);
-        uint64_t deadline = posted_at + 5ull * TL_WAIT_SECOND;
-        while (__atomic_load_n(&e.signals, __ATOMIC_SEQ_CST) < want && mono_ns() < deadline) {
-            sleep_ms(1);
-        }
-        assert_int_equal(__atomic_load_n(&e.signals, __ATOMIC_SEQ_CST), want);
+        wait_signals(&e, want, 5);
         uint64_t last = __atomic_load_n(&e.last_signal_at, __ATOMIC_SEQ_CST);
         uint64_t tail_ms = last > posted_at ? (last - posted_at) / 1000000u : 0;
         print_message(
